@@ -1,0 +1,90 @@
+# Nexus — two commands: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_BIN ?= /usr/lib/postgresql/15/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PG_BIN
+
+# Read DATABASE_URL (and the rest) from .env when present, so every target agrees with the app.
+ifneq (,$(wildcard .env))
+include .env
+export
+endif
+
+.PHONY: help install postgres db migrate demo run serve stop test check psql pgcli createadmin bench-data bench clean
+
+help:
+	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make test         install and run the test suite (its own PostgreSQL clusters)"
+	@echo "make stop         stop the local PostgreSQL cluster"
+	@echo "make migrate      apply migrations (functions and policies are re-created every time)"
+	@echo "make psql|pgcli   a shell on the database as the owner (the DBA's door)"
+	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
+	@echo "make check        ruff (lint + format check) and mypy"
+	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed postgres
+
+# The PostgreSQL 15 server binaries (and contrib: pgcrypto, btree_gist, pg_trgm).
+postgres:
+	@if [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ]; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL 15 server and contrib with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null; \
+	  else \
+	    echo "PostgreSQL 15 server binaries are missing. Run: sudo apt-get install -y postgresql postgresql-contrib"; exit 1; \
+	  fi; \
+	fi
+
+# The local cluster, unless DATABASE_URL points elsewhere.
+db: install
+	@if [ -z "$(DATABASE_URL)" ]; then scripts/pg-local start; fi
+
+migrate: db
+	$(PY) -m api.migrate
+
+demo: migrate
+	$(PY) -m api.demo
+
+run: demo serve
+
+serve:
+	@echo "API      http://$(HOST):$(PORT)/api/"
+	@echo "Swagger  http://$(HOST):$(PORT)/swagger/"
+	@echo "Health   http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
+	$(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+
+stop:
+	@scripts/pg-local stop
+
+test: install
+	$(PY) -m pytest -q
+
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check api tests bench migrations
+	$(VENV)/bin/ruff format --check api tests bench migrations
+	$(VENV)/bin/mypy
+
+psql: db
+	$(PG_BIN)/psql "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')"
+
+pgcli: db
+	$(VENV)/bin/pgcli "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')"
+
+createadmin: migrate
+	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make createadmin EMAIL=admin@example.com PASSWORD=..."; exit 2; }
+	@$(PY) -m api.createadmin "$(EMAIL)" "$(PASSWORD)"
+
+clean: stop
+	rm -rf .pg $(VENV) media

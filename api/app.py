@@ -1,0 +1,288 @@
+"""The ASGI application: authenticate, call the route's function, pass its JSON back."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import psycopg
+from psycopg import sql
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.routing import Route as StarletteRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import auth, db, openapi, specials
+from api.errors import Problem, from_database, problem_response
+from api.migrate import MIGRATIONS
+from api.routes import ROUTES, Route
+from api.settings import Settings, settings as default_settings
+
+log = logging.getLogger("nexus.access")
+JSON = "application/json"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def call_sql(route: Route, args: dict[str, Any]) -> sql.Composed:
+    """`select api.fn(p_a => %s, ...)`, or the page columns for a paginated route."""
+    named = sql.SQL(", ").join(
+        sql.SQL("{} => {}").format(
+            sql.Identifier("p_" + name),
+            sql.SQL("%s::jsonb") if name == "body" else sql.SQL("%s"),
+        )
+        for name in args
+    )
+    schema, fn = route.function.split(".")
+    target = sql.Identifier(schema, fn)
+    if route.page:
+        return sql.SQL("select count, page, page_size, results from {}({})").format(target, named)
+    return sql.SQL("select {}({})").format(target, named)
+
+
+async def read_json(request: Request, limit: int) -> bytes:
+    """The request body as JSON text: 415 unless JSON, 413 past the limit, 400 unless an object."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
+        raise Problem(415, "Send the body as application/json.")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"The body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        parsed = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, "The body is not valid JSON.") from exc
+    if not isinstance(parsed, dict):
+        raise Problem(400, "The body must be a JSON object.")
+    return raw or b"{}"
+
+
+def page_url(request: Request, page: int) -> str:
+    params = dict(request.query_params)
+    params["page"] = str(page)
+    return str(request.url.replace(query=urlencode(params)))
+
+
+def envelope(request: Request, row: tuple[Any, ...]) -> bytes:
+    """The DRF pagination envelope around results PostgreSQL already rendered."""
+    count, page, page_size, results = row
+    last = max(1, -(-count // page_size))
+    nxt = orjson.dumps(page_url(request, page + 1) if page < last else None)
+    prev = orjson.dumps(page_url(request, page - 1) if page > 1 else None)
+    return b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % (count, nxt, prev, results)
+
+
+def endpoint(route: Route) -> Handler:
+    async def handle(request: Request) -> Response:
+        cfg: Settings = request.app.state.settings
+        claims = auth.verify(cfg, request.headers.get("authorization"))
+        role = claims["role"] if claims else "anon"
+        if role not in route.roles:
+            if claims is None:
+                raise Problem(401, "Authentication required.")
+            raise Problem(403, "You do not have permission to perform this action.")
+        args: dict[str, Any] = dict(request.path_params)
+        for name in route.query:
+            if name in request.query_params:
+                args[name] = request.query_params[name]
+        for name in route.headers:
+            args[name] = specials.header_value(request, name)
+        if route.body:
+            args["body"] = await read_json(request, cfg.max_body_bytes)
+        if route.special:
+            return await specials.run(route, request, args, role, claims)
+        rows = await run(request, route, role, claims, args)
+        return respond(request, route, rows)
+
+    return handle
+
+
+async def run(
+    request: Request, route: Route, role: str, claims: dict[str, Any] | None, args: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    try:
+        return await db.call(
+            request.app.state.pool,
+            role,
+            claims,
+            call_sql(route, args),
+            list(args.values()),
+            read_only=route.method == "GET",
+        )
+    except psycopg.Error as exc:
+        raise from_database(exc, anonymous=claims is None) from exc
+
+
+def respond(request: Request, route: Route, rows: list[tuple[Any, ...]]) -> Response:
+    if route.status == 204:
+        return Response(status_code=204)
+    body = envelope(request, rows[0]) if route.page else rows[0][0]
+    if body is None:
+        raise Problem(404, "Not found.")
+    headers = {}
+    if route.etag:
+        tag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        headers["ETag"] = tag
+        headers["Cache-Control"] = "public, max-age=0, must-revalidate"
+        if tag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+    return Response(body, status_code=route.status, media_type=JSON, headers=headers)
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        rows = await db.call(request.app.state.pool, "anon", None, "select api.health()", [], True)
+    except psycopg.Error:
+        return problem_response(503, "The database is not reachable.", headers={"Retry-After": "5"})
+    applied = set(orjson.loads(rows[0][0])["migrations"])
+    expected = {p.stem for p in MIGRATIONS.glob("[0-9]*.py")}
+    missing = sorted(expected - applied)
+    if missing:
+        return problem_response(503, "Migrations pending: " + ", ".join(missing), headers={"Retry-After": "5"})
+    return Response(orjson.dumps({"status": "ready", "migrations": sorted(applied)}), media_type=JSON)
+
+
+async def problem_handler(request: Request, exc: Exception) -> Response:
+    rid = request.scope.get("request_id")
+    if isinstance(exc, Problem):
+        return problem_response(exc.status, exc.detail, exc.errors, exc.headers, rid)
+    if isinstance(exc, HTTPException):
+        detail = {404: "No such endpoint.", 405: "Method not allowed on this endpoint."}.get(
+            exc.status_code, str(exc.detail)
+        )
+        return problem_response(exc.status_code, detail, headers=exc.headers, request_id=rid)
+    logging.getLogger("nexus.errors").exception("unhandled error")
+    return problem_response(500, "Internal server error.", request_id=rid)
+
+
+class RequestContext:
+    """Give each request an id (echoed as X-Request-ID) and log one JSON line for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        scope["request_id"] = rid
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    orjson.dumps(
+                        {
+                            "request_id": rid,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round((time.perf_counter() - started) * 1000, 2),
+                        }
+                    ).decode()
+                )
+
+
+def build_routes(table: list[Route]) -> list[BaseRoute]:
+    """Each path with and without its trailing slash (no redirect); methods grouped per path."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for route in table:
+        by_path.setdefault(route.path, {})[route.method] = endpoint(route)
+    routes: list[BaseRoute] = []
+    for path, methods in by_path.items():
+        dispatch = _dispatcher(methods)
+        allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
+        routes.append(StarletteRoute(path, dispatch, methods=allowed))
+        if path.endswith("/"):
+            routes.append(StarletteRoute(path.rstrip("/"), dispatch, methods=allowed))
+    return routes
+
+
+def _dispatcher(methods: dict[str, Handler]) -> Handler:
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await methods[method](request)
+
+    return dispatch
+
+
+def create_app(cfg: Settings | None = None) -> Starlette:
+    cfg = cfg or default_settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = db.make_pool(cfg.app_url(), cfg.pool_min, cfg.pool_max)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        app.state.openapi = None
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    cfg.media_root.mkdir(parents=True, exist_ok=True)
+    routes: list[BaseRoute] = [
+        StarletteRoute("/healthz", healthz, methods=["GET"]),
+        StarletteRoute("/readyz", readyz, methods=["GET"]),
+        StarletteRoute("/openapi.json", openapi.serve, methods=["GET"]),
+        StarletteRoute("/swagger/", openapi.swagger_page, methods=["GET"]),
+        StarletteRoute("/swagger", openapi.swagger_page, methods=["GET"]),
+        StarletteRoute("/swagger/init.js", openapi.swagger_init, methods=["GET"]),
+        Mount("/swagger/assets", StaticFiles(directory=openapi.SWAGGER_ASSETS), name="swagger-assets"),
+        Mount(cfg.media_url.rstrip("/"), StaticFiles(directory=cfg.media_root), name="media"),
+        *build_routes(ROUTES),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cfg.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "If-None-Match", "Idempotency-Key", "X-Request-ID"],
+                expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location"],
+            ),
+        ],
+        exception_handlers={Exception: problem_handler, HTTPException: problem_handler, Problem: problem_handler},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.settings = cfg
+    return app

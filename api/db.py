@@ -1,0 +1,79 @@
+"""One request = one transaction, in one round trip.
+
+The connection pool logs in as `authenticator`. For each request, pipelined and
+sent together: BEGIN; set role, JWT claims and read-only (GETs) with set_config(...,
+true); for a signed-in user `app.check_session()` (deactivated users and revoked
+sessions stop here); the call itself; COMMIT. JSON comes back as bytes, untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+SET_CONTEXT = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('transaction_read_only', %s, true)"
+)
+CHECK_SESSION = "select app.check_session()"
+
+
+class RawJSON(Loader):
+    """Keep json/jsonb as the bytes PostgreSQL produced: no parse, no re-encode."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
+def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.adapters.register_loader("json", RawJSON)
+    conn.adapters.register_loader("jsonb", RawJSON)
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    configure(conn)
+
+
+def make_pool(url: str, min_size: int, max_size: int) -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        configure=_configure,
+        kwargs={"autocommit": True, "prepare_threshold": 0},
+        timeout=10,
+    )
+
+
+async def call(
+    pool: AsyncConnectionPool,
+    role: str,
+    claims: dict[str, Any] | None,
+    sql: str | psycopg.sql.Composed,
+    params: list[Any],
+    read_only: bool,
+) -> list[tuple[Any, ...]]:
+    """Run `sql` as `role` with `claims` in one transaction; return its rows."""
+    claims_json = orjson.dumps(claims).decode() if claims else ""
+    async with pool.connection() as conn:
+        try:
+            async with conn.pipeline() as pipe:
+                await conn.execute("begin")
+                await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off"))
+                if claims:
+                    await conn.execute(CHECK_SESSION)
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(sql, params)
+                await conn.execute("commit")
+                await pipe.sync()
+                return await cur.fetchall()
+        except BaseException:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await conn.execute("rollback")
+            raise

@@ -1,0 +1,70 @@
+"""Settings from the environment, then `.env` in the project folder (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from starlette.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+config = Config(ROOT / ".env" if (ROOT / ".env").exists() else None)
+
+
+def local_database_url() -> str:
+    """The project's own cluster: a Unix socket inside the project folder (or loopback TCP with PGPORT)."""
+    port = os.environ.get("PGPORT")
+    if port:
+        return f"postgresql://nexus@127.0.0.1:{port}/nexus"
+    return f"postgresql://nexus@/nexus?host={ROOT / '.pg' / 'run'}"
+
+
+def _keys(raw: str) -> dict[str, str]:
+    """JWT_KEYS: "kid1:secret1,kid2:secret2" — the first signs, all verify (key rotation)."""
+    keys: dict[str, str] = {}
+    for part in raw.split(","):
+        kid, _, secret = part.strip().partition(":")
+        if kid and secret:
+            keys[kid] = secret
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = config("DATABASE_URL", default="") or local_database_url()
+    authenticator_password: str = config("AUTHENTICATOR_PASSWORD", default="")
+    analyst_password: str = config("ANALYST_PASSWORD", default="")
+    app_database_url: str = config("APP_DATABASE_URL", default="")
+    pool_min: int = config("DB_POOL_MIN", cast=int, default=2)
+    pool_max: int = config("DB_POOL_MAX", cast=int, default=10)
+    jwt_keys: dict[str, str] = field(
+        default_factory=lambda: _keys(config("JWT_KEYS", default="dev:change-me-in-production-please-32b"))
+    )
+    jwt_issuer: str = config("JWT_ISSUER", default="nexus")
+    jwt_audience: str = config("JWT_AUDIENCE", default="nexus-api")
+    access_ttl: int = config("ACCESS_TOKEN_TTL", cast=int, default=900)
+    refresh_ttl: int = config("REFRESH_TOKEN_TTL", cast=int, default=14 * 24 * 3600)
+    max_body_bytes: int = config("MAX_BODY_BYTES", cast=int, default=1_048_576)
+    max_upload_bytes: int = config("MAX_UPLOAD_BYTES", cast=int, default=5 * 1_048_576)
+    media_root: Path = Path(config("MEDIA_ROOT", default=str(ROOT / "media")))
+    media_url: str = config("MEDIA_URL", default="/media/")
+    cors_origins: list[str] = field(
+        default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="*").split(",") if o.strip()]
+    )
+    log_level: str = config("LOG_LEVEL", default="info")
+
+    def app_url(self) -> str:
+        """How the API connects: APP_DATABASE_URL, else DATABASE_URL as the authenticator role."""
+        if self.app_database_url:
+            return self.app_database_url
+        params = conninfo_to_dict(self.database_url)
+        params["user"] = "authenticator"
+        params.pop("password", None)
+        if self.authenticator_password:
+            params["password"] = self.authenticator_password
+        return make_conninfo(**params)
+
+
+settings = Settings()

@@ -1,0 +1,69 @@
+"""The HTTP skeleton: health, docs, and the one error path for every kind of client mistake."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    return body
+
+
+def test_healthz(client: TestClient) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+def test_readyz_reports_applied_migrations(client: TestClient) -> None:
+    r = client.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert "0001.foundation" in r.json()["migrations"]
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_openapi_document(client: TestClient) -> None:
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.1")
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_swagger_ui_is_served_locally(client: TestClient) -> None:
+    page = client.get("/swagger/")
+    assert page.status_code == 200
+    assert "/swagger/assets/swagger-ui-bundle.js" in page.text
+    assert "http" not in page.text.replace("https://nexus.dev", "")  # no CDN
+    js = client.get("/swagger/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert "/openapi.json" in client.get("/swagger/init.js").text
+
+
+def test_unknown_route_is_404_problem(client: TestClient) -> None:
+    assert_problem(client.get("/api/nope/"), 404)
+
+
+def test_wrong_method_is_405_problem(client: TestClient) -> None:
+    r = client.delete("/healthz")
+    assert_problem(r, 405)
+    assert "GET" in r.headers["allow"]
+
+
+def test_cors_preflight(client: TestClient) -> None:
+    r = client.options(
+        "/healthz", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"}
+    )
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")

@@ -1,0 +1,152 @@
+"""Structure tests over the catalog: the house rules, checked on the real database.
+
+They must stay green as the schema grows: every new table, column, function and role
+is held to them automatically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+CLIENT_ROLES = ("anon", "guest", "host", "admin", "analyst", "authenticator")
+
+
+def rows(conn: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
+    return conn.execute(query).fetchall()
+
+
+def test_rls_enabled_and_forced_on_every_table(owner: psycopg.Connection[Any]) -> None:
+    bad = rows(
+        owner,
+        """select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname in ('app', 'app_private') and c.relkind in ('r', 'p')
+             and not (c.relrowsecurity and c.relforcerowsecurity)""",
+    )
+    assert bad == []
+
+
+def test_only_superusers_bypass_rls(owner: psycopg.Connection[Any]) -> None:
+    assert rows(owner, "select rolname from pg_roles where rolbypassrls and not rolsuper") == []
+
+
+def test_client_roles_cannot_log_in_except_authenticator_and_analyst(owner: psycopg.Connection[Any]) -> None:
+    login = dict(rows(owner, "select rolname, rolcanlogin from pg_roles where rolname = any(array%s)" % list(CLIENT_ROLES)))
+    assert login == {"anon": False, "guest": False, "host": False, "admin": False, "analyst": True, "authenticator": True}
+
+
+def test_authenticator_owns_nothing_and_inherits_nothing(owner: psycopg.Connection[Any]) -> None:
+    owned = rows(
+        owner,
+        """select c.relname from pg_class c join pg_roles r on r.oid = c.relowner where r.rolname = 'authenticator'
+           union all select p.proname from pg_proc p join pg_roles r on r.oid = p.proowner
+           where r.rolname = 'authenticator'""",
+    )
+    assert owned == []
+    assert rows(owner, "select rolinherit, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = 'authenticator'") == [
+        (False, False, False, False)
+    ]
+    members = {r for (r,) in rows(owner, """select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid
+                                            join pg_roles u on u.oid = m.member where u.rolname = 'authenticator'""")}
+    assert members == {"anon", "guest", "host", "admin"}
+
+
+def test_analyst_is_read_only_and_bounded(owner: psycopg.Connection[Any]) -> None:
+    (config,) = rows(owner, "select rolconfig from pg_roles where rolname = 'analyst'")[0]
+    assert "default_transaction_read_only=on" in config
+    assert any(c.startswith("statement_timeout=") for c in config)
+
+
+def test_security_definer_functions_pin_search_path(owner: psycopg.Connection[Any]) -> None:
+    bad = rows(
+        owner,
+        """select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics') and p.prosecdef
+             and not exists (select from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')""",
+    )
+    assert bad == []
+
+
+def test_nothing_executable_by_public(owner: psycopg.Connection[Any]) -> None:
+    bad = rows(
+        owner,
+        """select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics')
+             and (p.proacl is null or exists (select from aclexplode(p.proacl) a where a.grantee = 0 and a.privilege_type = 'EXECUTE'))""",
+    )
+    assert bad == []
+
+
+def test_app_private_is_out_of_reach_of_clients(owner: psycopg.Connection[Any]) -> None:
+    for role in CLIENT_ROLES:
+        (usage,) = rows(owner, f"select has_schema_privilege('{role}', 'app_private', 'usage')")[0]
+        assert usage is False, role
+
+
+def test_analyst_reads_only_analytics(owner: psycopg.Connection[Any]) -> None:
+    bad = rows(
+        owner,
+        """select table_schema || '.' || table_name || ':' || privilege_type from information_schema.role_table_grants
+           where grantee = 'analyst' and (table_schema <> 'analytics' or privilege_type <> 'SELECT')""",
+    )
+    assert bad == []
+    for schema in ("app", "app_private", "api"):
+        (usage,) = rows(owner, f"select has_schema_privilege('analyst', '{schema}', 'usage')")[0]
+        assert usage is False, schema
+
+
+def test_public_schema_grants_nothing(owner: psycopg.Connection[Any]) -> None:
+    (create, usage) = rows(
+        owner, "select has_schema_privilege('anon', 'public', 'create'), has_schema_privilege('anon', 'public', 'usage')"
+    )[0]
+    assert (create, usage) == (False, False)
+
+
+def test_every_table_column_function_view_and_role_has_a_comment(owner: psycopg.Connection[Any]) -> None:
+    missing = rows(
+        owner,
+        """select 'table ' || c.oid::regclass from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname in ('app', 'app_private', 'analytics') and c.relkind in ('r', 'p', 'v', 'm')
+             and obj_description(c.oid, 'pg_class') is null
+           union all
+           select 'column ' || a.attrelid::regclass || '.' || a.attname from pg_attribute a
+           join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname in ('app', 'app_private', 'analytics') and c.relkind in ('r', 'p', 'v', 'm')
+             and a.attnum > 0 and not a.attisdropped and col_description(a.attrelid, a.attnum) is null
+           union all
+           select 'function ' || p.oid::regprocedure from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics')
+             and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+             and obj_description(p.oid, 'pg_proc') is null
+           union all
+           select 'role ' || rolname from pg_roles where rolname = any(array['anon', 'guest', 'host', 'admin', 'analyst', 'authenticator'])
+             and shobj_description(oid, 'pg_authid') is null""",
+    )
+    assert missing == []
+
+
+def test_tables_never_depend_on_project_functions(owner: psycopg.Connection[Any]) -> None:
+    """Defaults, generated columns and checks use built-ins only: re-applying functions must never touch a table."""
+    bad = rows(
+        owner,
+        """select d.classid::regclass || ' ' || d.objid || ' -> ' || p.oid::regprocedure
+           from pg_depend d join pg_proc p on p.oid = d.refobjid join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics')
+             and d.classid in ('pg_attrdef'::regclass, 'pg_constraint'::regclass)""",
+    )
+    assert bad == []
+
+
+def test_migrating_twice_changes_nothing(owner_url: str, owner: psycopg.Connection[Any]) -> None:
+    from api.migrate import migrate
+
+    snapshot = """select md5(string_agg(x, ',' order by x)) from (
+        select p.oid::regprocedure::text || md5(p.prosrc) || coalesce(p.proacl::text, '') as x
+        from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname in ('api', 'app', 'app_private')
+        union all select schemaname || tablename || policyname || coalesce(qual, '') || coalesce(with_check, '') from pg_policies
+        union all select c.relname || coalesce(c.relacl::text, '') from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname in ('app', 'app_private', 'analytics')) s"""
+    before = rows(owner, snapshot)
+    assert migrate(owner_url) == []
+    assert rows(owner, snapshot) == before
