@@ -22,7 +22,7 @@ ROLES = frozenset({"guest", "host", "admin"})
 INVALID = "Invalid or expired token."
 
 
-def sign_access(settings: Settings, user_id: str, role: str) -> str:
+def sign_access(settings: Settings, user_id: str, role: str, epoch: int = 0) -> str:
     kid, secret = next(iter(settings.jwt_keys.items()))
     now = int(time.time())
     claims = {
@@ -34,6 +34,7 @@ def sign_access(settings: Settings, user_id: str, role: str) -> str:
         "exp": now + settings.access_ttl,
         "jti": str(uuid.uuid4()),
         "typ": "access",
+        "sev": epoch,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
 

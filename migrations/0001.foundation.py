@@ -1,4 +1,4 @@
-"""0001 foundation: schemas, roles, extensions, default-deny (sql/schema/0001_foundation.sql)."""
+"""0001 foundation: see the block comment at the top of sql/schema/0001_foundation.sql."""
 
 from api.migrate import sql_step
 

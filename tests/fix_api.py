@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from api.auth import sign_access
 from api.settings import Settings
 
 
@@ -32,3 +36,32 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """One app for the session (one pool); each test's requests are independent."""
     with TestClient(create_app(settings), base_url="http://testserver", raise_server_exceptions=False) as c:
         yield c
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    role: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_user(owner_url: str, settings: Settings) -> Callable[..., User]:
+    """Create a user straight in the database (as a DBA would) and sign an access token for it."""
+
+    def make(role: str = "guest", first_name: str = "Test", email: str | None = None) -> User:
+        email = email or f"{role}-{uuid.uuid4().hex[:12]}@example.com"
+        with psycopg.connect(owner_url, autocommit=True) as conn:
+            (uid,) = conn.execute(
+                "insert into app.users (email, first_name, last_name, role) values (%s, %s, 'User', %s) returning id",
+                (email, first_name, role),
+            ).fetchone()  # type: ignore[misc]
+        time.sleep(0.001)
+        return User(str(uid), email, role, sign_access(settings, str(uid), role))
+
+    return make

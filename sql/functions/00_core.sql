@@ -101,3 +101,14 @@ $$;
 comment on function api.health() is
   'Readiness: reachable database and the versioned migrations applied (GET /readyz compares them with the files it ships). SECURITY DEFINER to read yoyo''s bookkeeping table; reveals only migration ids.';
 grant execute on function api.health() to anon, guest, host, admin;
+
+create function app.tg__set_updated_at() returns trigger
+language plpgsql security invoker
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;
+comment on function app.tg__set_updated_at() is 'Trigger: keep updated_at current on every update.';
+grant execute on function app.tg__set_updated_at() to guest, host, admin;
