@@ -88,3 +88,10 @@ createadmin: migrate
 
 clean: stop
 	rm -rf .pg $(VENV) media
+
+# --- benchmark (bench/) ---------------------------------------------------------------
+bench-data: migrate
+	@echo "bench-data: not yet written"
+
+bench: install
+	@echo "bench: not yet written"

@@ -53,7 +53,7 @@ def call_sql(route: Route, args: dict[str, Any]) -> sql.Composed:
     return sql.SQL("select {}({})").format(target, named)
 
 
-async def read_json(request: Request, limit: int) -> bytes:
+async def read_json(request: Request, limit: int) -> str:
     """The request body as JSON text: 415 unless JSON, 413 past the limit, 400 unless an object."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
@@ -74,7 +74,7 @@ async def read_json(request: Request, limit: int) -> bytes:
         raise Problem(400, "The body is not valid JSON.") from exc
     if not isinstance(parsed, dict):
         raise Problem(400, "The body must be a JSON object.")
-    return raw or b"{}"
+    return raw.decode() if raw else "{}"
 
 
 def page_url(request: Request, page: int) -> str:
@@ -110,7 +110,11 @@ def endpoint(route: Route) -> Handler:
         if route.body:
             args["body"] = await read_json(request, cfg.max_body_bytes)
         if route.special:
-            return await specials.run(route, request, args, role, claims)
+
+            async def execute(call_args: dict[str, Any]) -> list[tuple[Any, ...]]:
+                return await run(request, route, role, claims, call_args)
+
+            return await specials.run(route, request, args, execute)
         rows = await run(request, route, role, claims, args)
         return respond(request, route, rows)
 

@@ -103,6 +103,8 @@ def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
         if status == 429 and diag.message_hint and diag.message_hint.isdigit():
             headers["Retry-After"] = diag.message_hint
         errors = {fieldname: [message]} if fieldname else None
+        if diag.message_detail and diag.message_detail.startswith("{"):
+            errors = orjson.loads(diag.message_detail)  # app.raise_errors: every invalid field at once
         return Problem(status, message, errors, headers)
     if isinstance(exc, pgerr.InsufficientPrivilege):
         if anonymous:

@@ -1,13 +1,39 @@
-"""The few routes that need a Python step around their one function call."""
+"""The few routes that need a Python step around their one function call.
+
+- `issue_tokens`: the function decides (password check, throttling, refresh rotation)
+  and returns an outcome; Python only signs the access token. A refusal is returned,
+  not raised, so what it records (a failed attempt, a revoked token family) commits.
+- `upload`: Python checks the file (type by content, size), stores it under a
+  generated name, and passes its path to the function; if the function refuses,
+  the file is removed again, so a failed request leaves nothing behind.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import orjson
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.auth import sign_access
+from api.errors import Problem
 from api.routes import Route
+from api.settings import Settings
+
+Execute = Callable[[dict[str, Any]], Awaitable[list[tuple[Any, ...]]]]
+
+# Image types accepted for photos, recognised by their first bytes (never by name or header).
+SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+)
 
 
 def header_value(request: Request, name: str) -> str | None:
@@ -17,7 +43,93 @@ def header_value(request: Request, name: str) -> str | None:
     return request.headers.get(name.replace("_", "-"))
 
 
-async def run(
-    route: Route, request: Request, args: dict[str, Any], role: str, claims: dict[str, Any] | None
-) -> Response:
+def tokens_response(cfg: Settings, outcome: bytes) -> Response:
+    """Turn a sign-in outcome from SQL into the token pair (or the problem it names)."""
+    result = orjson.loads(outcome)
+    if not result.get("ok"):
+        headers = {"Retry-After": str(result["retry_after"])} if result.get("retry_after") else None
+        raise Problem(int(result["status"]), result["detail"], result.get("errors"), headers)
+    access = sign_access(cfg, result["user_id"], result["role"], int(result.get("epoch", 0)))
+    body = {
+        "access": access,
+        "refresh": result["refresh"],
+        "token_type": "Bearer",
+        "expires_in": cfg.access_ttl,
+        "refresh_expires_in": result.get("refresh_expires_in"),
+        "user": {"id": result["user_id"], "role": result["role"]},
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def sniff_image(head: bytes) -> tuple[str, str] | None:
+    for magic, ctype, ext in SIGNATURES:
+        if head.startswith(magic):
+            return ctype, ext
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    return None
+
+
+async def store_upload(request: Request, cfg: Settings) -> tuple[Path, str, int]:
+    """Validate the multipart `file` field and store it; returns (absolute path, content type, size)."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        raise Problem(415, "Send the photo as multipart/form-data with the file in a field named `file`.")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cfg.max_upload_bytes + 64_000:
+        raise Problem(413, f"The file is larger than {cfg.max_upload_bytes} bytes.")
+    try:
+        form = await request.form(max_files=1, max_fields=5, max_part_size=cfg.max_upload_bytes + 1)
+    except Exception as exc:  # the multipart parser's errors are client mistakes
+        raise Problem(400, "The multipart body could not be read.", {"file": ["Could not be read."]}) from exc
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Problem(400, "A file is required.", {"file": ["This field is required."]})
+        data = await upload.read(cfg.max_upload_bytes + 1)
+        if len(data) > cfg.max_upload_bytes:
+            raise Problem(413, f"The file is larger than {cfg.max_upload_bytes} bytes.", {"file": ["Too large."]})
+        if not data:
+            raise Problem(400, "The file is empty.", {"file": ["The file is empty."]})
+        kind = sniff_image(data[:16])
+        if kind is None:
+            raise Problem(415, "Only JPEG, PNG and WebP images are accepted.", {"file": ["Not a JPEG, PNG or WebP image."]})
+    finally:
+        await form.close()
+    content_type, ext = kind
+    name = f"{uuid.uuid4().hex}.{ext}"
+    folder = cfg.media_root / name[:2]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    # Written with mode 0644: never executable, whatever the upload claimed to be.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path, content_type, len(data)
+
+
+async def upload(route: Route, request: Request, cfg: Settings, args: dict[str, Any], execute: Execute) -> Response:
+    path, content_type, size = await store_upload(request, cfg)
+    args = {
+        **args,
+        "path": str(path.relative_to(cfg.media_root)),
+        "content_type": content_type,
+        "size_bytes": size,
+    }
+    try:
+        rows = await execute(args)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+    return Response(rows[0][0], status_code=route.status, media_type="application/json")
+
+
+async def run(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    cfg: Settings = request.app.state.settings
+    if route.special == "issue_tokens":
+        rows = await execute(args)
+        return tokens_response(cfg, rows[0][0])
+    if route.special == "upload":
+        return await upload(route, request, cfg, args, execute)
     raise NotImplementedError(route.special)

@@ -27,7 +27,7 @@ def settings(owner_url: str, app_url: str, tmp_path_factory: pytest.TempPathFact
         media_root=media,
         pool_min=1,
         pool_max=20,
-        jwt_keys={"test-2": "second-secret-for-tests-0123456789", "test-1": "first-secret-for-tests-0123456789"},
+        jwt_keys={"test-2": "second-secret-for-tests-" + "0" * 48, "test-1": "first-secret-for-tests-" + "1" * 48},
     )
 
 

@@ -1,9 +1,525 @@
 /*
- * Accounts: sessions are checked here on every signed-in request.
+ * Accounts: registration, password sign-in with throttling, refresh-token rotation with
+ * reuse detection, sign-out, profiles, and the admin's user management.
+ *
+ * Guarantees:
+ *   - a password is stored only as a bcrypt hash (pgcrypto, cost 10) in app_private;
+ *     over 72 bytes it is refused, never silently truncated;
+ *   - wrong password and unknown email take the same path and give the same answer;
+ *   - refresh tokens are stored as SHA-256 hashes; each use rotates; a second use of
+ *     one revokes its whole family; concurrent uses serialise on the row lock;
+ *   - sign-in outcomes are RETURNED ({"ok": false, "status": 401, ...}), not raised, so
+ *     what they record (a failed attempt, a revoked family) is committed;
+ *   - a user reads and changes only their own row and only the profile columns;
+ *     role, email, activity and ids change only through these functions.
  */
 
 create trigger users_set_updated_at before update on app.users
   for each row execute function app.tg__set_updated_at();
+
+-- Settings of this domain, in one place a DBA can read.
+create function app_private.auth_settings() returns jsonb
+language sql immutable security invoker
+as $$
+  select jsonb_build_object(
+    'bcrypt_cost', 10,
+    'refresh_ttl_seconds', 14 * 24 * 3600,
+    'throttle_window_seconds', 15 * 60,
+    'throttle_max_failures_per_email', 5,
+    'throttle_max_failures_per_address', 20)
+$$;
+comment on function app_private.auth_settings() is
+  'Account settings: bcrypt cost, refresh-token lifetime, login throttling window and limits.';
+
+create function app.user_json(p_user app.users) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object(
+    'id', p_user.id,
+    'email', p_user.email,
+    'first_name', p_user.first_name,
+    'last_name', p_user.last_name,
+    'phone_number', p_user.phone_number,
+    'role', p_user.role,
+    'photo_url', case when p_user.photo_path is not null then '/media/' || p_user.photo_path end,
+    'preferences', p_user.preferences,
+    'is_active', p_user.is_active,
+    'created_at', p_user.created_at,
+    'updated_at', p_user.updated_at)
+$$;
+comment on function app.user_json(app.users) is
+  'A user as its owner or an admin sees it (never any password or token field).';
+
+create function app.raise_errors(p_errors jsonb) returns void
+language plpgsql volatile security invoker
+as $$
+declare
+  v_first text := (select k from jsonb_object_keys(p_errors) k limit 1);
+begin
+  if v_first is not null then
+    raise exception using
+      errcode = 'PT400',
+      message = 'Some fields are invalid.',
+      detail = p_errors::text,
+      column = v_first;
+  end if;
+end
+$$;
+comment on function app.raise_errors(jsonb) is
+  'Raise one 400 listing every invalid field at once: p_errors is {"field": ["message", ...]} (sent as the problem''s errors); does nothing when empty.';
+
+create function app.add_error(p_errors jsonb, p_field text, p_message text) returns jsonb
+language sql immutable security invoker
+as $$
+  select p_errors || jsonb_build_object(p_field, coalesce(p_errors -> p_field, '[]'::jsonb) || to_jsonb(p_message))
+$$;
+comment on function app.add_error(jsonb, text, text) is 'Add a message for a field to an errors object (for app.raise_errors).';
+
+create function app.profile_errors(p_body jsonb, p_partial boolean) returns jsonb
+language plpgsql immutable security invoker
+as $$
+declare
+  v_errors jsonb := '{}';
+  v_field text;
+begin
+  foreach v_field in array array['first_name', 'last_name'] loop
+    if p_body ? v_field or not p_partial then
+      if jsonb_typeof(p_body -> v_field) is distinct from 'string' or length(btrim(p_body ->> v_field)) = 0 then
+        v_errors := app.add_error(v_errors, v_field, 'This field is required and may not be blank.');
+      elsif length(p_body ->> v_field) > 100 then
+        v_errors := app.add_error(v_errors, v_field, 'At most 100 characters.');
+      end if;
+    end if;
+  end loop;
+  if p_body ? 'phone_number' and jsonb_typeof(p_body -> 'phone_number') <> 'null' then
+    if jsonb_typeof(p_body -> 'phone_number') <> 'string'
+       or (p_body ->> 'phone_number') !~ '^\+?[0-9 ()-]{6,20}$' then
+      v_errors := app.add_error(v_errors, 'phone_number', 'Enter a phone number: digits, spaces, ()- and an optional leading +, 6 to 20 characters.');
+    end if;
+  end if;
+  if p_body ? 'preferences' and jsonb_typeof(p_body -> 'preferences') <> 'object' then
+    v_errors := app.add_error(v_errors, 'preferences', 'Must be a JSON object.');
+  elsif p_body ? 'preferences' and pg_column_size(p_body -> 'preferences') > 8192 then
+    v_errors := app.add_error(v_errors, 'preferences', 'At most 8 KiB.');
+  end if;
+  return v_errors;
+end
+$$;
+comment on function app.profile_errors(jsonb, boolean) is
+  'Validate profile fields (first_name, last_name, phone_number, preferences) of a request body; p_partial: only the fields present.';
+
+create function app_private.hash_password(p_password text) returns text
+language sql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select extensions.crypt(p_password, extensions.gen_salt('bf', (app_private.auth_settings() ->> 'bcrypt_cost')::int))
+$$;
+comment on function app_private.hash_password(text) is 'bcrypt hash of a password (the caller has checked its length).';
+
+create function app_private.password_errors(p_password jsonb) returns text
+language sql immutable security invoker
+as $$
+  select case
+    when jsonb_typeof(p_password) is distinct from 'string' then 'This field is required.'
+    when length(p_password #>> '{}') < 8 then 'At least 8 characters.'
+    when octet_length(p_password #>> '{}') > 72 then 'At most 72 bytes (bcrypt''s limit; nothing is truncated).'
+  end
+$$;
+comment on function app_private.password_errors(jsonb) is 'Why a password is unacceptable, or null: at least 8 characters, at most 72 bytes.';
+
+create function app_private.issue_refresh(p_user_id uuid, p_family uuid default null) returns jsonb
+language plpgsql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_token text := rtrim(translate(encode(extensions.gen_random_bytes(32), 'base64'), '+/', '-_'), '=');
+  v_ttl int := (app_private.auth_settings() ->> 'refresh_ttl_seconds')::int;
+begin
+  insert into app_private.refresh_tokens (user_id, family_id, token_hash, expires_at)
+  values (p_user_id, coalesce(p_family, gen_random_uuid()), sha256(convert_to(v_token, 'UTF8')),
+          now() + make_interval(secs => v_ttl));
+  return jsonb_build_object('refresh', v_token, 'refresh_expires_in', v_ttl);
+end
+$$;
+comment on function app_private.issue_refresh(uuid, uuid) is
+  'Issue a refresh token for a user (a new family unless p_family is given); stores only its SHA-256 and returns {refresh, refresh_expires_in}.';
+
+create function app_private.sign_in_outcome(p_user app.users, p_family uuid default null) returns jsonb
+language sql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select jsonb_build_object('ok', true, 'user_id', p_user.id, 'role', p_user.role, 'epoch', p_user.session_epoch)
+         || app_private.issue_refresh(p_user.id, p_family)
+$$;
+comment on function app_private.sign_in_outcome(app.users, uuid) is
+  'The successful sign-in outcome the API turns into tokens: {ok, user_id, role, epoch (the JWT "sev"), refresh, refresh_expires_in}.';
+
+create function app_private.refusal(p_status int, p_detail text, p_retry_after int default null) returns jsonb
+language sql immutable security invoker
+as $$
+  select jsonb_strip_nulls(jsonb_build_object('ok', false, 'status', p_status, 'detail', p_detail, 'retry_after', p_retry_after))
+$$;
+comment on function app_private.refusal(int, text, int) is 'A refused sign-in outcome: {ok: false, status, detail, retry_after?}; returned (not raised) so its bookkeeping commits.';
+
+create function app.end_sessions(p_user_id uuid) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_user_id is distinct from app.current_user_id()
+     and app.current_claims() ->> 'role' is distinct from 'admin'
+     and current_setting('request.jwt.claims', true) is not null
+     and current_setting('request.jwt.claims', true) <> '' then
+    perform app.fail(403, 'You may only end your own sessions.');
+  end if;
+  update app.users set session_epoch = session_epoch + 1 where id = p_user_id;
+  update app_private.refresh_tokens set revoked_at = now()
+   where user_id = p_user_id and revoked_at is null;
+end
+$$;
+comment on function app.end_sessions(uuid) is
+  'End every session of a user: bump session_epoch (access tokens stop working) and revoke all refresh tokens. Allowed for the user themself, an admin, or the owner in psql.';
+
+-- ---------------------------------------------------------------------------------------
+-- Registration and sign-in
+-- ---------------------------------------------------------------------------------------
+
+create function api.register(p_body jsonb) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_errors jsonb := app.profile_errors(p_body, false);
+  v_email text := btrim(p_body ->> 'email');
+  v_role text := coalesce(p_body ->> 'role', 'guest');
+  v_password_error text := app_private.password_errors(p_body -> 'password');
+  v_user app.users;
+begin
+  if jsonb_typeof(p_body -> 'email') is distinct from 'string'
+     or v_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' or length(v_email) > 254 then
+    v_errors := app.add_error(v_errors, 'email', 'Enter a valid email address.');
+  end if;
+  if v_password_error is not null then
+    v_errors := app.add_error(v_errors, 'password', v_password_error);
+  end if;
+  if v_role not in ('guest', 'host') then
+    v_errors := app.add_error(v_errors, 'role', 'Choose guest or host.');
+  end if;
+  perform app.raise_errors(v_errors);
+
+  if exists (select from app.users where lower(email) = lower(v_email)) then
+    perform app.fail(409, 'An account with this email already exists.', 'email');
+  end if;
+  insert into app.users (email, first_name, last_name, phone_number, role)
+  values (v_email, btrim(p_body ->> 'first_name'), btrim(p_body ->> 'last_name'),
+          nullif(btrim(p_body ->> 'phone_number'), ''), v_role::app.user_role)
+  returning * into v_user;
+  insert into app_private.credentials (user_id, password_hash)
+  values (v_user.id, app_private.hash_password(p_body ->> 'password'));
+  return app.user_json(v_user);
+exception
+  when unique_violation then
+    perform app.fail(409, 'An account with this email already exists.', 'email');
+end
+$$;
+comment on function api.register(jsonb) is
+  'Sign up as a guest or host. Body: {email, password (8+ characters, at most 72 bytes), first_name, last_name, role? (guest|host, default guest), phone_number?}. Returns the new user (no password fields). Email is unique regardless of letter case (409); admins are never self-registered (role admin is a 400).';
+
+create function api.login(p_body jsonb, p_client_addr text default null) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_cfg jsonb := app_private.auth_settings();
+  v_window interval := make_interval(secs => (v_cfg ->> 'throttle_window_seconds')::int);
+  v_email text := btrim(p_body ->> 'email');
+  v_password text := p_body ->> 'password';
+  v_addr inet := case when p_client_addr ~ '^[0-9a-fA-F:.]+$' then p_client_addr::inet end;
+  v_user app.users;
+  v_hash text;
+  v_oldest timestamptz;
+  v_errors jsonb := '{}';
+begin
+  if jsonb_typeof(p_body -> 'email') is distinct from 'string' or v_email = '' then
+    v_errors := app.add_error(v_errors, 'email', 'This field is required.');
+  end if;
+  if jsonb_typeof(p_body -> 'password') is distinct from 'string' or v_password = '' then
+    v_errors := app.add_error(v_errors, 'password', 'This field is required.');
+  end if;
+  perform app.raise_errors(v_errors);
+
+  -- Throttle: too many recent failures for this email (since its last success) or this address.
+  select min(a.attempted_at) into v_oldest
+    from (select attempted_at from app_private.login_attempts
+           where lower(email) = lower(v_email) and not succeeded and attempted_at > now() - v_window
+             and attempted_at > coalesce((select max(attempted_at) from app_private.login_attempts
+                                           where lower(email) = lower(v_email) and succeeded), '-infinity')
+           order by attempted_at desc
+           limit (v_cfg ->> 'throttle_max_failures_per_email')::int) a
+   having count(*) >= (v_cfg ->> 'throttle_max_failures_per_email')::int;
+  if v_oldest is null and v_addr is not null then
+    select min(a.attempted_at) into v_oldest
+      from (select attempted_at from app_private.login_attempts
+             where client_addr = v_addr and not succeeded and attempted_at > now() - v_window
+             order by attempted_at desc
+             limit (v_cfg ->> 'throttle_max_failures_per_address')::int) a
+     having count(*) >= (v_cfg ->> 'throttle_max_failures_per_address')::int;
+  end if;
+  if v_oldest is not null then
+    insert into app_private.login_attempts (email, client_addr, succeeded) values (v_email, v_addr, false);
+    return app_private.refusal(429, 'Too many failed sign-in attempts. Try again later.',
+      greatest(1, ceil(extract(epoch from (v_oldest + v_window - now()))))::int);
+  end if;
+
+  select u.* into v_user from app.users u where lower(u.email) = lower(v_email);
+  select c.password_hash into v_hash from app_private.credentials c where c.user_id = v_user.id;
+  -- Unknown email or no password: compare against a dummy hash so timing does not tell.
+  if v_hash is null or octet_length(v_password) > 72
+     or extensions.crypt(v_password, coalesce(v_hash, '$2a$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9YfA7fS5CV8Y2.')) <> v_hash
+     or not v_user.is_active then
+    insert into app_private.login_attempts (email, client_addr, succeeded) values (v_email, v_addr, false);
+    return app_private.refusal(401, 'No active account found with the given credentials.');
+  end if;
+  insert into app_private.login_attempts (email, client_addr, succeeded) values (v_email, v_addr, true);
+  return app_private.sign_in_outcome(v_user);
+end
+$$;
+comment on function api.login(jsonb, text) is
+  'Sign in with {email, password}. Returns an outcome the API turns into {access, refresh, token_type, expires_in}: wrong password, unknown email and deactivated account give the same 401; 5 failures for an email (or 20 for a client address) within 15 minutes give 429 with Retry-After. Every attempt is recorded.';
+
+create function api.token_refresh(p_body jsonb) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_token app_private.refresh_tokens;
+  v_user app.users;
+begin
+  if jsonb_typeof(p_body -> 'refresh') is distinct from 'string' then
+    perform app.fail(400, 'This field is required.', 'refresh');
+  end if;
+  select t.* into v_token from app_private.refresh_tokens t
+   where t.token_hash = sha256(convert_to(p_body ->> 'refresh', 'UTF8'))
+   for update;
+  if v_token.id is null or v_token.revoked_at is not null or v_token.expires_at <= now() then
+    return app_private.refusal(401, 'Invalid or expired refresh token.');
+  end if;
+  if v_token.used_at is not null then
+    -- Reuse of a rotated token: someone else may hold it. End the whole family.
+    update app_private.refresh_tokens set revoked_at = now()
+     where family_id = v_token.family_id and revoked_at is null;
+    return app_private.refusal(401, 'Invalid or expired refresh token.');
+  end if;
+  select u.* into v_user from app.users u where u.id = v_token.user_id and u.is_active;
+  if v_user.id is null then
+    return app_private.refusal(401, 'Invalid or expired refresh token.');
+  end if;
+  update app_private.refresh_tokens set used_at = now() where id = v_token.id;
+  return app_private.sign_in_outcome(v_user, v_token.family_id);
+end
+$$;
+comment on function api.token_refresh(jsonb) is
+  'Exchange {refresh} for a new access token and a new refresh token (rotation). Presenting an already-used refresh token revokes its whole family (every session descended from that sign-in) and is a 401.';
+
+create function api.token_revoke(p_body jsonb) returns void
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  update app_private.refresh_tokens set revoked_at = now()
+   where revoked_at is null
+     and family_id = (select family_id from app_private.refresh_tokens
+                       where token_hash = sha256(convert_to(coalesce(p_body ->> 'refresh', ''), 'UTF8')))
+$$;
+comment on function api.token_revoke(jsonb) is
+  'Sign out: revoke the session (token family) of {refresh}. Always succeeds, so it reveals nothing about the token.';
+
+create function api.token_revoke_all() returns void
+language sql volatile security invoker
+as $$
+  select app.end_sessions(app.current_user_id())
+$$;
+comment on function api.token_revoke_all() is 'Sign out everywhere: every access and refresh token of the signed-in user stops working.';
+
+-- ---------------------------------------------------------------------------------------
+-- The signed-in user's own profile
+-- ---------------------------------------------------------------------------------------
+
+create function api.me() returns jsonb
+language sql stable security invoker
+as $$
+  select app.user_json(u) from app.users u where u.id = app.current_user_id()
+$$;
+comment on function api.me() is 'The signed-in user''s own profile, private fields included.';
+
+create function api.me_update(p_body jsonb) returns jsonb
+language plpgsql volatile security invoker
+as $$
+declare
+  v_user app.users;
+begin
+  perform app.raise_errors(app.profile_errors(p_body, true));
+  update app.users u set
+    first_name = case when p_body ? 'first_name' then btrim(p_body ->> 'first_name') else u.first_name end,
+    last_name = case when p_body ? 'last_name' then btrim(p_body ->> 'last_name') else u.last_name end,
+    phone_number = case when p_body ? 'phone_number' then nullif(btrim(p_body ->> 'phone_number'), '') else u.phone_number end,
+    preferences = case when p_body ? 'preferences' then p_body -> 'preferences' else u.preferences end
+  where u.id = app.current_user_id()
+  returning * into v_user;
+  return app.user_json(v_user);
+end
+$$;
+comment on function api.me_update(jsonb) is
+  'Update the signed-in user''s profile: first_name, last_name, phone_number, preferences (a JSON object). Any other field (id, email, role, timestamps) is ignored.';
+
+create function api.me_deactivate() returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app.users set is_active = false where id = app.current_user_id();
+  perform app.end_sessions(app.current_user_id());
+end
+$$;
+comment on function api.me_deactivate() is 'Deactivate the signed-in user''s account: it can no longer sign in and every token stops working. An admin can reactivate it.';
+
+create function api.me_set_photo(p_path text, p_content_type text, p_size_bytes int) returns jsonb
+language sql volatile security invoker
+as $$
+  update app.users u set photo_path = p_path where u.id = app.current_user_id()
+  returning app.user_json(u)
+$$;
+comment on function api.me_set_photo(text, text, int) is
+  'Set the signed-in user''s profile photo. The API has already checked the image (JPEG/PNG/WebP by content, size) and stored it under p_path (relative to MEDIA_ROOT).';
+
+create function api.become_host() returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_user app.users;
+begin
+  update app.users set role = 'host'
+   where id = app.current_user_id() and role = 'guest' and is_active
+  returning * into v_user;
+  if v_user.id is null then
+    perform app.fail(409, 'Only an active guest can become a host.');
+  end if;
+  return app_private.sign_in_outcome(v_user);
+end
+$$;
+comment on function api.become_host() is
+  'Turn the signed-in guest into a host. Returns fresh tokens carrying the host role (tokens with the old role stop working).';
+
+-- ---------------------------------------------------------------------------------------
+-- Admin: user management
+-- ---------------------------------------------------------------------------------------
+
+create function api.users_list(p_search text default null, p_role text default null,
+                               p_page text default null, p_page_size text default null)
+returns table (count bigint, page int, page_size int, results json)
+language plpgsql stable security invoker
+as $$
+declare
+  v_page int;
+  v_size int;
+  v_total bigint;
+begin
+  begin
+    v_page := coalesce(p_page, '1')::int;
+    if v_page < 1 then raise invalid_text_representation; end if;
+  exception when others then
+    perform app.invalid('page', 'Must be a whole number from 1.');
+  end;
+  begin
+    v_size := coalesce(p_page_size, '20')::int;
+    if v_size not between 1 and 100 then raise invalid_text_representation; end if;
+  exception when others then
+    perform app.invalid('page_size', 'Must be a whole number from 1 to 100.');
+  end;
+  if p_role is not null and p_role not in ('guest', 'host', 'admin') then
+    perform app.invalid('role', 'Choose guest, host or admin.');
+  end if;
+  select count(*) into v_total from app.users u
+   where (p_role is null or u.role = p_role::app.user_role)
+     and (p_search is null or u.email ilike '%' || p_search || '%'
+          or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%');
+  if v_page > 1 and (v_page - 1) * v_size >= v_total then
+    perform app.fail(404, 'Invalid page.', 'page');
+  end if;
+  return query
+    select v_total, v_page, v_size,
+           coalesce(json_agg(app.user_json(m) order by m.created_at desc, m.id), '[]')
+      from (select u.* from app.users u
+             where (p_role is null or u.role = p_role::app.user_role)
+               and (p_search is null or u.email ilike '%' || p_search || '%'
+                    or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%')
+             order by u.created_at desc, u.id
+            offset (v_page - 1) * v_size limit v_size) m;
+end
+$$;
+comment on function api.users_list(text, text, text, text) is
+  'Admin: list users, newest first. Filters: search (email or name, any part, ignoring case), role. Paginated (page, page_size up to 100).';
+
+create function api.user_update(p_id text, p_body jsonb) returns jsonb
+language plpgsql volatile security invoker
+as $$
+declare
+  v_id uuid := app.parse_uuid(p_id);
+  v_before app.users;
+  v_user app.users;
+  v_errors jsonb := '{}';
+begin
+  if p_body ? 'role' and coalesce(p_body ->> 'role', '') <> all (array['guest', 'host', 'admin']) then
+    v_errors := app.add_error(v_errors, 'role', 'Choose guest, host or admin.');
+  end if;
+  if p_body ? 'active' and jsonb_typeof(p_body -> 'active') <> 'boolean' then
+    v_errors := app.add_error(v_errors, 'active', 'Must be true or false.');
+  end if;
+  perform app.raise_errors(v_errors);
+  select * into v_before from app.users where id = v_id;
+  if v_before.id is null then
+    perform app.fail(404, 'Not found.');
+  end if;
+  update app.users u set
+    role = coalesce((p_body ->> 'role')::app.user_role, u.role),
+    is_active = coalesce((p_body ->> 'active')::boolean, u.is_active)
+  where u.id = v_id
+  returning * into v_user;
+  if v_user.role <> v_before.role or (v_before.is_active and not v_user.is_active) then
+    perform app.end_sessions(v_id);
+    select * into v_user from app.users where id = v_id;
+  end if;
+  return app.user_json(v_user);
+end
+$$;
+comment on function api.user_update(text, jsonb) is
+  'Admin: change a user''s role (guest|host|admin) or activity ({"active": false} deactivates). A role change or deactivation ends the user''s sessions.';
+
+create function app_private.create_admin(p_email text, p_password text,
+                                         p_first_name text default 'Admin', p_last_name text default 'User')
+returns uuid
+language plpgsql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_error text := app_private.password_errors(to_jsonb(p_password));
+  v_id uuid;
+begin
+  if v_error is not null then
+    raise exception 'password: %', v_error using errcode = '22023';
+  end if;
+  insert into app.users (email, first_name, last_name, role)
+  values (btrim(p_email), p_first_name, p_last_name, 'admin')
+  on conflict (lower(email)) do update set role = 'admin', is_active = true
+  returning id into v_id;
+  insert into app_private.credentials (user_id, password_hash)
+  values (v_id, app_private.hash_password(p_password))
+  on conflict (user_id) do update set password_hash = excluded.password_hash, updated_at = now();
+  return v_id;
+end
+$$;
+comment on function app_private.create_admin(text, text, text, text) is
+  'Owner only (make createadmin, or psql): create an administrator, or promote and reset the password of an existing account with that email. Admins are never self-registered.';
 
 create function app.check_session() returns void
 language plpgsql stable security definer
@@ -26,4 +542,3 @@ end
 $$;
 comment on function app.check_session() is
   'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role, and the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it). Raises PT401 otherwise. SECURITY DEFINER: it reads users whatever the caller may see.';
-grant execute on function app.check_session() to guest, host, admin;

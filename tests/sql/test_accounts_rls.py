@@ -1,0 +1,92 @@
+"""Row-level security on the users tables, tested in SQL as each role.
+
+A denied read is 0 rows; a denied write is SQLSTATE 42501 or 0 rows changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.fix_db import As
+
+
+@pytest.fixture
+def two_users(make_user: Any) -> tuple[Any, Any]:
+    return make_user("guest"), make_user("host")
+
+
+def test_anon_sees_no_user(as_role: As, two_users: Any) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        as_role("anon").execute("select count(*) from app.users").fetchone()
+
+
+@pytest.mark.parametrize("role", ["guest", "host"])
+def test_user_sees_only_own_row(as_role: As, make_user: Any, role: str) -> None:
+    me, other = make_user(role), make_user("guest")
+    conn = as_role(role, me.id)
+    ids = {str(i) for (i,) in conn.execute("select id from app.users").fetchall()}
+    assert ids == {me.id}
+    assert conn.execute("select count(*) from app.users where id = %s", (other.id,)).fetchone() == (0,)
+
+
+def test_user_cannot_update_another_user(as_role: As, two_users: Any) -> None:
+    guest, host = two_users
+    conn = as_role("guest", guest.id)
+    cur = conn.execute("update app.users set first_name = 'Mallory' where id = %s", (host.id,))
+    assert cur.rowcount == 0
+
+
+def test_user_cannot_change_own_role_or_email(as_role: As, two_users: Any) -> None:
+    guest, _ = two_users
+    for column, value in (("role", "admin"), ("email", "x@y.zz"), ("is_active", "true"), ("session_epoch", "5")):
+        conn = as_role("guest", guest.id)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"update app.users set {column} = %s where id = %s", (value, guest.id))
+
+
+def test_user_cannot_insert_or_delete_users(as_role: As, two_users: Any) -> None:
+    guest, _ = two_users
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        as_role("guest", guest.id).execute(
+            "insert into app.users (email, first_name, last_name) values ('a@b.cc', 'a', 'b')"
+        )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        as_role("host", guest.id).execute("delete from app.users where id = %s", (guest.id,))
+
+
+def test_admin_sees_and_manages_everyone(as_role: As, make_user: Any, two_users: Any) -> None:
+    admin = make_user("admin")
+    guest, host = two_users
+    conn = as_role("admin", admin.id)
+    assert conn.execute("select count(*) from app.users where id in (%s, %s)", (guest.id, host.id)).fetchone() == (2,)
+    assert conn.execute("update app.users set role = 'host' where id = %s", (guest.id,)).rowcount == 1
+
+
+@pytest.mark.parametrize("role", ["anon", "guest", "host", "admin"])
+def test_nobody_reaches_app_private(as_role: As, make_user: Any, role: str) -> None:
+    user = make_user("guest")
+    for table in ("credentials", "refresh_tokens", "login_attempts", "oauth_identities", "oauth_states"):
+        conn = as_role(role, None if role == "anon" else user.id)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"select * from app_private.{table}")
+
+
+def test_api_me_as_a_dba_would(as_role: As, two_users: Any) -> None:
+    guest, _ = two_users
+    (me,) = as_role("guest", guest.id).execute("select api.me()").fetchone()  # type: ignore[misc]
+    assert me["id"] == guest.id and "password_hash" not in me
+
+
+def test_create_admin_from_sql(owner: psycopg.Connection[Any]) -> None:
+    (uid,) = owner.execute("select app_private.create_admin('Boss@Example.com', 'long enough pw')").fetchone()  # type: ignore[misc]
+    assert owner.execute("select role from app.users where id = %s", (uid,)).fetchone() == ("admin",)
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        owner.execute("select app_private.create_admin('boss2@example.com', 'short')")
+
+
+def test_analyst_cannot_read_users(analyst_url: str) -> None:
+    with psycopg.connect(analyst_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select * from app.users")
