@@ -29,7 +29,8 @@ from api import auth, db, openapi, specials
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
 from api.routes import ROUTES, Route
-from api.settings import Settings, settings as default_settings
+from api.settings import Settings
+from api.settings import settings as default_settings
 
 log = logging.getLogger("nexus.access")
 JSON = "application/json"
@@ -178,7 +179,7 @@ async def problem_handler(request: Request, exc: Exception) -> Response:
         detail = {404: "No such endpoint.", 405: "Method not allowed on this endpoint."}.get(
             exc.status_code, str(exc.detail)
         )
-        return problem_response(exc.status_code, detail, headers=exc.headers, request_id=rid)
+        return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}), request_id=rid)
     logging.getLogger("nexus.errors").exception("unhandled error")
     return problem_response(500, "Internal server error.", request_id=rid)
 

@@ -64,7 +64,7 @@ class Settings:
         params.pop("password", None)
         if self.authenticator_password:
             params["password"] = self.authenticator_password
-        return make_conninfo(**params)
+        return make_conninfo("", **params)
 
 
 settings = Settings()

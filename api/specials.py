@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api import oauth
 from api.auth import sign_access
 from api.errors import Problem
 from api.routes import Route
@@ -93,7 +94,9 @@ async def store_upload(request: Request, cfg: Settings) -> tuple[Path, str, int]
             raise Problem(400, "The file is empty.", {"file": ["The file is empty."]})
         kind = sniff_image(data[:16])
         if kind is None:
-            raise Problem(415, "Only JPEG, PNG and WebP images are accepted.", {"file": ["Not a JPEG, PNG or WebP image."]})
+            raise Problem(
+                415, "Only JPEG, PNG and WebP images are accepted.", {"file": ["Not a JPEG, PNG or WebP image."]}
+            )
     finally:
         await form.close()
     content_type, ext = kind
@@ -132,4 +135,8 @@ async def run(route: Route, request: Request, args: dict[str, Any], execute: Exe
         return tokens_response(cfg, rows[0][0])
     if route.special == "upload":
         return await upload(route, request, cfg, args, execute)
+    if route.special == "oauth_login":
+        return await oauth.login(request, args)
+    if route.special == "oauth_callback":
+        return oauth.signed_in(tokens_response(cfg, await oauth.callback(request, args)))
     raise NotImplementedError(route.special)

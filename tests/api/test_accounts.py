@@ -281,7 +281,9 @@ def test_profile_photo_upload(client: TestClient, settings: Any) -> None:
 def test_profile_photo_rejects_non_images_and_big_files(client: TestClient, settings: Any) -> None:
     _, tokens = signed_up(client)
     body = assert_problem(
-        client.put("/api/users/me/photo/", headers=bearer(tokens), files={"file": ("a.png", b"<?php echo 1;", "image/png")}),
+        client.put(
+            "/api/users/me/photo/", headers=bearer(tokens), files={"file": ("a.png", b"<?php echo 1;", "image/png")}
+        ),
         415,
     )
     assert "file" in body["errors"]

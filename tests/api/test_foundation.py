@@ -62,8 +62,6 @@ def test_wrong_method_is_405_problem(client: TestClient) -> None:
 
 
 def test_cors_preflight(client: TestClient) -> None:
-    r = client.options(
-        "/healthz", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"}
-    )
+    r = client.options("/healthz", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")

@@ -46,7 +46,9 @@ CASES = {
     "missing exp": lambda u, s: sign(claims(u, s, exp=None), s),
     "wrong issuer": lambda u, s: sign(claims(u, s, iss="someone-else"), s),
     "wrong audience": lambda u, s: sign(claims(u, s, aud="another-api"), s),
-    "unknown kid": lambda u, s: jwt.encode(claims(u, s), "whatever-secret-" + "9" * 60, algorithm="HS256", headers={"kid": "nope"}),
+    "unknown kid": lambda u, s: jwt.encode(
+        claims(u, s), "whatever-secret-" + "9" * 60, algorithm="HS256", headers={"kid": "nope"}
+    ),
     "not an access token": lambda u, s: sign(claims(u, s, typ="refresh"), s),
     "role not ours": lambda u, s: sign(claims(u, s, role="postgres"), s),
     "garbage": lambda u, s: "abc.def.ghi",

@@ -32,8 +32,19 @@ def test_only_superusers_bypass_rls(owner: psycopg.Connection[Any]) -> None:
 
 
 def test_client_roles_cannot_log_in_except_authenticator_and_analyst(owner: psycopg.Connection[Any]) -> None:
-    login = dict(rows(owner, "select rolname, rolcanlogin from pg_roles where rolname = any(array%s)" % list(CLIENT_ROLES)))
-    assert login == {"anon": False, "guest": False, "host": False, "admin": False, "analyst": True, "authenticator": True}
+    login = dict(
+        owner.execute(
+            "select rolname, rolcanlogin from pg_roles where rolname = any(%s)", (list(CLIENT_ROLES),)
+        ).fetchall()
+    )
+    assert login == {
+        "anon": False,
+        "guest": False,
+        "host": False,
+        "admin": False,
+        "analyst": True,
+        "authenticator": True,
+    }
 
 
 def test_authenticator_owns_nothing_and_inherits_nothing(owner: psycopg.Connection[Any]) -> None:
@@ -44,11 +55,17 @@ def test_authenticator_owns_nothing_and_inherits_nothing(owner: psycopg.Connecti
            where r.rolname = 'authenticator'""",
     )
     assert owned == []
-    assert rows(owner, "select rolinherit, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = 'authenticator'") == [
-        (False, False, False, False)
-    ]
-    members = {r for (r,) in rows(owner, """select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid
-                                            join pg_roles u on u.oid = m.member where u.rolname = 'authenticator'""")}
+    assert rows(
+        owner, "select rolinherit, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = 'authenticator'"
+    ) == [(False, False, False, False)]
+    members = {
+        r
+        for (r,) in rows(
+            owner,
+            """select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid
+                                            join pg_roles u on u.oid = m.member where u.rolname = 'authenticator'""",
+        )
+    }
     assert members == {"anon", "guest", "host", "admin"}
 
 
@@ -98,7 +115,8 @@ def test_analyst_reads_only_analytics(owner: psycopg.Connection[Any]) -> None:
 
 def test_public_schema_grants_nothing(owner: psycopg.Connection[Any]) -> None:
     (create, usage) = rows(
-        owner, "select has_schema_privilege('anon', 'public', 'create'), has_schema_privilege('anon', 'public', 'usage')"
+        owner,
+        "select has_schema_privilege('anon', 'public', 'create'), has_schema_privilege('anon', 'public', 'usage')",
     )[0]
     assert (create, usage) == (False, False)
 
