@@ -39,7 +39,7 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     configure(conn)
 
 
-def make_pool(url: str, min_size: int, max_size: int) -> AsyncConnectionPool:
+def make_pool(url: str, min_size: int, max_size: int, timeout: float) -> AsyncConnectionPool:
     return AsyncConnectionPool(
         url,
         min_size=min_size,
@@ -47,7 +47,7 @@ def make_pool(url: str, min_size: int, max_size: int) -> AsyncConnectionPool:
         open=False,
         configure=_configure,
         kwargs={"autocommit": True, "prepare_threshold": 0},
-        timeout=10,
+        timeout=timeout,
     )
 
 

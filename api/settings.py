@@ -39,6 +39,7 @@ class Settings:
     app_database_url: str = config("APP_DATABASE_URL", default="")
     pool_min: int = config("DB_POOL_MIN", cast=int, default=2)
     pool_max: int = config("DB_POOL_MAX", cast=int, default=10)
+    pool_timeout: float = config("DB_POOL_TIMEOUT", cast=float, default=5.0)
     jwt_keys: dict[str, str] = field(
         default_factory=lambda: _keys(config("JWT_KEYS", default="dev:change-me-in-production-please-32b"))
     )

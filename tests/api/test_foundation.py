@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
 
 PROBLEM = "application/problem+json"
 
@@ -65,3 +70,14 @@ def test_cors_preflight(client: TestClient) -> None:
     r = client.options("/healthz", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
+
+
+def test_database_unreachable_is_503_with_retry_after(settings: Settings) -> None:
+    down = replace(settings, app_database_url="postgresql://authenticator@127.0.0.1:1/nexus", pool_timeout=0.5)
+    with TestClient(create_app(down), raise_server_exceptions=False) as c:
+        assert c.get("/healthz").status_code == 200  # the process is up
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        r = c.post("/api/register/", json={"email": "a@b.co"})
+        assert_problem(r, 503)
+        assert r.headers["Retry-After"]
