@@ -57,6 +57,10 @@ ROUTES: list[Route] = [
           page=True),
     Route("PATCH", "/api/users/{id}/", "api.user_update", ADMIN, "users", body=True),
     # --- oauth (sql/functions/11_oauth.sql, api/oauth.py) --------------------------------
+    Route("GET", "/api/auth/{provider}/login", "api.oauth_begin", ANYONE, "auth", status=302,
+          special="oauth_login"),
+    Route("GET", "/api/auth/{provider}/callback", "api.oauth_sign_in", ANYONE, "auth",
+          query=("code", "state", "error"), special="oauth_callback"),
     # --- catalog (sql/functions/20_catalog.sql) ----------------------------------------
     Route("GET", "/api/categories/", "api.category_list", ANYONE, "catalog", query=LIST, page=True, etag=True),
     Route("POST", "/api/categories/", "api.category_create", ADMIN, "catalog", body=True, status=201),
