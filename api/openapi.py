@@ -70,6 +70,11 @@ def operation(route: Route, comments: dict[str, str]) -> dict[str, Any]:
         }
     if route.status == 204:
         op["responses"]["204"] = {"description": "Done."}
+    elif route.status == 302:
+        op["responses"]["302"] = {
+            "description": "Redirect to the provider's authorization page.",
+            "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+        }
     else:
         schema = PAGE_SCHEMA if route.page else {"type": "object"}
         op["responses"][str(route.status)] = {
