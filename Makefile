@@ -63,7 +63,9 @@ serve:
 	@echo "API      http://$(HOST):$(PORT)/api/"
 	@echo "Swagger  http://$(HOST):$(PORT)/swagger/"
 	@echo "Health   http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
-	$(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+	@echo "Jobs     expiring holds and completing stays every 60 s (python -m api.jobs)"
+	@$(PY) -m api.jobs --interval 60 & jobs=$$!; trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; \
+	  $(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
 
 stop:
 	@scripts/pg-local stop
@@ -91,7 +93,17 @@ clean: stop
 
 # --- benchmark (bench/) ---------------------------------------------------------------
 bench-data: migrate
-	@echo "bench-data: not yet written"
+	$(PY) -m bench.data $(if $(FORCE),--force)
 
 bench: install
-	@echo "bench: not yet written"
+	@scripts/pg-local start
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing wrk with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; \
+	  else \
+	    echo "wrk is missing. Run: sudo apt-get install -y wrk"; exit 1; \
+	  fi; \
+	fi
+	$(PY) -m bench.data
+	$(PY) -m bench.run $(BENCH_ARGS)

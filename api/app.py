@@ -55,8 +55,13 @@ def call_sql(route: Route, args: dict[str, Any]) -> sql.Composed:
 
 
 async def read_json(request: Request, limit: int) -> str:
-    """The request body as JSON text: 415 unless JSON, 413 past the limit, 400 unless an object."""
+    """The request body as JSON text: 415 unless JSON, 413 past the limit, 400 unless an object.
+
+    An empty body without a content type counts as {} (e.g. POST .../cancel/ with no reason).
+    """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not ctype and request.headers.get("content-length", "0") == "0" and "transfer-encoding" not in request.headers:
+        return "{}"
     if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
         raise Problem(415, "Send the body as application/json.")
     declared = request.headers.get("content-length")

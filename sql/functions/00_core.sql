@@ -39,9 +39,11 @@ comment on function app.current_app_role() is
 create function app.is_admin() returns boolean
 language sql stable parallel safe security invoker
 as $$
-  select current_user = 'admin'
+  -- Inside a SECURITY DEFINER function current_user is the owner, but the "role"
+  -- setting still names the role the request runs as (set from the verified JWT).
+  select current_user = 'admin' or current_setting('role', true) = 'admin'
 $$;
-comment on function app.is_admin() is 'True when the request runs as the admin role.';
+comment on function app.is_admin() is 'True when the request runs as the admin role, also inside SECURITY DEFINER functions.';
 
 create function app.fail(p_status int, p_message text, p_field text default null)
 returns void

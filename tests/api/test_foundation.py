@@ -81,3 +81,8 @@ def test_database_unreachable_is_503_with_retry_after(settings: Settings) -> Non
         r = c.post("/api/register/", json={"email": "a@b.co"})
         assert_problem(r, 503)
         assert r.headers["Retry-After"]
+
+
+def test_empty_body_without_content_type_counts_as_empty_object(client: TestClient) -> None:
+    body = assert_problem(client.post("/api/register/"), 400)  # validated as {}, not a 415
+    assert "email" in body["errors"]

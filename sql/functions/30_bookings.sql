@@ -1,0 +1,724 @@
+/*
+ * Bookings: book, confirm, cancel, list, read; availability and host blocks; the job.
+ *
+ * Guarantees (on top of the constraints in sql/schema/0004_bookings.sql):
+ *   - a client never sets status, prices, guest or host: api.booking_create takes only
+ *     product_id, dates and guests from the body and computes everything else here;
+ *   - transitions are exactly pending -> confirmed -> completed and
+ *     pending|confirmed -> canceled; a trigger refuses any other (409), even from psql;
+ *   - app.calendar_entries mirrors the pending/confirmed bookings (trigger), so bookings
+ *     and host blocks exclude each other under one GiST constraint;
+ *   - a pending hold expires after booking_settings.hold_minutes: the job expires holds,
+ *     and booking a listing (or reading its availability) treats stale holds as free;
+ *   - a guest holds at most booking_settings.max_pending pending bookings (serialised per
+ *     guest with an advisory lock, so concurrent requests cannot overshoot);
+ *   - an Idempotency-Key makes a retried create return the first response; concurrent
+ *     retries with one key are serialised by an advisory lock on (user, key);
+ *   - writes that take dates on one listing (bookings, blocks) are serialised by an
+ *     advisory lock on the listing, so contention ends in a fast 409, never a deadlock.
+ *
+ * Times: check-in is start_date at booking_settings.check_in_time (default 15:00) UTC,
+ * check-out is end_date at check_out_time (default 11:00) UTC; "today" is the UTC date.
+ *
+ * Access: reads (list, detail) are SECURITY INVOKER under the row-level policies in
+ * sql/policies/bookings.sql. Writes are SECURITY DEFINER functions that check the caller
+ * explicitly (the caller's role is current_setting('role'), which a definer function
+ * does not change; the user is the verified JWT "sub"). No client role can write these
+ * tables directly.
+ *
+ * From psql, as the owner:  select app.run_booking_jobs();
+ */
+
+-- ---------------------------------------------------------------------------------
+-- Helpers
+-- ---------------------------------------------------------------------------------
+
+create function app_private.booking_config() returns app_private.booking_settings
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select s from app_private.booking_settings s where s.id
+$$;
+comment on function app_private.booking_config() is 'The booking settings row (internal; see app.booking_settings() for clients).';
+
+create function app.booking_settings() returns jsonb
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select to_jsonb(s) - 'id' from app_private.booking_settings s where s.id
+$$;
+comment on function app.booking_settings() is
+  'The booking settings as JSON: hold_minutes (pending hold lifetime, default 30), max_pending (pending bookings per guest, default 3), max_nights (default 365), max_advance_days (default 730), check_in_time / check_out_time (UTC, default 15:00 / 11:00), idempotency_hours (default 24). Change them as the owner: update app_private.booking_settings set hold_minutes = 15;';
+
+create function app.booking_parse_date(p_value text, p_field text) returns date
+language plpgsql immutable security invoker
+as $$
+begin
+  if p_value is null then
+    return null;
+  end if;
+  if p_value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then
+    perform app.invalid(p_field, 'Use a date in the form YYYY-MM-DD.');
+  end if;
+  begin
+    return p_value::date;
+  exception when datetime_field_overflow or invalid_datetime_format then
+    perform app.invalid(p_field, 'Not a valid date.');
+  end;
+  return null;
+end
+$$;
+comment on function app.booking_parse_date(text, text) is
+  'Parse a YYYY-MM-DD date from client input (null stays null); anything else is a 400 naming the field.';
+
+create function app.booking_check_in(p_start date) returns timestamptz
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select (p_start + s.check_in_time) at time zone 'UTC' from app_private.booking_settings s where s.id
+$$;
+comment on function app.booking_check_in(date) is
+  'The check-in instant of a stay starting on p_start: that day at booking_settings.check_in_time (default 15:00) UTC. Cancellation deadlines count back from it.';
+
+create function app.booking_refund(
+  p_policy app.cancellation_policy,
+  p_total numeric,
+  p_check_in timestamptz,
+  p_by_host boolean default false,
+  p_now timestamptz default now(),
+  p_scale integer default 2
+) returns numeric
+language sql immutable security invoker
+as $$
+  select case
+    when p_by_host then p_total
+    when p_policy = 'flexible' then
+      case when p_now <= p_check_in - interval '24 hours' then p_total else 0::numeric end
+    when p_policy = 'moderate' then
+      case when p_now <= p_check_in - interval '5 days' then p_total else round(p_total * 0.5, p_scale) end
+    when p_policy = 'strict' then
+      case when p_now <= p_check_in - interval '7 days' then round(p_total * 0.5, p_scale) else 0::numeric end
+  end
+$$;
+comment on function app.booking_refund(app.cancellation_policy, numeric, timestamptz, boolean, timestamptz, integer) is
+  'The refund for a cancellation at p_now of a stay checking in at p_check_in: flexible = full until 24 h before check-in, nothing after; moderate = full until 5 days before, 50% after; strict = 50% until 7 days before, nothing after ("until" includes the deadline instant). A cancellation by the host (or an admin on their behalf) refunds in full. Halves are rounded to p_scale decimals (the currency''s minor units).';
+
+create function app.booking_json(b app.bookings) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object(
+    'id', b.id,
+    'product_id', b.product_id,
+    'guest_id', b.guest_id,
+    'host_id', b.host_id,
+    'start_date', b.start_date,
+    'end_date', b.end_date,
+    'nights', b.nights,
+    'guests', b.guests,
+    'status', b.status,
+    'price_per_night', b.price_per_night::text,
+    'total_price', b.total_price::text,
+    'currency', b.currency,
+    'cancellation_policy', b.cancellation_policy,
+    'expires_at', b.expires_at,
+    'created_at', b.created_at,
+    'updated_at', b.updated_at,
+    'confirmed_at', b.confirmed_at,
+    'completed_at', b.completed_at,
+    'canceled_at', b.canceled_at,
+    'canceled_by', b.canceled_by,
+    'cancel_reason', b.cancel_reason,
+    'refund_amount', b.refund_amount::text)
+$$;
+comment on function app.booking_json(app.bookings) is
+  'A booking as the API returns it; money as decimal strings (total_price = price_per_night x nights, no fees).';
+
+create function app_private.expire_holds(p_now timestamptz, p_product uuid default null, p_guest uuid default null)
+returns integer
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+begin
+  with expired as (
+    update app.bookings b
+       set status = 'canceled',
+           canceled_at = b.expires_at,
+           expires_at = null,
+           canceled_by = null,
+           cancel_reason = 'Hold expired.',
+           refund_amount = 0
+     where b.status = 'pending'
+       and b.expires_at <= p_now
+       and (p_product is null or b.product_id = p_product)
+       and (p_guest is null or b.guest_id = p_guest)
+    returning 1)
+  select count(*) into v_count from expired;
+  return v_count;
+end
+$$;
+comment on function app_private.expire_holds(timestamptz, uuid, uuid) is
+  'Cancel pending bookings whose hold expired by p_now (optionally only one listing''s or one guest''s): status canceled, canceled_at = the expiry instant, canceled_by null, reason "Hold expired.", refund 0. Their dates become free. Returns how many.';
+
+-- ---------------------------------------------------------------------------------
+-- Triggers
+-- ---------------------------------------------------------------------------------
+
+create function app.tg_bookings__guard() returns trigger
+language plpgsql security invoker
+as $$
+begin
+  if new.status is distinct from old.status and not (
+       (old.status = 'pending' and new.status in ('confirmed', 'canceled'))
+    or (old.status = 'confirmed' and new.status in ('completed', 'canceled'))) then
+    perform app.fail(409, format('A %s booking cannot become %s.', old.status, new.status), 'status');
+  end if;
+  if (new.product_id, new.guest_id, new.host_id, new.start_date, new.end_date, new.guests,
+      new.price_per_night, new.total_price, new.currency, new.cancellation_policy, new.created_at)
+     is distinct from
+     (old.product_id, old.guest_id, old.host_id, old.start_date, old.end_date, old.guests,
+      old.price_per_night, old.total_price, old.currency, old.cancellation_policy, old.created_at) then
+    perform app.fail(409, 'A booking''s listing, guest, dates, guests and price never change; cancel it and book again.');
+  end if;
+  return new;
+end
+$$;
+comment on function app.tg_bookings__guard() is
+  'Trigger: allow only the transitions pending -> confirmed|canceled and confirmed -> completed|canceled (409 otherwise), and keep the booked facts (listing, parties, dates, guests, price) immutable.';
+
+create trigger bookings_guard before update on app.bookings
+  for each row execute function app.tg_bookings__guard();
+create trigger bookings_set_updated_at before update on app.bookings
+  for each row execute function app.tg__set_updated_at();
+
+create function app.tg_bookings__sync_calendar() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'INSERT' then
+    if new.status in ('pending', 'confirmed') then
+      insert into app.calendar_entries (product_id, stay, booking_id, created_by)
+      values (new.product_id, daterange(new.start_date, new.end_date, '[)'), new.id, new.guest_id);
+    end if;
+  elsif old.status in ('pending', 'confirmed') and new.status not in ('pending', 'confirmed') then
+    delete from app.calendar_entries where booking_id = new.id;
+  end if;
+  return null;
+end
+$$;
+comment on function app.tg_bookings__sync_calendar() is
+  'Trigger: a new pending/confirmed booking takes its dates in app.calendar_entries (an overlap fails with exclusion_violation); completing or canceling it frees them.';
+
+create trigger bookings_sync_calendar after insert or update of status on app.bookings
+  for each row execute function app.tg_bookings__sync_calendar();
+
+-- ---------------------------------------------------------------------------------
+-- Create
+-- ---------------------------------------------------------------------------------
+
+create function api.booking_create(p_body jsonb, p_idempotency_key text default null) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_cfg app_private.booking_settings := app_private.booking_config();
+  v_today date := (now() at time zone 'UTC')::date;
+  v_hash bytea;
+  v_prev app_private.idempotency_keys;
+  v_product_id uuid;
+  v_start date;
+  v_end date;
+  v_guests integer;
+  v_product record;
+  v_pending integer;
+  v_booking app.bookings;
+  v_result jsonb;
+begin
+  if v_uid is null then
+    perform app.fail(401, 'Authentication required.');
+  end if;
+  if p_body is null or jsonb_typeof(p_body) <> 'object' then
+    perform app.fail(400, 'The body must be a JSON object.');
+  end if;
+
+  -- A retry with the same key returns the first response; concurrent retries wait here.
+  if p_idempotency_key is not null then
+    if length(p_idempotency_key) not between 1 and 255 then
+      perform app.fail(400, 'The Idempotency-Key header must be 1 to 255 characters.', 'idempotency_key');
+    end if;
+    v_hash := sha256(convert_to('booking_create:' || p_body::text, 'UTF8'));
+    perform pg_advisory_xact_lock(hashtextextended('idempotency:' || v_uid::text || ':' || p_idempotency_key, 0));
+    select * into v_prev from app_private.idempotency_keys k
+     where k.user_id = v_uid and k.key = p_idempotency_key;
+    if found then
+      if v_prev.endpoint <> 'booking_create' or v_prev.request_hash <> v_hash then
+        perform app.fail(422, 'This Idempotency-Key was already used for a different request.', 'idempotency_key');
+      end if;
+      return v_prev.response;
+    end if;
+  end if;
+
+  -- Only these fields are read from the body; anything else (status, prices, guest_id) is ignored.
+  v_product_id := app.parse_uuid(p_body ->> 'product_id', 'product_id', 400);
+  if v_product_id is null then
+    perform app.invalid('product_id', 'This field is required.');
+  end if;
+  v_start := app.booking_parse_date(p_body ->> 'start_date', 'start_date');
+  if v_start is null then
+    perform app.invalid('start_date', 'This field is required.');
+  end if;
+  v_end := app.booking_parse_date(p_body ->> 'end_date', 'end_date');
+  if v_end is null then
+    perform app.invalid('end_date', 'This field is required.');
+  end if;
+  if p_body -> 'guests' is null or jsonb_typeof(p_body -> 'guests') = 'null' then
+    v_guests := 1;
+  elsif jsonb_typeof(p_body -> 'guests') = 'number' and (p_body ->> 'guests') ~ '^[0-9]{1,6}$' then
+    v_guests := (p_body ->> 'guests')::integer;
+  else
+    perform app.invalid('guests', 'Must be a whole number of at least 1.');
+  end if;
+
+  select p.host_id, p.price_per_night, p.currency, p.max_guests, p.cancellation_policy, p.published
+    into v_product
+    from app.products p
+   where p.id = v_product_id;
+  if not found then
+    perform app.invalid('product_id', 'No such listing.');
+  end if;
+  if v_product.host_id = v_uid then
+    perform app.fail(403, 'You cannot book your own listing.', 'product_id');
+  end if;
+  if not v_product.published then
+    perform app.invalid('product_id', 'No such listing.');
+  end if;
+
+  if v_start < v_today then
+    perform app.invalid('start_date', 'Must be today or later.');
+  end if;
+  if v_start > v_today + v_cfg.max_advance_days then
+    perform app.invalid('start_date', format('Must be at most %s days from today.', v_cfg.max_advance_days));
+  end if;
+  if v_end <= v_start then
+    perform app.invalid('end_date', 'Must be after start_date.');
+  end if;
+  if v_end - v_start > v_cfg.max_nights then
+    perform app.invalid('end_date', format('A stay can be at most %s nights.', v_cfg.max_nights));
+  end if;
+  if v_guests < 1 then
+    perform app.invalid('guests', 'Must be a whole number of at least 1.');
+  end if;
+  if v_guests > v_product.max_guests then
+    perform app.invalid('guests', format('This listing allows at most %s guests.', v_product.max_guests));
+  end if;
+
+  -- The pending cap, serialised per guest so concurrent requests cannot overshoot it.
+  perform pg_advisory_xact_lock(hashtextextended('booking-cap:' || v_uid::text, 0));
+  perform app_private.expire_holds(now(), null, v_uid);
+  select count(*) into v_pending from app.bookings b where b.guest_id = v_uid and b.status = 'pending';
+  if v_pending >= v_cfg.max_pending then
+    perform app.fail(409, format(
+      'You already have %s pending bookings (the most allowed); wait for a host to confirm one or cancel one, then book again.',
+      v_pending));
+  end if;
+
+  -- One writer per listing at a time: concurrent overlapping inserts would otherwise wait on
+  -- each other's uncommitted rows in the exclusion index (and deadlock). Under this lock the
+  -- constraint sees the winner committed and refuses the rest at once. Stale holds on this
+  -- listing no longer hold its dates.
+  perform pg_advisory_xact_lock(hashtextextended('booking-listing:' || v_product_id::text, 0));
+  perform app_private.expire_holds(now(), v_product_id, null);
+
+  begin
+    insert into app.bookings (product_id, guest_id, host_id, start_date, end_date, guests, status,
+                              price_per_night, total_price, currency, cancellation_policy, expires_at)
+    values (v_product_id, v_uid, v_product.host_id, v_start, v_end, v_guests, 'pending',
+            v_product.price_per_night, v_product.price_per_night * (v_end - v_start), v_product.currency,
+            v_product.cancellation_policy, now() + make_interval(mins => v_cfg.hold_minutes))
+    returning * into v_booking;
+  exception when exclusion_violation then
+    perform app.fail(409, 'Those dates are not available.', 'start_date');
+  end;
+
+  v_result := app.booking_json(v_booking);
+  if p_idempotency_key is not null then
+    insert into app_private.idempotency_keys (user_id, key, endpoint, request_hash, response)
+    values (v_uid, p_idempotency_key, 'booking_create', v_hash, v_result);
+  end if;
+  return v_result;
+end
+$$;
+comment on function api.booking_create(jsonb, text) is
+  'POST /api/bookings/ {product_id, start_date, end_date, guests}: book a published listing for the stay [start_date, end_date) (end_date is the check-out day). Returns the booking with status "pending", which holds the dates for booking_settings.hold_minutes (default 30) until the host confirms. The database computes total_price = price_per_night x nights in the listing''s currency; status, prices and guest_id in the body are ignored. 400 naming the field: bad or past start_date, end_date not after start_date, more than max_nights nights, more guests than the listing allows, an unknown or unpublished listing. 403: your own listing. 409: dates taken, or already max_pending (default 3) pending bookings. Idempotency-Key header: a retry with the same key and body returns the first response and books nothing; the same key with a different body is 422.';
+
+-- ---------------------------------------------------------------------------------
+-- Read
+-- ---------------------------------------------------------------------------------
+
+create function api.booking_get(p_id text) returns jsonb
+language sql stable security invoker
+as $$
+  select app.booking_json(b) from app.bookings b where b.id = app.parse_uuid(p_id)
+$$;
+comment on function api.booking_get(text) is
+  'GET /api/bookings/{id}/: one booking, for its guest, the listing''s host and admins; anyone else gets 404 (existence is not revealed).';
+
+create function api.bookings_list(
+  p_as text default null,
+  p_status text default null,
+  p_product text default null,
+  p_from text default null,
+  p_to text default null,
+  p_page text default null,
+  p_page_size text default null
+) returns table (count bigint, page integer, page_size integer, results json)
+language plpgsql stable security invoker
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_page integer := 1;
+  v_size integer := 20;
+  v_product uuid;
+  v_from date;
+  v_to date;
+  v_count bigint;
+begin
+  if p_page is not null then
+    if p_page !~ '^[0-9]{1,9}$' or p_page::integer < 1 then
+      perform app.invalid('page', 'Must be a whole number of at least 1.');
+    end if;
+    v_page := p_page::integer;
+  end if;
+  if p_page_size is not null then
+    if p_page_size !~ '^[0-9]{1,9}$' or p_page_size::integer not between 1 and 100 then
+      perform app.invalid('page_size', 'Must be a whole number from 1 to 100.');
+    end if;
+    v_size := p_page_size::integer;
+  end if;
+  if p_as is not null and p_as not in ('guest', 'host') then
+    perform app.invalid('as', 'Must be guest or host.');
+  end if;
+  if p_status is not null and not (p_status = any (enum_range(null::app.booking_status)::text[])) then
+    perform app.invalid('status', 'Must be one of pending, confirmed, completed, canceled.');
+  end if;
+  v_product := app.parse_uuid(p_product, 'product', 400);
+  v_from := app.booking_parse_date(p_from, 'from');
+  v_to := app.booking_parse_date(p_to, 'to');
+  if v_from is not null and v_to is not null and v_to <= v_from then
+    perform app.invalid('to', 'Must be after from.');
+  end if;
+
+  -- Row-level security already limits what the caller sees; these pick the view.
+  select count(*) into v_count
+    from app.bookings b
+   where case
+           when p_as = 'host' then b.host_id = v_uid
+           when p_as = 'guest' then b.guest_id = v_uid
+           when app.is_admin() then true
+           else b.guest_id = v_uid
+         end
+     and (p_status is null or b.status = p_status::app.booking_status)
+     and (v_product is null or b.product_id = v_product)
+     and (v_from is null or b.end_date > v_from)
+     and (v_to is null or b.start_date < v_to);
+  if v_page > 1 and v_count <= (v_page - 1)::bigint * v_size then
+    perform app.fail(404, 'Invalid page.', 'page');
+  end if;
+
+  return query
+  select v_count, v_page, v_size, coalesce(json_agg(app.booking_json(x) order by x.created_at desc, x.id), '[]'::json)
+    from (select b.*
+            from app.bookings b
+           where case
+                   when p_as = 'host' then b.host_id = v_uid
+                   when p_as = 'guest' then b.guest_id = v_uid
+                   when app.is_admin() then true
+                   else b.guest_id = v_uid
+                 end
+             and (p_status is null or b.status = p_status::app.booking_status)
+             and (v_product is null or b.product_id = v_product)
+             and (v_from is null or b.end_date > v_from)
+             and (v_to is null or b.start_date < v_to)
+           order by b.created_at desc, b.id
+           limit v_size offset (v_page - 1)::bigint * v_size) x;
+end
+$$;
+comment on function api.bookings_list(text, text, text, text, text, text, text) is
+  'GET /api/bookings/: your bookings as a guest, newest first; ?as=host: bookings of your listings; an admin without ?as sees all. Filters: status (pending, confirmed, completed, canceled), product (listing id), from/to (stays overlapping [from, to), YYYY-MM-DD). Paginated: page (from 1), page_size (1-100, default 20); a page past the end is 404.';
+
+-- ---------------------------------------------------------------------------------
+-- Transitions
+-- ---------------------------------------------------------------------------------
+
+create function api.booking_confirm(p_id text) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_admin boolean := app.is_admin();
+  v_booking app.bookings;
+begin
+  select * into v_booking from app.bookings b where b.id = app.parse_uuid(p_id) for update;
+  if not found or v_uid is null
+     or not (v_booking.guest_id = v_uid or v_booking.host_id = v_uid or v_admin) then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if not (v_booking.host_id = v_uid or v_admin) then
+    perform app.fail(403, 'Only the listing''s host can confirm a booking.');
+  end if;
+  if v_booking.status <> 'pending' then
+    perform app.fail(409, format('A %s booking cannot be confirmed.', v_booking.status), 'status');
+  end if;
+  if v_booking.expires_at <= now() then
+    perform app.fail(409, 'This hold has expired; the guest must book again.', 'status');
+  end if;
+  update app.bookings b
+     set status = 'confirmed', confirmed_at = now(), expires_at = null
+   where b.id = v_booking.id
+  returning * into v_booking;
+  return app.booking_json(v_booking);
+end
+$$;
+comment on function api.booking_confirm(text) is
+  'POST /api/bookings/{id}/confirm/: the listing''s host (or an admin) confirms a pending booking whose hold has not expired. 409 for any other status or an expired hold; 403 for the guest; 404 for anyone else.';
+
+create function api.booking_cancel(p_id text, p_body jsonb default null) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_admin boolean := app.is_admin();
+  v_reason text;
+  v_booking app.bookings;
+  v_by_host boolean;
+  v_scale integer;
+  v_refund numeric;
+begin
+  if p_body is not null and p_body -> 'reason' is not null and jsonb_typeof(p_body -> 'reason') <> 'null' then
+    if jsonb_typeof(p_body -> 'reason') <> 'string' then
+      perform app.invalid('reason', 'Must be text.');
+    end if;
+    v_reason := nullif(btrim(p_body ->> 'reason'), '');
+    if length(v_reason) > 1000 then
+      perform app.invalid('reason', 'At most 1000 characters.');
+    end if;
+  end if;
+
+  select * into v_booking from app.bookings b where b.id = app.parse_uuid(p_id) for update;
+  if not found or v_uid is null
+     or not (v_booking.guest_id = v_uid or v_booking.host_id = v_uid or v_admin) then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if v_booking.status not in ('pending', 'confirmed') then
+    perform app.fail(409, format('A %s booking cannot be canceled.', v_booking.status), 'status');
+  end if;
+
+  if now() >= (v_booking.end_date + (app_private.booking_config()).check_out_time) at time zone 'UTC' then
+    perform app.fail(409, 'This stay is over; it can no longer be canceled.', 'status');
+  end if;
+
+  -- The host, or an admin acting for anyone but themselves as guest, refunds in full.
+  v_by_host := v_booking.host_id = v_uid or (v_admin and v_booking.guest_id <> v_uid);
+  select c.minor_units into v_scale from app.currencies c where c.code = v_booking.currency;
+  v_refund := app.booking_refund(v_booking.cancellation_policy, v_booking.total_price,
+                                 app.booking_check_in(v_booking.start_date), v_by_host, now(),
+                                 coalesce(v_scale, 2));
+  update app.bookings b
+     set status = 'canceled', canceled_at = now(), canceled_by = v_uid, cancel_reason = v_reason,
+         refund_amount = v_refund, expires_at = null
+   where b.id = v_booking.id
+  returning * into v_booking;
+  return app.booking_json(v_booking);
+end
+$$;
+comment on function api.booking_cancel(text, jsonb) is
+  'POST /api/bookings/{id}/cancel/ {reason?}: the guest, the listing''s host or an admin cancels a pending or confirmed booking; its dates become free. refund_amount follows the cancellation policy the booking was made under (see app.booking_refund; check-in is start_date at check_in_time UTC); a host or admin cancellation refunds in full. For a pending (unpaid) booking refund_amount is still the policy amount of total_price: payments refund at most what was paid. Records canceled_at, canceled_by and cancel_reason. 409 for a completed or canceled booking, or once check-out has passed; 404 for anyone but the parties.';
+
+-- ---------------------------------------------------------------------------------
+-- Availability and host blocks
+-- ---------------------------------------------------------------------------------
+
+create function api.product_availability(p_id text, p_from text default null, p_to text default null) returns jsonb
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_id uuid := app.parse_uuid(p_id);
+  v_product record;
+  v_owner boolean;
+  v_from date;
+  v_to date;
+begin
+  select p.host_id, p.published into v_product from app.products p where p.id = v_id;
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+  v_owner := v_product.host_id is not distinct from v_uid or app.is_admin();
+  if not v_product.published and not v_owner then
+    perform app.fail(404, 'Not found.');
+  end if;
+  v_from := coalesce(app.booking_parse_date(p_from, 'from'), (now() at time zone 'UTC')::date);
+  v_to := coalesce(app.booking_parse_date(p_to, 'to'), v_from + 365);
+  if v_to <= v_from then
+    perform app.invalid('to', 'Must be after from.');
+  end if;
+  if v_to - v_from > 731 then
+    perform app.invalid('to', 'The window can be at most 731 days.');
+  end if;
+  return jsonb_build_object(
+    'product_id', v_id,
+    'from', v_from,
+    'to', v_to,
+    'unavailable', coalesce((
+      select jsonb_agg(
+               case when v_owner then jsonb_build_object(
+                      'start_date', lower(c.stay), 'end_date', upper(c.stay),
+                      'kind', case when c.booking_id is null then 'blocked' else 'booked' end,
+                      'block_id', case when c.booking_id is null then c.id end,
+                      'booking_id', c.booking_id,
+                      'reason', c.reason)
+                    else jsonb_build_object('start_date', lower(c.stay), 'end_date', upper(c.stay))
+               end order by lower(c.stay))
+        from app.calendar_entries c
+       where c.product_id = v_id
+         and c.stay && daterange(v_from, v_to, '[)')
+         and not exists (select from app.bookings b
+                          where b.id = c.booking_id and b.status = 'pending' and b.expires_at <= now())),
+      '[]'::jsonb));
+end
+$$;
+comment on function api.product_availability(text, text, text) is
+  'GET /api/products/{id}/availability/?from=&to=: the taken ranges [start_date, end_date) overlapping the window [from, to) (default: today and the next 365 days; at most 731 days). Anyone may ask about a published listing; an unpublished one is 404 except to its host and admins, who also see each range''s kind (booked or blocked), block_id, booking_id and reason. Expired holds are not shown.';
+
+create function api.product_block_dates(p_id text, p_body jsonb) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_id uuid := app.parse_uuid(p_id);
+  v_product record;
+  v_start date;
+  v_end date;
+  v_reason text;
+  v_entry app.calendar_entries;
+begin
+  select p.host_id, p.published into v_product from app.products p where p.id = v_id;
+  if not found or v_uid is null then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if not (v_product.host_id = v_uid or app.is_admin()) then
+    if v_product.published then
+      perform app.fail(403, 'Only the listing''s host can block its dates.');
+    end if;
+    perform app.fail(404, 'Not found.');
+  end if;
+  if p_body is null or jsonb_typeof(p_body) <> 'object' then
+    perform app.fail(400, 'The body must be a JSON object.');
+  end if;
+  v_start := app.booking_parse_date(p_body ->> 'start_date', 'start_date');
+  if v_start is null then
+    perform app.invalid('start_date', 'This field is required.');
+  end if;
+  v_end := app.booking_parse_date(p_body ->> 'end_date', 'end_date');
+  if v_end is null then
+    perform app.invalid('end_date', 'This field is required.');
+  end if;
+  if v_start < (now() at time zone 'UTC')::date then
+    perform app.invalid('start_date', 'Must be today or later.');
+  end if;
+  if v_end <= v_start then
+    perform app.invalid('end_date', 'Must be after start_date.');
+  end if;
+  if v_end - v_start > 731 then
+    perform app.invalid('end_date', 'A block can be at most 731 days.');
+  end if;
+  if p_body -> 'reason' is not null and jsonb_typeof(p_body -> 'reason') <> 'null' then
+    if jsonb_typeof(p_body -> 'reason') <> 'string' then
+      perform app.invalid('reason', 'Must be text.');
+    end if;
+    v_reason := nullif(btrim(p_body ->> 'reason'), '');
+    if length(v_reason) > 500 then
+      perform app.invalid('reason', 'At most 500 characters.');
+    end if;
+  end if;
+
+  perform pg_advisory_xact_lock(hashtextextended('booking-listing:' || v_id::text, 0));
+  perform app_private.expire_holds(now(), v_id, null);
+  begin
+    insert into app.calendar_entries (product_id, stay, reason, created_by)
+    values (v_id, daterange(v_start, v_end, '[)'), v_reason, v_uid)
+    returning * into v_entry;
+  exception when exclusion_violation then
+    perform app.fail(409, 'Those dates overlap a booking or another block.', 'start_date');
+  end;
+  return jsonb_build_object(
+    'id', v_entry.id, 'product_id', v_entry.product_id,
+    'start_date', lower(v_entry.stay), 'end_date', upper(v_entry.stay),
+    'reason', v_entry.reason, 'created_by', v_entry.created_by, 'created_at', v_entry.created_at);
+end
+$$;
+comment on function api.product_block_dates(text, jsonb) is
+  'POST /api/products/{id}/blocked-dates/ {start_date, end_date, reason?}: the listing''s host (or an admin) takes [start_date, end_date) off the calendar (maintenance, own use). 409 if it overlaps a booking or another block. Returns the block; its id deletes it.';
+
+create function api.product_unblock_dates(p_id text, p_block_id text) returns void
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_admin boolean := app.is_admin();
+begin
+  delete from app.calendar_entries c
+   using app.products p
+   where c.id = app.parse_uuid(p_block_id)
+     and c.product_id = app.parse_uuid(p_id)
+     and c.booking_id is null
+     and p.id = c.product_id
+     and (p.host_id = v_uid or v_admin);
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+end
+$$;
+comment on function api.product_unblock_dates(text, text) is
+  'DELETE /api/products/{id}/blocked-dates/{block_id}/: the listing''s host (or an admin) removes a block; 404 for anyone else or an unknown block. Bookings are freed by canceling them, never here.';
+
+-- ---------------------------------------------------------------------------------
+-- The scheduled job
+-- ---------------------------------------------------------------------------------
+
+create function app.run_booking_jobs(p_now timestamptz default now()) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_cfg app_private.booking_settings := app_private.booking_config();
+  v_expired integer;
+  v_completed integer;
+  v_purged integer;
+begin
+  v_expired := app_private.expire_holds(p_now);
+  with done as (
+    update app.bookings b
+       set status = 'completed', completed_at = p_now
+     where b.status = 'confirmed'
+       and b.end_date <= ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date
+    returning 1)
+  select count(*) into v_completed from done;
+  with gone as (
+    delete from app_private.idempotency_keys k
+     where k.created_at < p_now - make_interval(hours => v_cfg.idempotency_hours)
+    returning 1)
+  select count(*) into v_purged from gone;
+  return jsonb_build_object('expired', v_expired, 'completed', v_completed, 'purged_keys', v_purged);
+end
+$$;
+comment on function app.run_booking_jobs(timestamptz) is
+  'The booking job (api/jobs.py runs it every minute; a DBA may run it from psql as the owner): expire pending holds past expires_at (freeing their dates), complete confirmed stays once check-out (end_date at check_out_time UTC) has passed, and purge Idempotency-Key records older than idempotency_hours. p_now lets tests move the clock. Returns {"expired": n, "completed": n, "purged_keys": n}.';
