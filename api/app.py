@@ -122,7 +122,7 @@ def endpoint(route: Route) -> Handler:
 
             return await specials.run(route, request, args, execute)
         rows = await run(request, route, role, claims, args)
-        return respond(request, route, rows)
+        return respond(request, route, rows, signed_in=claims is not None)
 
     return handle
 
@@ -143,7 +143,7 @@ async def run(
         raise from_database(exc, anonymous=claims is None) from exc
 
 
-def respond(request: Request, route: Route, rows: list[tuple[Any, ...]]) -> Response:
+def respond(request: Request, route: Route, rows: list[tuple[Any, ...]], signed_in: bool) -> Response:
     if route.status == 204:
         return Response(status_code=204)
     body = envelope(request, rows[0]) if route.page else rows[0][0]
@@ -153,7 +153,9 @@ def respond(request: Request, route: Route, rows: list[tuple[Any, ...]]) -> Resp
     if route.etag:
         tag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers["ETag"] = tag
-        headers["Cache-Control"] = "public, max-age=0, must-revalidate"
+        # What a signed-in user sees may differ (own unpublished listings): never share it.
+        headers["Cache-Control"] = ("private" if signed_in else "public") + ", max-age=0, must-revalidate"
+        headers["Vary"] = "Authorization"
         if tag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
     return Response(body, status_code=route.status, media_type=JSON, headers=headers)

@@ -31,7 +31,7 @@ class Route:
     status: int = 200
     page: bool = False
     etag: bool = False
-    special: str | None = None  # a Python step around the call: token signing, uploads
+    special: str | None = None  # a Python step around the call: token signing, uploads, file removal
     headers: tuple[str, ...] = ()  # request headers passed to the function (p_<name>)
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -41,26 +41,30 @@ LIST = ("page", "page_size")
 ROUTES: list[Route] = [
     # --- accounts (sql/functions/10_accounts.sql) --------------------------------------
     Route("POST", "/api/register/", "api.register", ANYONE, "auth", body=True, status=201),
-    Route("POST", "/api/token/", "api.login", ANYONE, "auth", body=True, special="issue_tokens",
-          headers=("client_addr",)),
-    Route("POST", "/api/token/refresh/", "api.token_refresh", ANYONE, "auth", body=True,
-          special="issue_tokens"),
+    Route(
+        "POST", "/api/token/", "api.login", ANYONE, "auth", body=True, special="issue_tokens", headers=("client_addr",)
+    ),
+    Route("POST", "/api/token/refresh/", "api.token_refresh", ANYONE, "auth", body=True, special="issue_tokens"),
     Route("POST", "/api/token/revoke/", "api.token_revoke", ANYONE, "auth", body=True, status=204),
     Route("POST", "/api/token/revoke-all/", "api.token_revoke_all", SIGNED_IN, "auth", status=204),
     Route("GET", "/api/users/me/", "api.me", SIGNED_IN, "users"),
     Route("PATCH", "/api/users/me/", "api.me_update", SIGNED_IN, "users", body=True),
     Route("DELETE", "/api/users/me/", "api.me_deactivate", SIGNED_IN, "users", status=204),
     Route("PUT", "/api/users/me/photo/", "api.me_set_photo", SIGNED_IN, "users", special="upload"),
-    Route("POST", "/api/users/me/become-host/", "api.become_host", GUEST, "users",
-          special="issue_tokens"),
-    Route("GET", "/api/users/", "api.users_list", ADMIN, "users", query=("search", "role", *LIST),
-          page=True),
+    Route("POST", "/api/users/me/become-host/", "api.become_host", GUEST, "users", special="issue_tokens"),
+    Route("GET", "/api/users/", "api.users_list", ADMIN, "users", query=("search", "role", *LIST), page=True),
     Route("PATCH", "/api/users/{id}/", "api.user_update", ADMIN, "users", body=True),
     # --- oauth (sql/functions/11_oauth.sql, api/oauth.py) --------------------------------
-    Route("GET", "/api/auth/{provider}/login", "api.oauth_begin", ANYONE, "auth", status=302,
-          special="oauth_login"),
-    Route("GET", "/api/auth/{provider}/callback", "api.oauth_sign_in", ANYONE, "auth",
-          query=("code", "state", "error"), special="oauth_callback"),
+    Route("GET", "/api/auth/{provider}/login", "api.oauth_begin", ANYONE, "auth", status=302, special="oauth_login"),
+    Route(
+        "GET",
+        "/api/auth/{provider}/callback",
+        "api.oauth_sign_in",
+        ANYONE,
+        "auth",
+        query=("code", "state", "error"),
+        special="oauth_callback",
+    ),
     # --- catalog (sql/functions/20_catalog.sql) ----------------------------------------
     Route("GET", "/api/categories/", "api.category_list", ANYONE, "catalog", query=LIST, page=True, etag=True),
     Route("POST", "/api/categories/", "api.category_create", ADMIN, "catalog", body=True, status=201),
@@ -69,31 +73,81 @@ ROUTES: list[Route] = [
     Route("PATCH", "/api/categories/{id}/", "api.category_update", ADMIN, "catalog", body=True),
     Route("DELETE", "/api/categories/{id}/", "api.category_delete", ADMIN, "catalog", status=204),
     Route("GET", "/api/amenities/", "api.amenity_list", ANYONE, "catalog", query=LIST, page=True, etag=True),
-    Route("GET", "/api/products/", "api.product_list", ANYONE, "catalog",
-          query=("category", "search", "min_price", "max_price", "location", "guests", "amenities", "host",
-                 "ordering", *LIST, "check_in", "check_out"),
-          page=True, etag=True),
+    Route(
+        "GET",
+        "/api/products/",
+        "api.product_list",
+        ANYONE,
+        "catalog",
+        query=(
+            "category",
+            "search",
+            "min_price",
+            "max_price",
+            "location",
+            "guests",
+            "amenities",
+            "host",
+            "ordering",
+            *LIST,
+            "check_in",
+            "check_out",
+        ),
+        page=True,
+        etag=True,
+    ),
     Route("POST", "/api/products/", "api.product_create", HOSTS, "catalog", body=True, status=201),
     Route("GET", "/api/products/{id}/", "api.product_get", ANYONE, "catalog", etag=True),
     Route("PUT", "/api/products/{id}/", "api.product_replace", HOSTS, "catalog", body=True),
     Route("PATCH", "/api/products/{id}/", "api.product_update", HOSTS, "catalog", body=True),
     Route("DELETE", "/api/products/{id}/", "api.product_delete", HOSTS, "catalog", status=204),
-    Route("POST", "/api/products/{id}/photos/", "api.product_photo_add", HOSTS, "catalog", special="upload",
-          status=201),
-    Route("DELETE", "/api/products/{id}/photos/{photo_id}/", "api.product_photo_delete", HOSTS, "catalog",
-          status=204),
+    Route(
+        "POST", "/api/products/{id}/photos/", "api.product_photo_add", HOSTS, "catalog", special="upload", status=201
+    ),
+    Route(
+        "DELETE",
+        "/api/products/{id}/photos/{photo_id}/",
+        "api.product_photo_delete",
+        HOSTS,
+        "catalog",
+        status=204,
+        special="delete_file",
+    ),
     # --- bookings (sql/functions/30_bookings.sql) --------------------------------------
-    Route("POST", "/api/bookings/", "api.booking_create", SIGNED_IN, "bookings", body=True, status=201,
-          headers=("idempotency_key",)),
-    Route("GET", "/api/bookings/", "api.bookings_list", SIGNED_IN, "bookings",
-          query=("as", "status", "product", "from", "to", *LIST), page=True),
+    Route(
+        "POST",
+        "/api/bookings/",
+        "api.booking_create",
+        SIGNED_IN,
+        "bookings",
+        body=True,
+        status=201,
+        headers=("idempotency_key",),
+    ),
+    Route(
+        "GET",
+        "/api/bookings/",
+        "api.bookings_list",
+        SIGNED_IN,
+        "bookings",
+        query=("as", "status", "product", "from", "to", *LIST),
+        page=True,
+    ),
     Route("GET", "/api/bookings/{id}/", "api.booking_get", SIGNED_IN, "bookings"),
     Route("POST", "/api/bookings/{id}/confirm/", "api.booking_confirm", SIGNED_IN, "bookings"),
     Route("POST", "/api/bookings/{id}/cancel/", "api.booking_cancel", SIGNED_IN, "bookings", body=True),
-    Route("GET", "/api/products/{id}/availability/", "api.product_availability", ANYONE, "bookings",
-          query=("from", "to")),
-    Route("POST", "/api/products/{id}/blocked-dates/", "api.product_block_dates", HOSTS, "bookings", body=True,
-          status=201),
-    Route("DELETE", "/api/products/{id}/blocked-dates/{block_id}/", "api.product_unblock_dates", HOSTS,
-          "bookings", status=204),
+    Route(
+        "GET", "/api/products/{id}/availability/", "api.product_availability", ANYONE, "bookings", query=("from", "to")
+    ),
+    Route(
+        "POST", "/api/products/{id}/blocked-dates/", "api.product_block_dates", HOSTS, "bookings", body=True, status=201
+    ),
+    Route(
+        "DELETE",
+        "/api/products/{id}/blocked-dates/{block_id}/",
+        "api.product_unblock_dates",
+        HOSTS,
+        "bookings",
+        status=204,
+    ),
 ]

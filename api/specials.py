@@ -3,6 +3,8 @@
 - `issue_tokens`: the function decides (password check, throttling, refresh rotation)
   and returns an outcome; Python only signs the access token. A refusal is returned,
   not raised, so what it records (a failed attempt, a revoked token family) commits.
+- `delete_file`: the function deletes the row and returns {path}; once that has
+  committed, Python removes the file from storage.
 - `upload`: Python checks the file (type by content, size), stores it under a
   generated name, and passes its path to the function; if the function refuses,
   the file is removed again, so a failed request leaves nothing behind.
@@ -135,6 +137,15 @@ async def run(route: Route, request: Request, args: dict[str, Any], execute: Exe
         return tokens_response(cfg, rows[0][0])
     if route.special == "upload":
         return await upload(route, request, cfg, args, execute)
+    if route.special == "delete_file":
+        rows = await execute(args)
+        path = orjson.loads(rows[0][0]).get("path")
+        if path:
+            target = (cfg.media_root / path).resolve()
+            if target.is_relative_to(cfg.media_root.resolve()):
+                with contextlib.suppress(OSError):
+                    target.unlink()
+        return Response(status_code=204)
     if route.special == "oauth_login":
         return await oauth.login(request, args)
     if route.special == "oauth_callback":

@@ -547,6 +547,16 @@ def test_etag_and_304(client: TestClient, host: User, category: dict[str, Any]) 
     assert client.get(f"/api/products/{p['id']}/", headers={"If-None-Match": tag}).status_code == 200
 
 
+def test_signed_in_catalog_reads_are_not_shared_by_caches(
+    client: TestClient, host: User, category: dict[str, Any]
+) -> None:
+    p = listing(client, host, category)
+    public = client.get(f"/api/products/{p['id']}/")
+    assert public.headers["cache-control"].startswith("public") and "Authorization" in public.headers["vary"]
+    own = client.get(f"/api/products/{p['id']}/", headers=host.auth)
+    assert own.headers["cache-control"].startswith("private")
+
+
 # --- free dates ---------------------------------------------------------------------
 
 

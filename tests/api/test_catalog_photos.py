@@ -43,6 +43,7 @@ def test_host_adds_and_deletes_photos(client: TestClient, make_user: Callable[..
 
     r = client.delete(f"/api/products/{p['id']}/photos/{first.json()['id']}/", headers=host.auth)
     assert r.status_code == 204
+    assert not stored.exists()  # the file goes with the row
     assert [ph["id"] for ph in client.get(f"/api/products/{p['id']}/").json()["photos"]] == [second.json()["id"]]
     problem(client.delete(f"/api/products/{p['id']}/photos/{first.json()['id']}/", headers=host.auth), 404)
 
