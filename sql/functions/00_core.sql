@@ -87,9 +87,86 @@ $$;
 comment on function app.parse_uuid(text, text, int) is
   'Parse a UUID from client input; a malformed value is a 404 for path ids (the object cannot exist) or a 400 naming the field.';
 
+-- ---------------------------------------------------------------------------------
+-- Parsing helpers: text from a URL or a JSON body -> a typed value, or a 400 naming
+-- the field. They are STABLE (never constant-folded) because they raise.
+-- ---------------------------------------------------------------------------------
+
+create function app.parse_int(p_value text, p_field text, p_min int, p_max int default 1000000)
+returns int
+language plpgsql stable security invoker
+as $$
+declare
+  v_int bigint;
+begin
+  if p_value is null then
+    return null;
+  end if;
+  if btrim(p_value) !~ '^[+-]?[0-9]{1,10}$' then
+    perform app.invalid(p_field, format('%s must be a whole number.', p_field));
+  end if;
+  v_int := btrim(p_value)::bigint;
+  if v_int < p_min or v_int > p_max then
+    perform app.invalid(p_field, format('%s must be between %s and %s.', p_field, p_min, p_max));
+  end if;
+  return v_int::int;
+end
+$$;
+comment on function app.parse_int(text, text, int, int) is
+  'Parse a whole number from client text; outside [p_min, p_max] or not a number is a 400 naming p_field. Null stays null.';
+
+create function app.parse_price(p_value text, p_field text) returns numeric
+language plpgsql stable security invoker
+as $$
+begin
+  if p_value is null then
+    return null;
+  end if;
+  if btrim(p_value) !~ '^[0-9]{1,10}(\.[0-9]{1,2})?$' or btrim(p_value)::numeric <= 0 then
+    perform app.invalid(p_field, format('%s must be a positive decimal with at most 2 decimals, e.g. 120.00.', p_field));
+  end if;
+  return btrim(p_value)::numeric(12, 2);
+end
+$$;
+comment on function app.parse_price(text, text) is
+  'Parse a price (a positive decimal with at most 10 integer digits and 2 decimals) from client text, or a 400 naming p_field.';
+
+create function app.parse_date(p_value text, p_field text) returns date
+language plpgsql stable security invoker
+as $$
+begin
+  if p_value is null then
+    return null;
+  end if;
+  if btrim(p_value) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then
+    begin
+      return btrim(p_value)::date;
+    exception when datetime_field_overflow or invalid_datetime_format then
+      null;  -- falls through to the 400 below
+    end;
+  end if;
+  perform app.invalid(p_field, format('%s must be a date as YYYY-MM-DD.', p_field));
+  return null;
+end
+$$;
+comment on function app.parse_date(text, text) is 'Parse a calendar date (YYYY-MM-DD) from client text, or a 400 naming p_field.';
+
+create function app.parse_page(p_page text, p_page_size text, out page int, out page_size int)
+language plpgsql stable security invoker
+as $$
+begin
+  page := coalesce(app.parse_int(p_page, 'page', 1, 1000000), 1);
+  page_size := least(coalesce(app.parse_int(p_page_size, 'page_size', 1, 1000000), 20), 100);
+end
+$$;
+comment on function app.parse_page(text, text) is
+  'Pagination parameters: page from 1 (default 1), page_size from 1 (default 20; values above 100 are capped at 100, as DRF''s max_page_size does). Anything else is a 400 naming the parameter.';
+
 -- Volatile on purpose: a raising function must never be constant-folded at plan time.
 grant execute on function app.current_claims(), app.current_user_id(), app.current_app_role(),
-  app.is_admin(), app.fail(int, text, text), app.invalid(text, text), app.parse_uuid(text, text, int)
+  app.is_admin(), app.fail(int, text, text), app.invalid(text, text), app.parse_uuid(text, text, int),
+  app.parse_int(text, text, int, int), app.parse_price(text, text), app.parse_date(text, text),
+  app.parse_page(text, text)
   to anon, guest, host, admin;
 
 create function api.health() returns jsonb

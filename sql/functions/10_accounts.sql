@@ -424,18 +424,7 @@ declare
   v_size int;
   v_total bigint;
 begin
-  begin
-    v_page := coalesce(p_page, '1')::int;
-    if v_page < 1 then raise invalid_text_representation; end if;
-  exception when others then
-    perform app.invalid('page', 'Must be a whole number from 1.');
-  end;
-  begin
-    v_size := coalesce(p_page_size, '20')::int;
-    if v_size not between 1 and 100 then raise invalid_text_representation; end if;
-  exception when others then
-    perform app.invalid('page_size', 'Must be a whole number from 1 to 100.');
-  end;
+  select b.page, b.page_size into v_page, v_size from app.parse_page(p_page, p_page_size) b;
   if p_role is not null and p_role not in ('guest', 'host', 'admin') then
     perform app.invalid('role', 'Choose guest, host or admin.');
   end if;

@@ -50,27 +50,6 @@ $$;
 comment on function app.booking_settings() is
   'The booking settings as JSON: hold_minutes (pending hold lifetime, default 30), max_pending (pending bookings per guest, default 3), max_nights (default 365), max_advance_days (default 730), check_in_time / check_out_time (UTC, default 15:00 / 11:00), idempotency_hours (default 24). Change them as the owner: update app_private.booking_settings set hold_minutes = 15;';
 
-create function app.booking_parse_date(p_value text, p_field text) returns date
-language plpgsql immutable security invoker
-as $$
-begin
-  if p_value is null then
-    return null;
-  end if;
-  if p_value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then
-    perform app.invalid(p_field, 'Use a date in the form YYYY-MM-DD.');
-  end if;
-  begin
-    return p_value::date;
-  exception when datetime_field_overflow or invalid_datetime_format then
-    perform app.invalid(p_field, 'Not a valid date.');
-  end;
-  return null;
-end
-$$;
-comment on function app.booking_parse_date(text, text) is
-  'Parse a YYYY-MM-DD date from client input (null stays null); anything else is a 400 naming the field.';
-
 create function app.booking_check_in(p_start date) returns timestamptz
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
@@ -266,11 +245,11 @@ begin
   if v_product_id is null then
     perform app.invalid('product_id', 'This field is required.');
   end if;
-  v_start := app.booking_parse_date(p_body ->> 'start_date', 'start_date');
+  v_start := app.parse_date(p_body ->> 'start_date', 'start_date');
   if v_start is null then
     perform app.invalid('start_date', 'This field is required.');
   end if;
-  v_end := app.booking_parse_date(p_body ->> 'end_date', 'end_date');
+  v_end := app.parse_date(p_body ->> 'end_date', 'end_date');
   if v_end is null then
     perform app.invalid('end_date', 'This field is required.');
   end if;
@@ -386,18 +365,7 @@ declare
   v_to date;
   v_count bigint;
 begin
-  if p_page is not null then
-    if p_page !~ '^[0-9]{1,9}$' or p_page::integer < 1 then
-      perform app.invalid('page', 'Must be a whole number of at least 1.');
-    end if;
-    v_page := p_page::integer;
-  end if;
-  if p_page_size is not null then
-    if p_page_size !~ '^[0-9]{1,9}$' or p_page_size::integer not between 1 and 100 then
-      perform app.invalid('page_size', 'Must be a whole number from 1 to 100.');
-    end if;
-    v_size := p_page_size::integer;
-  end if;
+  select b.page, b.page_size into v_page, v_size from app.parse_page(p_page, p_page_size) b;
   if p_as is not null and p_as not in ('guest', 'host') then
     perform app.invalid('as', 'Must be guest or host.');
   end if;
@@ -405,8 +373,8 @@ begin
     perform app.invalid('status', 'Must be one of pending, confirmed, completed, canceled.');
   end if;
   v_product := app.parse_uuid(p_product, 'product', 400);
-  v_from := app.booking_parse_date(p_from, 'from');
-  v_to := app.booking_parse_date(p_to, 'to');
+  v_from := app.parse_date(p_from, 'from');
+  v_to := app.parse_date(p_to, 'to');
   if v_from is not null and v_to is not null and v_to <= v_from then
     perform app.invalid('to', 'Must be after from.');
   end if;
@@ -563,8 +531,8 @@ begin
   if not v_product.published and not v_owner then
     perform app.fail(404, 'Not found.');
   end if;
-  v_from := coalesce(app.booking_parse_date(p_from, 'from'), (now() at time zone 'UTC')::date);
-  v_to := coalesce(app.booking_parse_date(p_to, 'to'), v_from + 365);
+  v_from := coalesce(app.parse_date(p_from, 'from'), (now() at time zone 'UTC')::date);
+  v_to := coalesce(app.parse_date(p_to, 'to'), v_from + 365);
   if v_to <= v_from then
     perform app.invalid('to', 'Must be after from.');
   end if;
@@ -622,11 +590,11 @@ begin
   if p_body is null or jsonb_typeof(p_body) <> 'object' then
     perform app.fail(400, 'The body must be a JSON object.');
   end if;
-  v_start := app.booking_parse_date(p_body ->> 'start_date', 'start_date');
+  v_start := app.parse_date(p_body ->> 'start_date', 'start_date');
   if v_start is null then
     perform app.invalid('start_date', 'This field is required.');
   end if;
-  v_end := app.booking_parse_date(p_body ->> 'end_date', 'end_date');
+  v_end := app.parse_date(p_body ->> 'end_date', 'end_date');
   if v_end is null then
     perform app.invalid('end_date', 'This field is required.');
   end if;
