@@ -1,0 +1,305 @@
+/*
+ * bench/data.sql: the benchmark data set (issue 4), loaded by bench/data.py into `nexus_bench`.
+ *
+ * Why: the catalog's query plans only mean something on a realistic volume. This builds
+ * 10,000 users (2,000 hosts, 7,990 guests, 10 admins), 20 categories, 100,000 listings
+ * spread over ~200 "Area, City, Country" locations (African cities prominent), prices
+ * 10-1000 skewed towards the cheap end, mostly USD, 1-16 guests, 0-8 amenities each,
+ * 0-5 photo rows each, ratings on ~70% of them, and exactly 95% published.
+ *
+ * Guarantees: deterministic. setseed() fixes random() for this session, every statement is
+ * set-based (generate_series, no row-by-row loops) and ordered, and ids are derived from
+ * the row number, so the same file gives the same rows, ids included:
+ *   user i     id = md5('user:' || i)::uuid       i in 1..10000 (1..2000 hosts, 2001..2010 admins)
+ *   product i  id = md5('product:' || i)::uuid    i in 1..100000; unpublished iff i % 20 = 0
+ * The benchmark relies on the last line: pgbench picks a published listing with integer
+ * arithmetic (bench/run.py).
+ *
+ * Runs as the owner (RLS is forced, the all_as_owner policy lets it write). Steps are
+ * separated by "-- step:" lines; bench/data.py times each one.
+ */
+
+-- step: seed and word lists
+select setseed(0.4242);
+create temporary table w_first (n int, v text);
+insert into w_first
+select row_number() over (), v from unnest(array[
+  'Adaeze', 'Chinedu', 'Ngozi', 'Emeka', 'Funmilayo', 'Tunde', 'Amaka', 'Kelechi', 'Yetunde', 'Ifeanyi',
+  'Wanjiru', 'Kamau', 'Achieng', 'Otieno', 'Njeri', 'Mwangi', 'Akosua', 'Kwame', 'Abena', 'Kofi',
+  'Thabo', 'Lerato', 'Sipho', 'Naledi', 'Zanele', 'Amina', 'Fatima', 'Youssef', 'Omar', 'Salma',
+  'Aisha', 'Moussa', 'Aminata', 'Mamadou', 'Fatou', 'Tendai', 'Rudo', 'Tesfaye', 'Hana', 'Abebe',
+  'Grace', 'John', 'Mary', 'David', 'Sarah', 'James', 'Emma', 'Daniel', 'Olivia', 'Lucas',
+  'Sofia', 'Mateo', 'Camille', 'Louis', 'Lena', 'Jonas', 'Yuki', 'Hiro', 'Priya', 'Arjun'
+]) v;
+create temporary table w_last (n int, v text);
+insert into w_last
+select row_number() over (), v from unnest(array[
+  'Okafor', 'Adeyemi', 'Balogun', 'Nwosu', 'Eze', 'Okonkwo', 'Ogunleye', 'Kariuki', 'Odhiambo', 'Mutua',
+  'Njoroge', 'Mensah', 'Asante', 'Boateng', 'Owusu', 'Nkosi', 'Dlamini', 'Mokoena', 'Ndlovu', 'Khumalo',
+  'El Amrani', 'Benali', 'Haddad', 'Diallo', 'Ndiaye', 'Traore', 'Keita', 'Moyo', 'Banda', 'Phiri',
+  'Bekele', 'Tadesse', 'Uwimana', 'Mugisha', 'Smith', 'Johnson', 'Brown', 'Garcia', 'Martin', 'Silva',
+  'Santos', 'Dubois', 'Muller', 'Rossi', 'Tanaka', 'Sato', 'Patel', 'Sharma', 'Kim', 'Nguyen'
+]) v;
+
+create temporary table w_locations (n int, v text, weight float8);
+insert into w_locations
+select row_number() over (), v,
+       -- Africa is the marketplace's home: its locations are drawn about 3x as often.
+       case when v ~ '(Nigeria|Kenya|Ghana|South Africa|Egypt|Morocco|Rwanda|Uganda|Tanzania|Ethiopia|Senegal|Ivory Coast|Zambia|Zimbabwe|Namibia|Botswana|Tunisia|Togo|Benin|Sierra Leone|Mozambique|Mauritius|Cameroon|Malawi)$'
+            then 3.0 else 1.0 end
+from unnest(array[
+  'Lekki, Lagos, Nigeria', 'Victoria Island, Lagos, Nigeria', 'Ikoyi, Lagos, Nigeria', 'Ikeja, Lagos, Nigeria',
+  'Yaba, Lagos, Nigeria', 'Surulere, Lagos, Nigeria', 'Ajah, Lagos, Nigeria', 'Gbagada, Lagos, Nigeria',
+  'Maitama, Abuja, Nigeria', 'Wuse II, Abuja, Nigeria', 'Asokoro, Abuja, Nigeria', 'Garki, Abuja, Nigeria',
+  'Jabi, Abuja, Nigeria', 'GRA, Port Harcourt, Nigeria', 'Trans Amadi, Port Harcourt, Nigeria', 'Bodija, Ibadan, Nigeria',
+  'GRA, Enugu, Nigeria', 'Independence Layout, Enugu, Nigeria', 'GRA, Benin City, Nigeria', 'Barnawa, Kaduna, Nigeria',
+  'Westlands, Nairobi, Kenya', 'Kilimani, Nairobi, Kenya', 'Karen, Nairobi, Kenya', 'Lavington, Nairobi, Kenya',
+  'Kileleshwa, Nairobi, Kenya', 'Runda, Nairobi, Kenya', 'Parklands, Nairobi, Kenya', 'Upper Hill, Nairobi, Kenya',
+  'Nyali, Mombasa, Kenya', 'Diani Beach, Kwale, Kenya', 'Milimani, Kisumu, Kenya', 'Lake Naivasha, Naivasha, Kenya',
+  'Malindi Town, Malindi, Kenya', 'Nanyuki Town, Nanyuki, Kenya',
+  'East Legon, Accra, Ghana', 'Osu, Accra, Ghana', 'Cantonments, Accra, Ghana', 'Airport Residential, Accra, Ghana',
+  'Labone, Accra, Ghana', 'Tesano, Accra, Ghana', 'Ahodwo, Kumasi, Ghana', 'Nhyiaeso, Kumasi, Ghana',
+  'Busua Beach, Takoradi, Ghana', 'Kokrobite, Accra, Ghana',
+  'Sandton, Johannesburg, South Africa', 'Rosebank, Johannesburg, South Africa', 'Melville, Johannesburg, South Africa',
+  'Maboneng, Johannesburg, South Africa', 'Sea Point, Cape Town, South Africa', 'Camps Bay, Cape Town, South Africa',
+  'Green Point, Cape Town, South Africa', 'Gardens, Cape Town, South Africa', 'Woodstock, Cape Town, South Africa',
+  'Constantia, Cape Town, South Africa', 'Umhlanga, Durban, South Africa', 'Morningside, Durban, South Africa',
+  'Hatfield, Pretoria, South Africa', 'Stellenbosch Central, Stellenbosch, South Africa', 'Knysna Heads, Knysna, South Africa',
+  'Zamalek, Cairo, Egypt', 'Maadi, Cairo, Egypt', 'Heliopolis, Cairo, Egypt', 'Garden City, Cairo, Egypt',
+  'New Cairo, Cairo, Egypt', 'Stanley, Alexandria, Egypt', 'Naama Bay, Sharm El Sheikh, Egypt', 'El Gouna, Hurghada, Egypt',
+  'West Bank, Luxor, Egypt',
+  'Gueliz, Marrakech, Morocco', 'Medina, Marrakech, Morocco', 'Hivernage, Marrakech, Morocco', 'Palmeraie, Marrakech, Morocco',
+  'Maarif, Casablanca, Morocco', 'Anfa, Casablanca, Morocco', 'Medina, Fes, Morocco', 'Agdal, Rabat, Morocco',
+  'Taghazout Bay, Agadir, Morocco', 'Medina, Essaouira, Morocco', 'Medina, Chefchaouen, Morocco',
+  'Kiyovu, Kigali, Rwanda', 'Kimihurura, Kigali, Rwanda', 'Nyarutarama, Kigali, Rwanda', 'Kacyiru, Kigali, Rwanda',
+  'Lake Kivu, Gisenyi, Rwanda',
+  'Kololo, Kampala, Uganda', 'Muyenga, Kampala, Uganda', 'Ntinda, Kampala, Uganda', 'Naguru, Kampala, Uganda',
+  'Entebbe Town, Entebbe, Uganda', 'Bujagali, Jinja, Uganda',
+  'Masaki, Dar es Salaam, Tanzania', 'Oyster Bay, Dar es Salaam, Tanzania', 'Mikocheni, Dar es Salaam, Tanzania',
+  'Stone Town, Zanzibar, Tanzania', 'Nungwi, Zanzibar, Tanzania', 'Paje, Zanzibar, Tanzania', 'Njiro, Arusha, Tanzania',
+  'Bole, Addis Ababa, Ethiopia', 'Kazanchis, Addis Ababa, Ethiopia', 'Old Airport, Addis Ababa, Ethiopia',
+  'Lake Tana, Bahir Dar, Ethiopia',
+  'Almadies, Dakar, Senegal', 'Plateau, Dakar, Senegal', 'Mermoz, Dakar, Senegal', 'Ngor, Dakar, Senegal',
+  'Saly Portudal, Mbour, Senegal',
+  'Cocody, Abidjan, Ivory Coast', 'Plateau, Abidjan, Ivory Coast', 'Marcory, Abidjan, Ivory Coast', 'Assinie, Abidjan, Ivory Coast',
+  'Kabulonga, Lusaka, Zambia', 'Livingstone Town, Livingstone, Zambia', 'Borrowdale, Harare, Zimbabwe',
+  'Avondale, Harare, Zimbabwe', 'Victoria Falls Town, Victoria Falls, Zimbabwe', 'Klein Windhoek, Windhoek, Namibia',
+  'Swakopmund Central, Swakopmund, Namibia', 'Phakalane, Gaborone, Botswana', 'Maun Village, Maun, Botswana',
+  'La Marsa, Tunis, Tunisia', 'Sidi Bou Said, Tunis, Tunisia', 'Hammamet Nord, Hammamet, Tunisia',
+  'Tokoin, Lome, Togo', 'Haie Vive, Cotonou, Benin', 'Lumley, Freetown, Sierra Leone', 'Sommerschield, Maputo, Mozambique',
+  'Tofo Beach, Inhambane, Mozambique', 'Grand Baie, Riviere du Rempart, Mauritius', 'Flic en Flac, Black River, Mauritius',
+  'Bonapriso, Douala, Cameroon', 'Bastos, Yaounde, Cameroon', 'Area 10, Lilongwe, Malawi', 'Cape Maclear, Mangochi, Malawi',
+  'Shoreditch, London, United Kingdom', 'Camden, London, United Kingdom', 'Notting Hill, London, United Kingdom',
+  'Brixton, London, United Kingdom', 'Northern Quarter, Manchester, United Kingdom', 'Old Town, Edinburgh, United Kingdom',
+  'Le Marais, Paris, France', 'Montmartre, Paris, France', 'Saint-Germain, Paris, France', 'Vieux Port, Marseille, France',
+  'Vieux Lyon, Lyon, France', 'Old Town, Nice, France',
+  'Alfama, Lisbon, Portugal', 'Baixa, Lisbon, Portugal', 'Principe Real, Lisbon, Portugal', 'Ribeira, Porto, Portugal',
+  'Lagos Old Town, Lagos, Portugal',
+  'Gracia, Barcelona, Spain', 'El Born, Barcelona, Spain', 'Malasana, Madrid, Spain', 'Triana, Seville, Spain',
+  'Kreuzberg, Berlin, Germany', 'Mitte, Berlin, Germany', 'Prenzlauer Berg, Berlin, Germany', 'Schwabing, Munich, Germany',
+  'Jordaan, Amsterdam, Netherlands', 'De Pijp, Amsterdam, Netherlands', 'Trastevere, Rome, Italy', 'Monti, Rome, Italy',
+  'Navigli, Milan, Italy', 'Oltrarno, Florence, Italy', 'Plaka, Athens, Greece', 'Oia, Santorini, Greece',
+  'Brooklyn, New York, United States', 'Harlem, New York, United States', 'SoHo, New York, United States',
+  'South Beach, Miami, United States', 'Wynwood, Miami, United States', 'Venice, Los Angeles, United States',
+  'Silver Lake, Los Angeles, United States', 'Mission District, San Francisco, United States',
+  'Capitol Hill, Seattle, United States', 'East Austin, Austin, United States', 'French Quarter, New Orleans, United States',
+  'Midtown, Atlanta, United States', 'Wicker Park, Chicago, United States',
+  'Kensington Market, Toronto, Canada', 'Plateau Mont-Royal, Montreal, Canada', 'Kitsilano, Vancouver, Canada',
+  'Roma Norte, Mexico City, Mexico', 'Condesa, Mexico City, Mexico', 'Zona Hotelera, Cancun, Mexico', 'Centro, Tulum, Mexico',
+  'Ipanema, Rio de Janeiro, Brazil', 'Copacabana, Rio de Janeiro, Brazil', 'Vila Madalena, Sao Paulo, Brazil',
+  'Palermo, Buenos Aires, Argentina', 'San Telmo, Buenos Aires, Argentina', 'Miraflores, Lima, Peru',
+  'El Poblado, Medellin, Colombia', 'Getsemani, Cartagena, Colombia',
+  'Dubai Marina, Dubai, United Arab Emirates', 'Downtown, Dubai, United Arab Emirates', 'Jumeirah, Dubai, United Arab Emirates',
+  'Canggu, Bali, Indonesia', 'Ubud, Bali, Indonesia', 'Seminyak, Bali, Indonesia', 'Sukhumvit, Bangkok, Thailand',
+  'Old City, Chiang Mai, Thailand', 'Patong, Phuket, Thailand', 'Shibuya, Tokyo, Japan', 'Shinjuku, Tokyo, Japan',
+  'Gion, Kyoto, Japan', 'Hongdae, Seoul, South Korea', 'Bandra, Mumbai, India', 'Anjuna, Goa, India',
+  'Tiong Bahru, Singapore, Singapore', 'Surry Hills, Sydney, Australia', 'Bondi, Sydney, Australia',
+  'Fitzroy, Melbourne, Australia', 'Ponsonby, Auckland, New Zealand'
+]) v;
+
+create temporary table w_categories (n int, name text, slug text, share float8);
+insert into w_categories (n, name, slug, share) values
+  (1, 'Apartment', 'apartment', 16), (2, 'House', 'house', 11), (3, 'Villa', 'villa', 6),
+  (4, 'Cabin', 'cabin', 4), (5, 'Cottage', 'cottage', 4), (6, 'Loft', 'loft', 4), (7, 'Studio', 'studio', 8),
+  (8, 'Guesthouse', 'guesthouse', 5), (9, 'Beach house', 'beach-house', 4), (10, 'Treehouse', 'treehouse', 1.5),
+  (11, 'Boutique hotel', 'boutique-hotel', 4), (12, 'Farm stay', 'farm-stay', 2), (13, 'Tiny home', 'tiny-home', 2),
+  (14, 'Penthouse', 'penthouse', 3), (15, 'Serviced apartment', 'serviced-apartment', 8),
+  (16, 'Event space', 'event-space', 3), (17, 'Office and coworking', 'office-and-coworking', 3.5),
+  (18, 'Camping and glamping', 'camping-and-glamping', 2), (19, 'Boat', 'boat', 1),
+  (20, 'Electronics', 'electronics', 5);
+-- Cumulative shares, so a uniform draw picks a category by its weight.
+create temporary table w_category_cdf as
+select n, slug, name, sum(share) over (order by n) / sum(share) over () as upto from w_categories;
+create temporary table w_location_cdf as
+select n, v, sum(weight) over (order by n) / sum(weight) over () as upto from w_locations;
+
+create temporary table w_adjective (n int, v text);
+insert into w_adjective
+select row_number() over (), v from unnest(array[
+  'Bright', 'Cosy', 'Spacious', 'Modern', 'Charming', 'Quiet', 'Stylish', 'Airy', 'Elegant', 'Rustic',
+  'Sunny', 'Serene', 'Chic', 'Breezy', 'Luxurious', 'Minimalist', 'Colourful', 'Leafy', 'Secluded', 'Central'
+]) v;
+create temporary table w_electronics (n int, v text);
+insert into w_electronics
+select row_number() over (), v from unnest(array[
+  'MacBook Pro 14 laptop', 'MacBook Air M2 laptop', 'Dell XPS 13 laptop', 'Lenovo ThinkPad X1 laptop',
+  'HP Spectre x360 laptop', 'ASUS ROG gaming laptop', 'Razer Blade gaming laptop', 'Microsoft Surface Laptop 5',
+  'Sony A7 IV camera kit', 'Canon EOS R6 camera', 'Fujifilm X-T5 camera', 'GoPro HERO12 action camera',
+  'DJI Mini 4 Pro drone', 'DJI Ronin gimbal', 'PlayStation 5 console', 'Xbox Series X console',
+  'Nintendo Switch OLED', 'Epson 4K projector', 'JBL PartyBox speaker', 'Bose QuietComfort headphones',
+  'iPad Pro 12.9 tablet', 'Samsung Galaxy Tab S9', 'Starlink satellite internet kit', 'Portable solar generator',
+  'Pioneer DJ controller', 'Shure podcast microphone set', 'Oculus Quest 3 VR headset', 'LG 34 inch monitor'
+]) v;
+create temporary table w_sentences (n int, v text);
+insert into w_sentences
+select row_number() over (), v from unnest(array[
+  'Wake up to natural light streaming through floor-to-ceiling windows.',
+  'The neighbourhood is full of cafes, markets and places to eat within walking distance.',
+  'Fast fibre Wi-Fi and a laptop-friendly workspace make it ideal for remote work.',
+  'A fully equipped kitchen lets you cook with fresh produce from the local market.',
+  'The backup generator keeps the lights and the internet on during power cuts.',
+  'Relax on the private balcony with views over the city skyline.',
+  'Our 24-hour security team and gated compound give you peace of mind.',
+  'Perfect for families, with plenty of space for children to play.',
+  'Minutes from the beach, with sunset views from the terrace.',
+  'Secure parking is available on the premises at no extra cost.',
+  'We are happy to arrange airport pickup and local tours on request.',
+  'The bedroom has a king-size bed, blackout curtains and air conditioning.',
+  'Enjoy a swim in the shared pool or unwind in the landscaped garden.',
+  'Public transport, shopping malls and the business district are close by.',
+  'Pets are welcome; there is a small fenced yard.',
+  'Bring your laptop: there is a desk, an ergonomic chair and a second monitor.',
+  'Fresh linen, towels and toiletries are provided for every stay.',
+  'The host lives nearby and is available around the clock.',
+  'Quiet hours start at 10 pm; parties and events are not allowed.',
+  'A washer and an iron are available for longer stays.',
+  'Smart TV with streaming apps and a sound bar in the living room.',
+  'Hiking trails and nature walks start right outside the door.',
+  'Self check-in with a keypad lock, any time after 2 pm.',
+  'Breakfast with local coffee and fruit can be arranged for a small fee.'
+]) v;
+create temporary table w_gear_sentences (n int, v text);
+insert into w_gear_sentences
+select row_number() over (), v from unnest(array[
+  'Rent it by the day for a shoot, a trip or a conference.',
+  'Comes with the charger, a protective case and all the cables you need.',
+  'Freshly serviced and tested before every rental.',
+  'Ideal for content creators, students and remote workers travelling light.',
+  'A laptop stand and wireless mouse can be added on request.',
+  'Pick up from the host or have it delivered within the city.',
+  'A refundable deposit is held until the item is returned in good condition.',
+  'Battery life of a full working day on a single charge.',
+  'Perfect for events, weddings and weekend getaways.',
+  'Pre-installed with the latest software; your data is wiped after each rental.'
+]) v;
+create temporary table w_room (n int, v text);
+insert into w_room
+select row_number() over (), v from unnest(array[
+  'studio', 'one-bedroom flat', 'two-bedroom apartment', 'three-bedroom house', 'garden cottage', 'loft',
+  'penthouse', 'villa with pool', 'beach bungalow', 'guest suite', 'townhouse', 'cabin', 'farmhouse',
+  'treehouse', 'room with a view', 'serviced suite'
+]) v;
+
+-- step: users
+insert into app.users (id, email, first_name, last_name, phone_number, role, preferences, created_at, updated_at)
+select md5('user:' || i)::uuid,
+       'bench.user' || i || '@example.com',
+       (select v from w_first where n = 1 + (i * 7919) % 60),
+       (select v from w_last where n = 1 + (i * 104729) % 50),
+       case when i % 3 = 0 then null else '+234 ' || lpad(((i * 7919) % 100000000)::text, 8, '0') end,
+       (case when i <= 2000 then 'host' when i <= 2010 then 'admin' else 'guest' end)::app.user_role,
+       case when i % 5 = 0 then '{"currency": "USD", "language": "en"}'::jsonb else '{}'::jsonb end,
+       v_at, v_at
+from (select i, timestamptz '2022-06-01 00:00:00+00' + (i * interval '97 minutes') as v_at
+      from generate_series(1, 10000) i) s
+order by i;
+
+-- step: categories
+insert into app.categories (id, name, slug, description, created_at, updated_at)
+select md5('category:' || slug)::uuid, name, slug, 'Listings of type ' || lower(name) || '.',
+       timestamptz '2022-06-01 00:00:00+00', timestamptz '2022-06-01 00:00:00+00'
+from w_categories order by n;
+
+-- step: products
+create temporary table w_products as
+select i,
+       random() as r_category, random() as r_location, random() as r_host, random() as r_price,
+       random() as r_guests, random() as r_currency, random() as r_name, random() as r_desc,
+       random() as r_policy, random() as r_rating, random() as r_count, random() as r_time
+from generate_series(1, 100000) i
+order by i;
+alter table w_products add primary key (i);
+
+insert into app.products (id, host_id, category_id, name, description, location, price_per_night, currency,
+                          max_guests, cancellation_policy, published, rating_avg, rating_count, created_at, updated_at)
+select md5('product:' || p.i)::uuid,
+       md5('user:' || (1 + floor(2000 * power(p.r_host, 1.6)))::int)::uuid,
+       md5('category:' || c.slug)::uuid,
+       case when c.slug = 'electronics'
+            then (select v from w_electronics where n = 1 + floor(p.r_name * 28)::int)
+                 || case when p.i % 3 = 0 then ' for rent' else '' end
+            else (select v from w_adjective where n = 1 + floor(p.r_name * 20)::int) || ' '
+                 || case when c.slug in ('apartment', 'house', 'serviced-apartment')
+                         then (select v from w_room where n = 1 + (p.i * 31) % 16)
+                         else lower(c.name) end || ' in '
+                 || split_part(l.v, ', ', 1)
+       end,
+       case when c.slug = 'electronics'
+            then (select string_agg(v, ' ' order by k)
+                  from (select k, (select v from w_gear_sentences where n = 1 + (p.i * 13 + k * 7) % 10) as v
+                        from generate_series(0, 2 + (p.i % 3)) k) s)
+                 || ' Available in ' || split_part(l.v, ', ', 2) || '.'
+            else (select string_agg(v, ' ' order by k)
+                  from (select k, (select v from w_sentences where n = 1 + (p.i * 17 + k * 5) % 24) as v
+                        from generate_series(0, 3 + (p.i % 4)) k) s)
+       end,
+       l.v,
+       round((10 + 990 * power(p.r_price, 2.2))::numeric, 0) + case when p.i % 4 = 0 then 0.99 else 0 end,
+       case when p.r_currency < 0.85 then 'USD'
+            else (array['EUR', 'GBP', 'NGN', 'KES', 'GHS', 'ZAR'])[1 + (p.i % 6)] end,
+       case when c.slug = 'electronics' then 1 else 1 + floor(16 * power(p.r_guests, 2))::int end,
+       (array['flexible', 'moderate', 'moderate', 'strict'])[1 + floor(p.r_policy * 4)::int]::app.cancellation_policy,
+       p.i % 20 <> 0,
+       case when p.r_rating < 0.7 then round((3 + 2 * p.r_rating / 0.7)::numeric, 2) else 0 end,
+       case when p.r_rating < 0.7 then 1 + floor(250 * power(p.r_count, 3))::int else 0 end,
+       timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes',
+       timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes'
+from w_products p
+cross join lateral (select slug, name from w_category_cdf where upto >= p.r_category order by n limit 1) c
+cross join lateral (select v from w_location_cdf where upto >= p.r_location order by n limit 1) l
+order by p.i;
+
+-- step: amenities
+-- Each listing gets 0-8 amenities, drawn without replacement weighted by popularity
+-- (Efraimidis-Spirakis: keep the n smallest -ln(u)/weight).
+insert into app.product_amenities (product_id, amenity)
+select md5('product:' || i)::uuid, slug
+from (
+  select p.i, a.slug, p.k,
+         row_number() over (partition by p.i order by -ln(1 - random()) / a.weight, a.slug) as rank
+  from (select i, floor(random() * 9)::int as k from generate_series(1, 100000) i order by i) p
+  cross join (values ('wifi', 10.0), ('kitchen', 6.0), ('air_conditioning', 5.0), ('parking', 5.0), ('tv', 4.5),
+                     ('washer', 3.0), ('workspace', 3.0), ('security', 3.0), ('generator', 2.5), ('pool', 2.0),
+                     ('heating', 2.0), ('pet_friendly', 1.5), ('gym', 1.2), ('beach_access', 1.0),
+                     ('hot_tub', 0.8)) a (slug, weight)
+  where p.k > 0
+  order by p.i, a.slug
+) s
+where rank <= k
+order by i, slug;
+
+-- step: photos
+insert into app.product_photos (id, product_id, path, content_type, size_bytes, position, created_at)
+select md5('photo:' || i || ':' || k)::uuid, md5('product:' || i)::uuid,
+       'bench/' || i || '-' || k || '.jpg', 'image/jpeg', 150000 + (i * 7 + k * 13) % 350000, k,
+       timestamptz '2023-01-01 00:00:00+00' + i * interval '9 minutes'
+from generate_series(1, 100000) i
+cross join lateral generate_series(0, (i * 7) % 6 - 1) k
+order by i, k;
+
+-- step: analyze
+analyze app.users;
+analyze app.categories;
+analyze app.products;
+analyze app.product_amenities;
+analyze app.product_photos;

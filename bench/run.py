@@ -1,0 +1,746 @@
+"""The load benchmark (make bench): the API over HTTP against the same SQL run directly.
+
+One API server (uvicorn via bench/serve.py, against the bench database `nexus_bench`
+built by bench/data.py) serves every workload. Each workload is driven
+
+  * over HTTP by wrk (a separate process; bench/wrk.lua varies the URLs), and
+  * over SQL by pgbench with the same function call in the same transaction the API
+    sends (pipelined: begin; set_config role/claims/read-only; the call; commit),
+    prepared statements (-M prepared, as the API's pool), the same number of
+    connections and the same duration,
+
+after a warm-up of each. It prints requests/s, p50 and p99 for both, and the ratio
+API/SQL next to the target (catalog search >= 0.9x, detail >= 0.3x), and writes the table
+to bench/out/results.md. When api.booking_create exists it adds the booking workloads:
+successful bookings/s on distinct listings, and a contention run (rounds of concurrent
+requests for one listing and overlapping stays) reporting the conflict rate.
+
+Every load targets 127.0.0.1 or the local Unix socket, and every loop is bounded in time.
+
+Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
+                           [--only healthz,search,browse,deep,filter,detail,bookings]
+                           [--no-bookings] [--no-migrate]
+Environment: BENCH_UVICORN_ARGS adds uvicorn options (e.g. "--loop uvloop --http httptools").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import glob
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.data import DBNAME, IDS_FILE, OUT, ROOT, RUN, data_version, owner_url, superuser_url
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PGBENCH = str(PG_BIN / "pgbench") if (PG_BIN / "pgbench").exists() else (shutil.which("pgbench") or "pgbench")
+WRK = shutil.which("wrk") or "wrk"
+LUA = ROOT / "bench" / "wrk.lua"
+TOKENS_FILE = OUT / "tokens.txt"
+PUBLISHED = 95_000  # listings 1..100000 except every 20th (bench/data.sql)
+
+LIST_CALL = "select count, page, page_size, results from api.product_list({args})"
+
+# The transaction the API sends for an anonymous GET (api/db.py), pipelined in one round trip.
+TX = """\\startpipeline
+begin;
+select set_config('role', :role, true), set_config('request.jwt.claims', '', true), \
+set_config('transaction_read_only', :ro, true);
+{call};
+commit;
+\\endpipeline
+"""
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    path: str  # for wrk; {page} is drawn from [lo, hi] in page mode
+    call: str  # the SQL call, pgbench :variables bound as parameters
+    target: float | None
+    mode: str = "fixed"
+    pgbench_set: str = ""  # \set lines before the transaction
+    defines: dict[str, str] = field(default_factory=dict)  # pgbench -D name=value (text parameters)
+    lo: int = 1
+    hi: int = 1
+
+
+WORKLOADS = [
+    Workload(
+        "search",
+        "seed sample query: category=electronics&ordering=-price&search=laptop",
+        "/api/products/?category=electronics&ordering=-price&search=laptop",
+        LIST_CALL.format(args="p_category => :category, p_search => :search, p_ordering => :ordering"),
+        0.9,
+        defines={"category": "electronics", "search": "laptop", "ordering": "-price"},
+    ),
+    Workload(
+        "browse", "browse, page 1 (default ordering -created_at)", "/api/products/", LIST_CALL.format(args=""), 0.9
+    ),
+    Workload(
+        "deep",
+        "deep page: a random page in 1901-2100 (20 per page, offset ~40k)",
+        "/api/products/?page={page}",
+        LIST_CALL.format(args="p_page => :page"),
+        0.9,
+        mode="page",
+        pgbench_set="\\set page random(1901, 2100)\n",
+        lo=1901,
+        hi=2100,
+    ),
+    Workload(
+        "filter",
+        "filtered: min_price=100&max_price=300&guests=4&amenities=wifi,pool",
+        "/api/products/?min_price=100&max_price=300&guests=4&amenities=wifi,pool",
+        LIST_CALL.format(
+            args="p_min_price => :min_price, p_max_price => :max_price, p_guests => :guests, p_amenities => :amenities"
+        ),
+        0.9,
+        defines={"min_price": "100", "max_price": "300", "guests": "4", "amenities": "wifi,pool"},
+    ),
+    Workload(
+        "detail",
+        "detail: /api/products/<random published id>/",
+        "",
+        # Listing i has id md5('product:' || i); every 20th is unpublished, so the k-th
+        # published one is i = k + (k - 1) / 19. The md5 costs about a microsecond.
+        "select api.product_get(p_id => md5('product:' || :i)::uuid::text)",
+        0.3,
+        mode="detail",
+        pgbench_set=f"\\set k random(1, {PUBLISHED})\n\\set i :k + (:k - 1) / 19\n",
+    ),
+]
+
+
+@dataclass
+class Stats:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int = 0
+    note: str = ""
+    latencies_us: list[int] = field(default_factory=list, repr=False)
+    seconds: float = 0.0
+
+
+def percentile(sorted_us: list[int], q: float) -> float:
+    """The q-quantile (nearest rank) of sorted microseconds, in milliseconds."""
+    if not sorted_us:
+        return float("nan")
+    return sorted_us[min(len(sorted_us) - 1, math.ceil(q * len(sorted_us)) - 1)] / 1000
+
+
+def merge(parts: list[Stats]) -> Stats:
+    """pgbench runs measured in slices (before and after the API run) as one."""
+    lat = sorted(x for p in parts for x in p.latencies_us)
+    seconds = sum(p.seconds for p in parts)
+    return Stats(
+        rps=sum(p.rps * p.seconds for p in parts) / seconds,
+        p50_ms=percentile(lat, 0.50),
+        p99_ms=percentile(lat, 0.99),
+        requests=sum(p.requests for p in parts),
+        errors=sum(p.errors for p in parts),
+        latencies_us=lat,
+        seconds=seconds,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def has_function(conn: psycopg.Connection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    row = conn.execute(
+        "select exists (select from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = %s and p.proname = %s)",
+        (schema, name),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+# --------------------------------------------------------------------------------------
+# the API server
+# --------------------------------------------------------------------------------------
+
+
+class Server:
+    """uvicorn serving api.main:app against nexus_bench on 127.0.0.1:<free port>."""
+
+    def __init__(self, workers: int, pool: int, log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=owner_url(),
+            APP_DATABASE_URL="",
+            DB_POOL_MIN=str(pool),
+            DB_POOL_MAX=str(pool),
+        )
+        self.log = open(log_path, "wb")  # closed in stop()
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.serve",  # uvicorn's CLI, with the multi-worker TCP_NODELAY bug worked around
+            "api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            *os.environ.get("BENCH_UVICORN_ARGS", "").split(),  # e.g. "--loop uvloop --http httptools"
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the API exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                status, body = http("GET", self.base + "/readyz")
+                if status == 200:
+                    return
+                last = f"{status} {body[:200]!r}"
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"the API was not ready within {timeout:.0f} s: {last}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+# --------------------------------------------------------------------------------------
+# drivers
+# --------------------------------------------------------------------------------------
+
+
+def wrk(base: str, w: Workload, seconds: float, connections: int, threads: int, extra_env: dict[str, str]) -> Stats:
+    env = dict(os.environ)
+    env.update(
+        BENCH_MODE=w.mode,
+        BENCH_PATH=w.path,
+        BENCH_LO=str(w.lo),
+        BENCH_HI=str(w.hi),
+        BENCH_IDS=str(IDS_FILE),
+        BENCH_THREADS=str(threads),
+        **extra_env,
+    )
+    cmd = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s", "-s", str(LUA)]
+    cmd.append(base + (w.path if w.mode == "fixed" else "/"))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"^BENCH_JSON (.*)$", out.stdout, re.M)
+    if out.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
+    r = json.loads(m.group(1))
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    return Stats(
+        rps=r["requests"] / (r["duration_us"] / 1e6),
+        p50_ms=r["p50_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        requests=r["requests"],
+        errors=errors,
+        note=f"{r['status']} non-2xx" if r["status"] else "",
+    )
+
+
+def pgbench_script(w: Workload) -> str:
+    return w.pgbench_set + TX.format(call=w.call)
+
+
+def pgbench(w: Workload, seconds: float, connections: int, threads: int, workdir: Path, logged: bool) -> Stats:
+    script = workdir / f"{w.name}.sql"
+    script.write_text(pgbench_script(w))
+    defines = {"role": "anon", "ro": "on", **w.defines}  # pgbench -D cannot pass '' (claims)
+    cmd = [
+        PGBENCH,
+        "-h",
+        str(RUN),
+        "-U",
+        "authenticator",
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        str(connections),
+        "-j",
+        str(threads),
+        "-T",
+        str(max(1, round(seconds))),
+        "-f",
+        str(script),
+    ]
+    for k, v in defines.items():
+        cmd += ["-D", f"{k}={v}"]
+    prefix = workdir / f"log-{w.name}"
+    for old in glob.glob(f"{prefix}.*"):
+        os.unlink(old)
+    if logged:
+        cmd += ["-l", "--log-prefix", str(prefix)]
+    cmd.append(DBNAME)
+    # pgbench prepares every statement of a pipeline when it connects, before the script's
+    # set_config('role', ...) runs; authenticator (NOINHERIT) could not even see schema api
+    # then. Starting the session as anon lets the prepare succeed; each transaction still
+    # switches role itself, exactly as the API does.
+    env = {**os.environ, "PGOPTIONS": "-c role=anon"}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, cwd=workdir, env=env)
+    tps = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", out.stdout, re.M)
+    done = re.search(r"^number of transactions actually processed: (\d+)", out.stdout, re.M)
+    failed = re.search(r"^number of failed transactions: (\d+)", out.stdout, re.M)
+    if out.returncode != 0 or not tps or not done:
+        raise RuntimeError(f"pgbench failed ({out.returncode}): {out.stdout[-600:]} {out.stderr[-600:]}")
+    lat: list[int] = []
+    if logged:
+        for path in glob.glob(f"{prefix}.*"):
+            with open(path) as f:
+                lat.extend(int(line.split()[2]) for line in f if line.strip())
+    lat.sort()
+    return Stats(
+        rps=float(tps.group(1)),
+        p50_ms=percentile(lat, 0.50),
+        p99_ms=percentile(lat, 0.99),
+        requests=int(done.group(1)),
+        errors=int(failed.group(1)) if failed else 0,
+        latencies_us=lat,
+        seconds=max(1, round(seconds)),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# bookings
+# --------------------------------------------------------------------------------------
+
+
+def sign_tokens(first: int, last: int) -> list[str]:
+    """Access tokens for bench users first..last (guests), valid for an hour."""
+    from api.auth import sign_access
+    from api.settings import settings
+
+    cfg = replace(settings, access_ttl=3600)
+    with psycopg.connect(owner_url()) as conn:
+        rows = conn.execute(
+            "select id::text from app.users where id = any(array(select md5('user:' || i)::uuid"
+            " from generate_series(%s::int, %s::int) i)) and role = 'guest' and is_active order by id",
+            (first, last),
+        ).fetchall()
+    return [sign_access(cfg, r[0], "guest") for r in rows]
+
+
+def clear_bookings() -> None:
+    """Remove the bookings earlier runs left (bench database only)."""
+    with psycopg.connect(owner_url()) as conn:
+        tables = [
+            t
+            for t in ("app.bookings", "app.calendar_entries", "app_private.idempotency_keys")
+            if conn.execute("select to_regclass(%s)", (t,)).fetchone() not in (None, (None,))
+        ]
+        if tables:
+            conn.execute(f"truncate {', '.join(tables)} cascade")
+
+
+async def _http_post(host: str, port: int, path: str, token: str, body: bytes) -> tuple[int, float]:
+    """One POST on its own connection; returns (status, seconds). Bounded by a timeout."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        return await asyncio.wait_for(_exchange(reader, writer, head + body), 15)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> tuple[int, float]:
+    started = time.perf_counter()
+    writer.write(data)
+    await writer.drain()
+    status_line = await reader.readline()
+    await reader.read()  # Connection: close -> read to EOF
+    return int(status_line.split()[1]), time.perf_counter() - started
+
+
+async def contention(
+    port: int, ids: list[str], tokens: list[str], rounds: int, per_round: int, start: dt.date
+) -> dict[str, Any]:
+    """Rounds of `per_round` requests released together, each for the same listing and
+    pairwise-overlapping stays (all contain the night start+2); one should win per round."""
+    statuses: list[int] = []
+    latencies: list[float] = []
+    winners: list[int] = []
+    t0 = time.perf_counter()
+    for r in range(rounds):
+        product = ids[-1 - r]
+        barrier = asyncio.Event()
+
+        async def one(
+            j: int, r: int = r, product: str = product, barrier: asyncio.Event = barrier
+        ) -> tuple[int, float]:
+            s = start + dt.timedelta(days=j % 3)
+            body = json.dumps(
+                {
+                    "product_id": product,
+                    "start_date": s.isoformat(),
+                    "end_date": (s + dt.timedelta(days=3)).isoformat(),
+                    "guests": 1,
+                }
+            ).encode()
+            await barrier.wait()
+            return await _http_post(
+                "127.0.0.1", port, "/api/bookings/", tokens[(r * per_round + j) % len(tokens)], body
+            )
+
+        tasks = [asyncio.create_task(one(j)) for j in range(per_round)]
+        await asyncio.sleep(0.05)
+        barrier.set()
+        results = await asyncio.gather(*tasks)
+        statuses += [s for s, _ in results]
+        latencies += [t for _, t in results]
+        winners.append(sum(1 for s, _ in results if s == 201))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "attempts": len(statuses),
+        "created": statuses.count(201),
+        "conflicts": statuses.count(409),
+        "other": len(statuses) - statuses.count(201) - statuses.count(409),
+        "other_codes": sorted({s for s in statuses if s not in (201, 409)}),
+        "rounds": rounds,
+        "per_round": per_round,
+        "rounds_one_winner": sum(1 for w in winners if w == 1),
+        "elapsed": elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)] * 1000,
+    }
+
+
+def bookings(server: Server, args: argparse.Namespace) -> list[str]:
+    """The booking workloads; returns report lines (markdown)."""
+    with psycopg.connect(owner_url()) as conn:
+        if not has_function(conn, "api.booking_create"):
+            log("bookings: not available (no api.booking_create in nexus_bench)")
+            return ["bookings: not available (no api.booking_create)"]
+    ids = [line for line in IDS_FILE.read_text().split() if line]
+    tokens = sign_tokens(2011, 10000)
+    TOKENS_FILE.write_text("\n".join(tokens) + "\n")
+    today = dt.datetime.now(dt.UTC).date()
+    clear_bookings()
+    # One request first: the route must answer 201.
+    s0 = today + dt.timedelta(days=20)
+    body = json.dumps(
+        {
+            "product_id": ids[0],
+            "start_date": s0.isoformat(),
+            "end_date": (s0 + dt.timedelta(days=3)).isoformat(),
+            "guests": 1,
+        }
+    ).encode()
+    status, resp = http(
+        "POST",
+        server.base + "/api/bookings/",
+        body,
+        {"Content-Type": "application/json", "Authorization": "Bearer " + tokens[-1]},
+    )
+    if status != 201:
+        log(f"bookings: POST /api/bookings/ answered {status}: {resp[:300]!r}; skipped")
+        return [f"bookings: skipped, POST /api/bookings/ answered {status}"]
+    clear_bookings()
+    lines = []
+    w = Workload("book", "bookings on distinct listings", "", "", None, mode="book")
+    warm = {
+        "BENCH_TOKENS": str(TOKENS_FILE),
+        "BENCH_START": (today + dt.timedelta(days=30)).isoformat(),
+        "BENCH_END": (today + dt.timedelta(days=33)).isoformat(),
+    }
+    measure_start = today + dt.timedelta(days=40)
+    measured = {
+        **warm,
+        "BENCH_START": measure_start.isoformat(),
+        "BENCH_END": (measure_start + dt.timedelta(days=3)).isoformat(),
+    }
+    log(f"\n== bookings: distinct listings, {args.connections} connections, load {loadavg()}")
+    wrk(server.base, w, args.warmup, args.connections, args.threads, warm)
+    st = wrk(server.base, w, args.duration, args.connections, args.threads, measured)
+    with psycopg.connect(owner_url()) as conn:
+        row = conn.execute("select count(*) from app.bookings where start_date = %s", (measure_start,)).fetchone()
+    created = int(row[0]) if row else 0
+    ok_rps = created / args.duration
+    log(
+        f"   API  {st.rps:8.0f} req/s  p50 {st.p50_ms:7.2f} ms  p99 {st.p99_ms:7.2f} ms  "
+        f"created {created} ({ok_rps:.0f}/s)  non-2xx {st.errors}"
+    )
+    lines.append(
+        f"| bookings, distinct listings | {st.rps:,.0f} | {st.p50_ms:.2f} | {st.p99_ms:.2f} | "
+        f"{created:,} created = {ok_rps:,.0f}/s | non-2xx or errors: {st.errors} |"
+    )
+    clear_bookings()
+    log(f"\n== bookings: contention, {args.rounds} rounds x {args.per_round} concurrent, load {loadavg()}")
+    c = asyncio.run(
+        asyncio.wait_for(
+            contention(server.port, ids, tokens[::-1], args.rounds, args.per_round, today + dt.timedelta(days=60)),
+            timeout=120,
+        )
+    )
+    rate = c["conflicts"] / c["attempts"] if c["attempts"] else float("nan")
+    log(
+        f"   {c['attempts']} attempts in {c['elapsed']:.1f} s: {c['created']} created, {c['conflicts']} 409, "
+        f"{c['other']} other {c['other_codes']}; conflict rate {rate:.1%} (expected "
+        f"{(c['per_round'] - 1) / c['per_round']:.1%}); rounds with exactly one winner: "
+        f"{c['rounds_one_winner']}/{c['rounds']}; p50 {c['p50_ms']:.1f} ms p99 {c['p99_ms']:.1f} ms"
+    )
+    lines.append(
+        f"| bookings, contention ({c['rounds']} rounds x {c['per_round']} concurrent, one listing, overlapping stays) "
+        f"| {c['attempts'] / c['elapsed']:,.0f} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} | "
+        f"{c['created']} created, {c['conflicts']} x 409, {c['other']} other | conflict rate {rate:.1%} "
+        f"(ideal {(c['per_round'] - 1) / c['per_round']:.1%}); exactly one winner in "
+        f"{c['rounds_one_winner']}/{c['rounds']} rounds |"
+    )
+    clear_bookings()
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------
+
+
+def check_workload(server: Server, w: Workload) -> str | None:
+    """One request of the workload over HTTP and one call over SQL; an error text or None."""
+    ids = IDS_FILE.read_text().split()
+    path = {"fixed": w.path, "page": w.path.replace("{page}", str(w.hi)), "detail": f"/api/products/{ids[-1]}/"}[w.mode]
+    status, body = http("GET", server.base + path)
+    if status != 200:
+        return f"GET {path} answered {status}: {body[:300]!r}"
+    with psycopg.connect(owner_url().replace("nexus@", "authenticator@", 1)) as conn:
+        conn.execute("set role anon")
+        sql = w.call
+        params: dict[str, Any] = {**w.defines, "page": str(w.hi), "i": 1}
+        sql = re.sub(r"(?<!:):(\w+)", lambda m: f"%({m.group(1)})s", sql)
+        try:
+            conn.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            return f"SQL failed: {exc}"
+    return None
+
+
+def environment(args: argparse.Namespace) -> list[str]:
+    with psycopg.connect(owner_url()) as conn:
+        row = conn.execute("select version(), current_setting('shared_buffers'), current_setting('jit')").fetchone()
+    assert row is not None
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    wrk_v = subprocess.run([WRK, "-v"], capture_output=True, text=True).stdout.splitlines()
+    return [
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; commit {commit.stdout.strip()}"
+        f"{' + uncommitted changes' if dirty.stdout.strip() else ''}",
+        f"- machine: {os.cpu_count()} CPUs ({platform.machine()}), load average at start {loadavg()}"
+        " (other people's tests may be running: figures are indicative)",
+        f"- PostgreSQL: {row[0].split(',')[0]}; shared_buffers {row[1]}, jit {row[2]}; local Unix socket",
+        f"- API: uvicorn api.main:app (via bench/serve.py), {args.workers} worker(s), pool {args.pool} connection(s) per worker, "
+        f"access log as shipped (LOG_LEVEL={os.environ.get('LOG_LEVEL', 'info')})"
+        f"{'; uvicorn ' + os.environ['BENCH_UVICORN_ARGS'] if os.environ.get('BENCH_UVICORN_ARGS') else ''}",
+        f"- load: wrk ({wrk_v[0].split(' [')[0] if wrk_v else 'wrk'}) and pgbench -M prepared, "
+        f"{args.connections} connections, {args.threads} threads; per workload a {args.warmup:g} s warm-up of each, "
+        f"then {args.duration:g} s measured of each (the SQL in two halves, before and after the API run)",
+        f"- data: {DBNAME} ({data_version()}): 10k users, 20 categories, 100k listings (95k published)",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 10)))
+    parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 2)))
+    parser.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS", 8)))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 2)))
+    parser.add_argument("--pool", type=int, default=0, help="connections per worker (default: connections/workers)")
+    parser.add_argument(
+        "--only", default="", help="comma list of workloads (healthz,search,browse,deep,filter,detail,bookings)"
+    )
+    parser.add_argument("--no-bookings", action="store_true")
+    parser.add_argument("--no-migrate", action="store_true")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--per-round", type=int, default=50)
+    parser.add_argument("--out", default=str(OUT / "results.md"))
+    args = parser.parse_args()
+    args.pool = args.pool or max(2, math.ceil(args.connections / args.workers))
+    if args.duration > 60 or args.warmup > 30:
+        sys.exit("bench: keep --duration <= 60 and --warmup <= 30 (every run is bounded)")
+    for tool in (WRK, PGBENCH):
+        if not shutil.which(tool) and not Path(tool).exists():
+            sys.exit(f"bench: {tool} not found (apt-get install -y wrk postgresql-contrib)")
+    if not RUN.exists():
+        sys.exit("bench: the local cluster is not running (scripts/pg-local start)")
+    with psycopg.connect(superuser_url(), autocommit=True) as admin:
+        row = admin.execute("select 1 from pg_database where datname = %s", (DBNAME,)).fetchone()
+    if row is None:
+        sys.exit(f"bench: no {DBNAME} database; run make bench-data first")
+    if not args.no_migrate:
+        from api.migrate import migrate
+
+        migrate(owner_url())
+    if not IDS_FILE.exists():
+        from bench.data import write_ids
+
+        write_ids()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(owner_url()) as conn:
+        catalog = has_function(conn, "api.product_list") and has_function(conn, "api.product_get")
+    only = {x for x in args.only.split(",") if x}
+    workloads = [w for w in WORKLOADS if not only or w.name in only] if catalog else []
+    if not catalog:
+        log("catalog: not available (no api.product_list / api.product_get in nexus_bench); only /healthz")
+
+    env_lines = environment(args)
+    log("\n".join(env_lines))
+    started = time.monotonic()
+    rows: list[tuple[Workload, Stats | None, Stats | None, str]] = []
+    extra: list[str] = []
+    server = Server(args.workers, args.pool, OUT / "api.log")
+    try:
+        server.wait_ready()
+        if not only or "healthz" in only:
+            hw = Workload("healthz", "GET /healthz (no database: the HTTP layer alone)", "/healthz", "", None)
+            log(f"\n== healthz: {hw.title}, load {loadavg()}")
+            wrk(server.base, hw, args.warmup, args.connections, args.threads, {})
+            st = wrk(server.base, hw, args.duration, args.connections, args.threads, {})
+            log(f"   API  {st.rps:8.0f} req/s  p50 {st.p50_ms:7.2f} ms  p99 {st.p99_ms:7.2f} ms")
+            rows.append((hw, st, None, ""))
+        with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
+            workdir = Path(tmp)
+            for w in workloads:
+                log(f"\n== {w.name}: {w.title}, load {loadavg()}")
+                problem = check_workload(server, w)
+                if problem:
+                    log(f"   skipped: {problem}")
+                    rows.append((w, None, None, problem))
+                    continue
+                # Warm both up, then measure SQL-API-SQL: half the SQL time before the API run
+                # and half after, so a drift in the machine's load (other people's tests)
+                # weighs on both sides alike.
+                wrk(server.base, w, args.warmup, args.connections, args.threads, {})
+                pgbench(w, args.warmup, args.connections, args.threads, workdir, logged=False)
+                half = args.duration / 2
+                first = pgbench(w, half, args.connections, args.threads, workdir, logged=True)
+                api = wrk(server.base, w, args.duration, args.connections, args.threads, {})
+                log(
+                    f"   API  {api.rps:8.0f} req/s  p50 {api.p50_ms:7.2f} ms  p99 {api.p99_ms:7.2f} ms"
+                    f"  ({api.requests} requests, {api.errors} errors)"
+                )
+                db = merge([first, pgbench(w, half, args.connections, args.threads, workdir, logged=True)])
+                log(
+                    f"   SQL  {db.rps:8.0f} tx/s   p50 {db.p50_ms:7.2f} ms  p99 {db.p99_ms:7.2f} ms"
+                    f"  ({db.requests} transactions, {db.errors} failed)"
+                )
+                log(f"   API/SQL {api.rps / db.rps:.2f} (target {w.target})")
+                rows.append((w, api, db, ""))
+        if not args.no_bookings and (not only or "bookings" in only):
+            extra = bookings(server, args)
+    finally:
+        server.stop()
+
+    table = [
+        "| workload | API req/s | API p50 ms | API p99 ms | SQL tx/s | SQL p50 ms | SQL p99 ms | API/SQL | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for w, api, db, problem in rows:
+        if api is None:
+            short = re.sub(r"[|\s]+", " ", problem)[:160]
+            table.append(f"| {w.name}: {w.title} | skipped: {short} | | | | | | | |")
+            continue
+        errs = f" ({api.errors} errors)" if api.errors else ""
+        if db is None:
+            table.append(
+                f"| {w.name}: {w.title} | {api.rps:,.0f}{errs} | {api.p50_ms:.2f} | {api.p99_ms:.2f} "
+                "| - | - | - | - | - |"
+            )
+            continue
+        ratio = api.rps / db.rps
+        verdict = "met" if w.target is not None and ratio >= w.target else "NOT met"
+        table.append(
+            f"| {w.name}: {w.title} | {api.rps:,.0f}{errs} | {api.p50_ms:.2f} | {api.p99_ms:.2f} | {db.rps:,.0f} "
+            f"| {db.p50_ms:.2f} | {db.p99_ms:.2f} | **{ratio:.2f}** | >= {w.target} {verdict} |"
+        )
+    md = ["# Nexus benchmark results", "", *env_lines, "", *table]
+    if extra:
+        md += ["", "| booking workload | req/s | p50 ms | p99 ms | outcome | notes |", "|---|---:|---:|---:|---|---|"]
+        md += [x for x in extra if x.startswith("|")] or []
+        md += [x for x in extra if not x.startswith("|")]
+    md += ["", f"Total run time {time.monotonic() - started:.0f} s."]
+    Path(args.out).write_text("\n".join(md) + "\n")
+    if rows:
+        log("\n" + "\n".join(table))
+    if extra:
+        log("\n".join(["", *extra]))
+    log(f"\nwritten to {os.path.relpath(args.out, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

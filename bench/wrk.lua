@@ -1,0 +1,72 @@
+-- wrk script for bench/run.py: varied requests per workload, chosen by environment variables.
+--
+--   BENCH_MODE=fixed   GET BENCH_PATH
+--   BENCH_MODE=page    GET BENCH_PATH with {page} replaced by a page in [BENCH_LO, BENCH_HI]
+--   BENCH_MODE=detail  GET /api/products/<id>/ with an id drawn from the file BENCH_IDS
+--   BENCH_MODE=book    POST /api/bookings/: request k of thread t books listing ids[k*threads+t]
+--                      for [BENCH_START, BENCH_END) as guest tokens[same index], so every
+--                      request is a distinct listing (no conflicts by construction)
+--
+-- done() prints one line "BENCH_JSON {...}" that bench/run.py parses. Random draws are
+-- seeded per thread (fixed seed), so a run's request sequence is reproducible.
+
+local mode = os.getenv("BENCH_MODE") or "fixed"
+local path = os.getenv("BENCH_PATH") or "/"
+local lo = tonumber(os.getenv("BENCH_LO") or "1")
+local hi = tonumber(os.getenv("BENCH_HI") or "1")
+local threads = {}
+local counter = 1
+
+local function lines(file)
+  local t = {}
+  if file then
+    for line in io.lines(file) do
+      if #line > 0 then t[#t + 1] = line end
+    end
+  end
+  return t
+end
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+local ids, tokens
+local tid, nthreads = 0, 1
+
+function init(args)
+  tid = tonumber(wrk.thread:get("tid")) or 0
+  nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
+  math.randomseed(4242 + tid)
+  if mode == "detail" or mode == "book" then ids = lines(os.getenv("BENCH_IDS")) end
+  if mode == "book" then tokens = lines(os.getenv("BENCH_TOKENS")) end
+end
+
+function request()
+  if mode == "page" then
+    local p = path:gsub("{page}", tostring(math.random(lo, hi)))
+    return wrk.format("GET", p)
+  elseif mode == "detail" then
+    return wrk.format("GET", "/api/products/" .. ids[math.random(1, #ids)] .. "/")
+  elseif mode == "book" then
+    local k = counter * nthreads + tid
+    counter = counter + 1
+    local body = string.format('{"product_id":"%s","start_date":"%s","end_date":"%s","guests":1}',
+      ids[(k % #ids) + 1], os.getenv("BENCH_START"), os.getenv("BENCH_END"))
+    return wrk.format("POST", "/api/bookings/", {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. tokens[(k % #tokens) + 1],
+    }, body)
+  end
+  return wrk.format("GET", path)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"mean_us":%.1f,' ..
+    '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
