@@ -1,9 +1,12 @@
 """One request = one transaction, in one round trip.
 
 The connection pool logs in as `authenticator`. For each request, pipelined and
-sent together: BEGIN; set role, JWT claims and read-only (GETs) with set_config(...,
-true); for a signed-in user `app.check_session()` (deactivated users and revoked
-sessions stop here); the call itself; COMMIT. JSON comes back as bytes, untouched.
+sent together before a single Sync: set role, JWT claims and read-only (GETs) with
+set_config(..., true); for a signed-in user `app.check_session()` (deactivated users
+and revoked sessions stop here); the call itself. In the extended query protocol
+everything up to a Sync is one implicit transaction: it commits at the Sync, or
+rolls back whole if any statement fails, and the local settings end with it; so no
+BEGIN or COMMIT is sent. JSON comes back as bytes, untouched.
 """
 
 from __future__ import annotations
@@ -64,13 +67,11 @@ async def call(
     async with pool.connection() as conn:
         try:
             async with conn.pipeline() as pipe:
-                await conn.execute("begin")
                 await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off"))
                 if claims:
                     await conn.execute(CHECK_SESSION)
                 cur = conn.cursor(row_factory=tuple_row)
                 await cur.execute(sql, params)
-                await conn.execute("commit")
                 await pipe.sync()
                 return await cur.fetchall()
         except BaseException:

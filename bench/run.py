@@ -5,7 +5,8 @@ built by bench/data.py) serves every workload. Each workload is driven
 
   * over HTTP by wrk (a separate process; bench/wrk.lua varies the URLs), and
   * over SQL by pgbench with the same function call in the same transaction the API
-    sends (pipelined: begin; set_config role/claims/read-only; the call; commit),
+    sends (pipelined before one Sync, one implicit transaction: set_config
+    role/claims/read-only; the call),
     prepared statements (-M prepared, as the API's pool), the same number of
     connections and the same duration,
 
@@ -64,11 +65,9 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 
 # The transaction the API sends for an anonymous GET (api/db.py), pipelined in one round trip.
 TX = """\\startpipeline
-begin;
 select set_config('role', :role, true), set_config('request.jwt.claims', '', true), \
 set_config('transaction_read_only', :ro, true);
 {call};
-commit;
 \\endpipeline
 """
 

@@ -483,12 +483,12 @@ from s
 join app.categories c on c.id = s.category_id
 left join app.public_profiles(array(select distinct s.host_id from s)) h on h.id = s.host_id$sql$,
     v_cond, v_order, page_size, (page - 1) * page_size);
-  count_sql := format('select count(*) from (select from app.products p where %s limit 10001) c', v_cond);
+  count_sql := format('select count(*) from (select from app.products p where %s limit 1001) c', v_cond);
   estimate_sql := format('explain (format json) select from app.products p where %s', v_cond);
 end
 $$;
 comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page; count_sql counts matches up to 10001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
+  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page; count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
 
 create function api.product_list(
   p_category text default null, p_search text default null, p_min_price text default null,
@@ -521,9 +521,9 @@ begin
     v_count := (v.page - 1)::bigint * v.page_size + v_rows;
   else
     execute v.count_sql into v_count;
-    if v_count > 10000 then
+    if v_count > 1000 then
       execute v.estimate_sql into v_plan;
-      v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 10001,
+      v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001,
                           (v.page - 1)::bigint * v.page_size + v_rows + 1);
     end if;
   end if;
@@ -531,7 +531,7 @@ begin
 end
 $$;
 comment on function api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. count is exact up to 10,000 matches; above that it is the planner''s estimate (at least 10,001). A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
+  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. count is exact up to 1,000 matches; above that it is the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
 
 -- ---------------------------------------------------------------------------------
 -- Products: writing
