@@ -322,10 +322,14 @@ async def facebook_identity(http: httpx2.AsyncClient, p: Provider, code: str, fl
 # --- the two routes -----------------------------------------------------------------------
 
 
-async def call_anon(request: Request, sql: str, params: list[Any]) -> Any:
-    """One api.oauth_* call as `anon`, whatever token the browser may carry; its single value."""
+async def call_as(request: Request, role: str, sql: str, params: list[Any]) -> Any:
+    """One api.oauth_* call, whatever token the browser may carry; its single value.
+
+    `anon` starts a flow; `api_internal` makes the calls that assert what only this
+    process has verified (the state round trip, the provider's identity).
+    """
     try:
-        rows = await db.call(request.app.state.pool, "anon", None, sql, params, read_only=False)
+        rows = await db.call(request.app.state.pool, role, None, sql, params, read_only=False)
     except psycopg.Error as exc:
         raise from_database(exc, anonymous=True) from exc
     return rows[0][0]
@@ -354,7 +358,7 @@ async def login(request: Request, args: dict[str, Any]) -> Response:
     }
     if p.oidc:
         params["nonce"] = nonce_for(verifier)
-    await call_anon(request, "select api.oauth_begin(%s, %s, %s, %s)", [p.name, state, verifier, redirect_uri])
+    await call_as(request, "anon", "select api.oauth_begin(%s, %s, %s, %s)", [p.name, state, verifier, redirect_uri])
     response = RedirectResponse(with_query(authorize_url, params), status_code=302)
     response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
@@ -376,14 +380,16 @@ async def callback(request: Request, args: dict[str, Any]) -> bytes:
     if args.get("error"):
         if state:  # end the flow; it cannot succeed any more
             try:
-                await call_anon(request, "select api.oauth_complete(%s, %s)", [p.name, state])
+                await call_as(request, "api_internal", "select api.oauth_complete(%s, %s)", [p.name, state])
             except Problem:
                 pass
         raise Problem(400, "Sign-in was cancelled or refused at the provider.")
     cookie = request.cookies.get(STATE_COOKIE, "")
     if not state or not cookie or not hmac.compare_digest(cookie.encode(), state.encode()):
         raise Problem(400, BAD_STATE, {"state": [BAD_STATE]})
-    flow: dict[str, str] = orjson.loads(await call_anon(request, "select api.oauth_complete(%s, %s)", [p.name, state]))
+    flow: dict[str, str] = orjson.loads(
+        await call_as(request, "api_internal", "select api.oauth_complete(%s, %s)", [p.name, state])
+    )
     code = args.get("code")
     if not code:
         raise Problem(400, "The provider sent no authorization code.", {"code": ["This field is required."]})
@@ -392,8 +398,9 @@ async def callback(request: Request, args: dict[str, Any]) -> bytes:
             who = await oidc_identity(http, p, code, flow)
         else:
             who = await facebook_identity(http, p, code, flow)
-    outcome: bytes = await call_anon(
+    outcome: bytes = await call_as(
         request,
+        "api_internal",
         "select api.oauth_sign_in(%s, %s, %s, %s, %s, %s)",
         [p.name, who["subject"], who["email"], who["email_verified"], who["first_name"], who["last_name"]],
     )

@@ -162,11 +162,28 @@ $$;
 comment on function app.parse_page(text, text) is
   'Pagination parameters: page from 1 (default 1), page_size from 1 (default 20; values above 100 are capped at 100, as DRF''s max_page_size does). Anything else is a 400 naming the parameter.';
 
+create function app.check_media_path(p_path text) returns void
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  -- The API names stored files itself: <2 hex>/<32 hex>.<ext>. Anything else, or a file
+  -- some record already shows, did not come from this upload.
+  if p_path is null or p_path !~ '^[0-9a-f]{2}/[0-9a-f]{32}\.(jpg|png|webp)$'
+     or exists (select from app.users where photo_path = p_path)
+     or exists (select from app.product_photos where path = p_path) then
+    perform app.fail(400, 'Not a freshly uploaded file.', 'file');
+  end if;
+end
+$$;
+comment on function app.check_media_path(text) is
+  'Refuse a media path that is not a name the API generates for a new upload, or that a user or listing photo already uses (so deleting one record can never remove a file another shows). SECURITY DEFINER to see every record''s path.';
+
 -- Volatile on purpose: a raising function must never be constant-folded at plan time.
 grant execute on function app.current_claims(), app.current_user_id(), app.current_app_role(),
   app.is_admin(), app.fail(int, text, text), app.invalid(text, text), app.parse_uuid(text, text, int),
   app.parse_int(text, text, int, int), app.parse_price(text, text), app.parse_date(text, text),
-  app.parse_page(text, text)
+  app.parse_page(text, text), app.check_media_path(text)
   to anon, guest, host, admin;
 
 create function api.health() returns jsonb

@@ -383,10 +383,16 @@ $$;
 comment on function api.me_deactivate() is 'Deactivate the signed-in user''s account: it can no longer sign in and every token stops working. An admin can reactivate it.';
 
 create function api.me_set_photo(p_path text, p_content_type text, p_size_bytes int) returns jsonb
-language sql volatile security invoker
+language plpgsql volatile security invoker
 as $$
+declare
+  v_user jsonb;
+begin
+  perform app.check_media_path(p_path);
   update app.users u set photo_path = p_path where u.id = app.current_user_id()
-  returning app.user_json(u)
+  returning app.user_json(u) into v_user;
+  return v_user;
+end
 $$;
 comment on function api.me_set_photo(text, text, int) is
   'Set the signed-in user''s profile photo. The API has already checked the image (JPEG/PNG/WebP by content, size) and stored it under p_path (relative to MEDIA_ROOT).';

@@ -70,7 +70,7 @@ end
 $$;
 comment on function api.oauth_complete(text, text) is
   'Consume a pending OAuth sign-in by its state (the provider''s callback): returns {"code_verifier", "redirect_uri"} for the code exchange. A state works once, for 10 minutes, with the provider it was issued for; anything else is a 400 naming `state`. SECURITY DEFINER: the flows live in app_private.';
-grant execute on function api.oauth_complete(text, text) to anon;
+grant execute on function api.oauth_complete(text, text) to api_internal;
 
 create function api.oauth_sign_in(
   p_provider text, p_subject text, p_email text, p_email_verified boolean, p_first_name text, p_last_name text)
@@ -101,6 +101,10 @@ begin
     end if;
 
     select u.id into v_user_id from app.users u where pg_catalog.lower(u.email) = pg_catalog.lower(v_email);
+    if v_user_id is not null and exists (select from app.users u where u.id = v_user_id and u.role = 'admin') then
+      -- An administrator's account is never taken over by whoever controls the email at a provider.
+      return app_private.refusal(403, 'This account cannot be linked to a provider; sign in with your password.');
+    end if;
 
     if v_user_id is null then
       insert into app.users (email, first_name, last_name, role)
@@ -114,6 +118,10 @@ begin
       if v_user_id is null then
         -- Created concurrently by another request: link to that account.
         select u.id into v_user_id from app.users u where pg_catalog.lower(u.email) = pg_catalog.lower(v_email);
+    if v_user_id is not null and exists (select from app.users u where u.id = v_user_id and u.role = 'admin') then
+      -- An administrator's account is never taken over by whoever controls the email at a provider.
+      return app_private.refusal(403, 'This account cannot be linked to a provider; sign in with your password.');
+    end if;
       else
         insert into app_private.credentials (user_id, password_hash) values (v_user_id, null);
       end if;
@@ -138,4 +146,4 @@ end
 $$;
 comment on function api.oauth_sign_in(text, text, text, boolean, text, text) is
   'Sign in with an identity a provider has vouched for (GET /api/auth/{provider}/callback, after the code exchange and ID-token check): a known (provider, subject) signs in its user; otherwise a verified email matching an account (any letter case) links the identity to it; otherwise a new guest without a password is created and linked. Returns the login outcome {"ok": true, "user_id", "role", "epoch", "refresh", "refresh_expires_in"}, or {"ok": false, "status", "detail"} for an unverified or missing email (403) or a deactivated account (401). SECURITY DEFINER: identities and refresh tokens live in app_private.';
-grant execute on function api.oauth_sign_in(text, text, text, boolean, text, text) to anon;
+grant execute on function api.oauth_sign_in(text, text, text, boolean, text, text) to api_internal;

@@ -586,6 +586,10 @@ begin
   v_location := app.body_text(p_body, 'location', 1, 300);
 
   v_price := app.parse_price(app.body_scalar(p_body, 'price_per_night'), 'price_per_night');
+  if v_price > 10000000 then
+    -- 365 nights must still fit a booking total (numeric(12,2)); 10M covers NGN, KES, JPY prices
+    perform app.invalid('price_per_night', 'At most 10000000 per night.');
+  end if;
 
   v_raw := app.body_scalar(p_body, 'max_guests');
   if v_raw is not null then
@@ -737,6 +741,7 @@ declare
   v_photo json;
 begin
   perform app.product_owned(v_id);
+  perform app.check_media_path(p_path);
   if (select count(*) from app.product_photos ph where ph.product_id = v_id) >= 50 then
     perform app.fail(400, 'A listing has at most 50 photos; delete one first.', 'file');
   end if;

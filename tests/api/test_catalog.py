@@ -580,3 +580,20 @@ def test_free_dates_filter(client: TestClient, owner: Any, host: User, category:
     # Half-open stays: leaving on the 10th, or arriving on the 15th, does not overlap.
     assert ids("2031-01-05", "2031-01-10") == {busy["id"], free["id"]}
     assert ids("2031-01-15", "2031-01-20") == {busy["id"], free["id"]}
+
+
+def test_price_per_night_is_capped_so_a_year_still_fits_a_total(
+    client: TestClient, host: User, category: dict[str, Any]
+) -> None:
+    body = {
+        "name": "Palace " + word(),
+        "description": "x",
+        "location": "Abuja",
+        "max_guests": 2,
+        "category": category["slug"],
+    }
+    r = client.post("/api/products/", json={**body, "price_per_night": "9999999999.99"}, headers=host.auth)
+    assert r.status_code == 400 and "price_per_night" in r.json()["errors"]
+    assert (
+        client.post("/api/products/", json={**body, "price_per_night": "10000000"}, headers=host.auth).status_code == 201
+    )

@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+import pytest
 from starlette.testclient import TestClient
 
 from api.settings import Settings
@@ -74,3 +76,16 @@ def test_photo_must_be_an_image(client: TestClient, make_user: Callable[..., Use
     problem(client.post(url, files={"file": ("x.png", b"<?php echo 1; ?>", "image/png")}, headers=host.auth), 415)
     problem(client.post(url, files={"other": ("x.png", PNG, "image/png")}, headers=host.auth), 400, "file")
     assert client.get(f"/api/products/{p['id']}/").json()["photos"] == []
+
+
+def test_photo_paths_must_be_fresh_uploads(client: TestClient, make_user: Callable[..., User], as_role: Any) -> None:
+    """Called directly, the functions still refuse a path the API did not just generate."""
+    victim, theirs = setup(client, make_user)
+    host, mine = setup(client, make_user)
+    shown = client.post(f"/api/products/{theirs['id']}/photos/", files={"file": ("a.png", PNG)}, headers=victim.auth)
+    path = shown.json()["url"].removeprefix("/media/")
+    for forged in (path, "../../etc/passwd", "ab/notgenerated.png"):
+        conn = as_role("host", host.id)
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("select api.product_photo_add(%s, %s, 'image/png', 10)", (mine["id"], forged))
+        assert info.value.sqlstate == "PT400"

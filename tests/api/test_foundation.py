@@ -86,3 +86,9 @@ def test_database_unreachable_is_503_with_retry_after(settings: Settings) -> Non
 def test_empty_body_without_content_type_counts_as_empty_object(client: TestClient) -> None:
     body = assert_problem(client.post("/api/register/"), 400)  # validated as {}, not a 415
     assert "email" in body["errors"]
+
+
+def test_nul_in_a_parameter_is_a_400_naming_it(client: TestClient) -> None:
+    body = assert_problem(client.get("/api/products/?search=a%00b"), 400)
+    assert "search" in body["errors"]
+    assert_problem(client.get("/api/categories/a%00b/"), 400)

@@ -470,15 +470,16 @@ def test_only_anon_may_call_the_oauth_functions(owner: psycopg.Connection[Any]) 
     rows = owner.execute(
         """select p.proname, r.rolname, has_function_privilege(r.rolname, p.oid, 'execute')
            from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-           cross join (values ('anon'), ('guest'), ('host'), ('admin'), ('analyst')) r(rolname)
+           cross join (values ('anon'), ('guest'), ('host'), ('admin'), ('analyst'), ('api_internal')) r(rolname)
            where n.nspname = 'api' and p.proname like 'oauth\\_%'"""
     ).fetchall()
 
-    assert len(rows) == 15
+    assert len(rows) == 18
+    # What asserts a verified identity is callable only by the API's internal role, never by a client role.
     assert {(name, role) for name, role, ok in rows if ok} == {
         ("oauth_begin", "anon"),
-        ("oauth_complete", "anon"),
-        ("oauth_sign_in", "anon"),
+        ("oauth_complete", "api_internal"),
+        ("oauth_sign_in", "api_internal"),
     }
 
 
@@ -508,3 +509,14 @@ def test_concurrent_first_sign_ins_of_one_identity_make_one_user(
     assert len(results) == 2 and results[0] == results[1], json.dumps(results)
     (count,) = owner.execute("select count(*) from app.users where email = %s", (who["email"],)).fetchone()  # type: ignore[misc]
     assert count == 1
+
+
+def test_an_admin_account_is_never_linked_by_email(owner: psycopg.Connection[Any]) -> None:
+    (admin_id,) = owner.execute(
+        "select app_private.create_admin(%s, 'long enough pw')", (f"root-{uuid.uuid4().hex[:8]}@example.com",)
+    ).fetchone()  # type: ignore[misc]
+    (email,) = owner.execute("select email from app.users where id = %s", (admin_id,)).fetchone()  # type: ignore[misc]
+    (outcome,) = owner.execute(
+        "select api.oauth_sign_in('google', %s, %s, true, 'Eve', 'X')", (f"sub-{uuid.uuid4().hex}", email)
+    ).fetchone()  # type: ignore[misc]
+    assert outcome["ok"] is False and outcome["status"] == 403

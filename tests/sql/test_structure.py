@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-CLIENT_ROLES = ("anon", "guest", "host", "admin", "analyst", "authenticator")
+CLIENT_ROLES = ("anon", "guest", "host", "admin", "analyst", "authenticator", "api_internal")
 
 
 def rows(conn: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
@@ -42,6 +42,7 @@ def test_client_roles_cannot_log_in_except_authenticator_and_analyst(owner: psyc
         "guest": False,
         "host": False,
         "admin": False,
+        "api_internal": False,
         "analyst": True,
         "authenticator": True,
     }
@@ -66,7 +67,7 @@ def test_authenticator_owns_nothing_and_inherits_nothing(owner: psycopg.Connecti
                                             join pg_roles u on u.oid = m.member where u.rolname = 'authenticator'""",
         )
     }
-    assert members == {"anon", "guest", "host", "admin"}
+    assert members == {"anon", "guest", "host", "admin", "api_internal"}
 
 
 def test_analyst_is_read_only_and_bounded(owner: psycopg.Connection[Any]) -> None:
@@ -138,7 +139,8 @@ def test_every_table_column_function_view_and_role_has_a_comment(owner: psycopg.
              and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')
              and obj_description(p.oid, 'pg_proc') is null
            union all
-           select 'role ' || rolname from pg_roles where rolname = any(array['anon', 'guest', 'host', 'admin', 'analyst', 'authenticator'])
+           select 'role ' || rolname from pg_roles
+           where rolname = any(array['anon', 'guest', 'host', 'admin', 'analyst', 'authenticator', 'api_internal'])
              and shobj_description(oid, 'pg_authid') is null""",
     )
     assert missing == []
