@@ -595,5 +595,6 @@ def test_price_per_night_is_capped_so_a_year_still_fits_a_total(
     r = client.post("/api/products/", json={**body, "price_per_night": "9999999999.99"}, headers=host.auth)
     assert r.status_code == 400 and "price_per_night" in r.json()["errors"]
     assert (
-        client.post("/api/products/", json={**body, "price_per_night": "10000000"}, headers=host.auth).status_code == 201
+        client.post("/api/products/", json={**body, "price_per_night": "10000000"}, headers=host.auth).status_code
+        == 201
     )
