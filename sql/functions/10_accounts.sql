@@ -429,27 +429,25 @@ declare
   v_page int;
   v_size int;
   v_total bigint;
+  v_results json;
 begin
   select b.page, b.page_size into v_page, v_size from app.parse_page(p_page, p_page_size) b;
   if p_role is not null and p_role not in ('guest', 'host', 'admin') then
     perform app.invalid('role', 'Choose guest, host or admin.');
   end if;
-  select count(*) into v_total from app.users u
-   where (p_role is null or u.role = p_role::app.user_role)
-     and (p_search is null or u.email ilike '%' || p_search || '%'
-          or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%');
-  if v_page > 1 and (v_page - 1) * v_size >= v_total then
+  select coalesce(max(m.total), 0), coalesce(json_agg(app.user_json(m.u) order by (m.u).created_at desc, (m.u).id), '[]')
+    into v_total, v_results
+    from (select u, count(*) over () as total
+            from app.users u
+           where (p_role is null or u.role = p_role::app.user_role)
+             and (p_search is null or u.email ilike '%' || p_search || '%'
+                  or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%')
+           order by u.created_at desc, u.id
+          offset (v_page - 1) * v_size limit v_size) m;
+  if v_page > 1 and v_total = 0 then
     perform app.fail(404, 'Invalid page.', 'page');
   end if;
-  return query
-    select v_total, v_page, v_size,
-           coalesce(json_agg(app.user_json(m) order by m.created_at desc, m.id), '[]')
-      from (select u.* from app.users u
-             where (p_role is null or u.role = p_role::app.user_role)
-               and (p_search is null or u.email ilike '%' || p_search || '%'
-                    or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%')
-             order by u.created_at desc, u.id
-            offset (v_page - 1) * v_size limit v_size) m;
+  return query select v_total, v_page, v_size, v_results;
 end
 $$;
 comment on function api.users_list(text, text, text, text) is

@@ -364,6 +364,7 @@ declare
   v_from date;
   v_to date;
   v_count bigint;
+  v_results json;
 begin
   select b.page, b.page_size into v_page, v_size from app.parse_page(p_page, p_page_size) b;
   if p_as is not null and p_as not in ('guest', 'host') then
@@ -380,25 +381,11 @@ begin
   end if;
 
   -- Row-level security already limits what the caller sees; these pick the view.
-  select count(*) into v_count
-    from app.bookings b
-   where case
-           when p_as = 'host' then b.host_id = v_uid
-           when p_as = 'guest' then b.guest_id = v_uid
-           when app.is_admin() then true
-           else b.guest_id = v_uid
-         end
-     and (p_status is null or b.status = p_status::app.booking_status)
-     and (v_product is null or b.product_id = v_product)
-     and (v_from is null or b.end_date > v_from)
-     and (v_to is null or b.start_date < v_to);
-  if v_page > 1 and v_count <= (v_page - 1)::bigint * v_size then
-    perform app.fail(404, 'Invalid page.', 'page');
-  end if;
-
-  return query
-  select v_count, v_page, v_size, coalesce(json_agg(app.booking_json(x) order by x.created_at desc, x.id), '[]'::json)
-    from (select b.*
+  -- One pass: the page and, beside each row, how many match in all.
+  select coalesce(max(x.total), 0),
+         coalesce(json_agg(app.booking_json(x.booking) order by (x.booking).created_at desc, (x.booking).id), '[]'::json)
+    into v_count, v_results
+    from (select b as booking, count(*) over () as total
             from app.bookings b
            where case
                    when p_as = 'host' then b.host_id = v_uid
@@ -412,6 +399,10 @@ begin
              and (v_to is null or b.start_date < v_to)
            order by b.created_at desc, b.id
            limit v_size offset (v_page - 1)::bigint * v_size) x;
+  if v_page > 1 and v_count = 0 then
+    perform app.fail(404, 'Invalid page.', 'page');
+  end if;
+  return query select v_count, v_page, v_size, v_results;
 end
 $$;
 comment on function api.bookings_list(text, text, text, text, text, text, text) is
