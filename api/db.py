@@ -64,17 +64,13 @@ async def call(
 ) -> list[tuple[Any, ...]]:
     """Run `sql` as `role` with `claims` in one transaction; return its rows."""
     claims_json = orjson.dumps(claims).decode() if claims else ""
-    async with pool.connection() as conn:
-        try:
-            async with conn.pipeline() as pipe:
-                await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off"))
-                if claims:
-                    await conn.execute(CHECK_SESSION)
-                cur = conn.cursor(row_factory=tuple_row)
-                await cur.execute(sql, params)
-                await pipe.sync()
-                return await cur.fetchall()
-        except BaseException:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                await conn.execute("rollback")
-            raise
+    # On any error the implicit transaction has already rolled back at the Sync; a
+    # connection left in any other state is rolled back or discarded by the pool.
+    async with pool.connection() as conn, conn.pipeline() as pipe:
+        await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off"))
+        if claims:
+            await conn.execute(CHECK_SESSION)
+        cur = conn.cursor(row_factory=tuple_row)
+        await cur.execute(sql, params)
+        await pipe.sync()
+        return await cur.fetchall()

@@ -10,7 +10,7 @@ Descriptions in the OpenAPI document are the functions' `comment on` text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ANYONE = frozenset({"anon", "guest", "host", "admin"})
 SIGNED_IN = frozenset({"guest", "host", "admin"})
@@ -33,7 +33,6 @@ class Route:
     etag: bool = False
     special: str | None = None  # a Python step around the call: token signing, uploads, file removal
     headers: tuple[str, ...] = ()  # request headers passed to the function (p_<name>)
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 LIST = ("page", "page_size")

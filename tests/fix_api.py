@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -61,7 +60,6 @@ def make_user(owner_url: str, settings: Settings) -> Callable[..., User]:
                 "insert into app.users (email, first_name, last_name, role) values (%s, %s, 'User', %s) returning id",
                 (email, first_name, role),
             ).fetchone()  # type: ignore[misc]
-        time.sleep(0.001)
         return User(str(uid), email, role, sign_access(settings, str(uid), role))
 
     return make

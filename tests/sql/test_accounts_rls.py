@@ -90,3 +90,15 @@ def test_create_admin_from_sql(owner: psycopg.Connection[Any]) -> None:
 def test_analyst_cannot_read_users(analyst_url: str) -> None:
     with psycopg.connect(analyst_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("select * from app.users")
+
+
+def test_only_self_admin_or_owner_end_sessions(as_role: As, owner: psycopg.Connection[Any], make_user: Any) -> None:
+    guest, other, admin = make_user("guest"), make_user("guest"), make_user("admin")
+    with pytest.raises(psycopg.Error) as denied:
+        as_role("guest", guest.id).execute("select app.end_sessions(%s)", (other.id,))
+    assert denied.value.sqlstate == "PT403"
+    as_role("guest", guest.id).execute("select app.end_sessions(%s)", (guest.id,))
+    as_role("admin", admin.id).execute("select app.end_sessions(%s)", (other.id,))
+    as_role.conn.execute("rollback")  # those ran in rolled-back transactions; release the row
+    owner.execute("select app.end_sessions(%s)", (other.id,))  # a DBA in psql
+    assert owner.execute("select session_epoch from app.users where id = %s", (other.id,)).fetchone() == (1,)
