@@ -38,11 +38,13 @@ def configure(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.adapters.register_loader("jsonb", RawJSON)
 
 
-async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    configure(conn)
+def make_pool(url: str, min_size: int, max_size: int, timeout: float, media_url: str) -> AsyncConnectionPool:
+    """The authenticator's pool. Each connection learns MEDIA_URL once (nexus.media_url, read by app.media_url())."""
 
+    async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        configure(conn)
+        await conn.execute("select set_config('nexus.media_url', %s, false)", [media_url])
 
-def make_pool(url: str, min_size: int, max_size: int, timeout: float) -> AsyncConnectionPool:
     return AsyncConnectionPool(
         url,
         min_size=min_size,

@@ -1,9 +1,15 @@
 """Apply the database: versioned table changes, then functions and policies.
 
 `sql/schema/NNNN_*.sql` are forward-only table changes, each applied once by the
-yoyo migration of the same number in `migrations/`. `sql/functions/*.sql` and
-`sql/policies/*.sql` are the single source of truth for code and access: on every
-migrate they are dropped and re-created in one transaction (`migrations/post-apply.py`),
+yoyo migration of the same number in `migrations/`. The rest is the single source of
+truth for code and access, dropped and re-created on every migrate in one transaction
+(`migrations/post-apply.py`), in this order, each folder's files by number:
+
+    sql/functions/   functions and triggers, one file per domain
+    sql/views/       views (the analysts' schema)
+    sql/policies/    row-level security policies and every grant
+    sql/roles/       session settings of the login roles
+
 so what a reviewer reads there is exactly what the database runs.
 
 Usage: python -m api.migrate [DATABASE_URL]
@@ -72,9 +78,12 @@ def sql_step(relative: str) -> StepBase:
     return step(apply)
 
 
+CODE_FOLDERS = ("functions", "views", "policies", "roles")
+
+
 def code_steps() -> list[StepBase]:
-    """The post-apply steps: reset, then sql/functions/*, then sql/policies/*, in name order."""
-    files = sorted((SQL / "functions").glob("*.sql")) + sorted((SQL / "policies").glob("*.sql"))
+    """The post-apply steps: reset, then each of CODE_FOLDERS in order, its files by number."""
+    files = [path for folder in CODE_FOLDERS for path in sorted((SQL / folder).glob("*.sql"))]
 
     def apply(conn: psycopg.Connection) -> None:
         conn.execute(RESET.encode())
@@ -96,7 +105,7 @@ def yoyo_url(url: str) -> str:
 
 
 def migrate(url: str) -> list[str]:
-    """Apply pending table changes, then re-create functions and policies. Returns applied ids."""
+    """Apply pending table changes, then re-create the code. Returns the applied ids."""
     backend = get_backend(yoyo_url(url))
     migrations = read_migrations(str(MIGRATIONS))
     with backend.lock():

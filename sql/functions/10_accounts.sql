@@ -3,7 +3,7 @@
  * reuse detection, sign-out, profiles, and the admin's user management.
  *
  * Guarantees:
- *   - a password is stored only as a bcrypt hash (pgcrypto, cost 10) in app_private;
+ *   - a password is stored only as a bcrypt hash (pgcrypto, cost auth_settings.bcrypt_cost) in app_private;
  *     over 72 bytes it is refused, never silently truncated;
  *   - wrong password and unknown email take the same path and give the same answer;
  *   - refresh tokens are stored as SHA-256 hashes; each use rotates; a second use of
@@ -17,19 +17,14 @@
 create trigger users_set_updated_at before update on app.users
   for each row execute function app.tg__set_updated_at();
 
--- Settings of this domain, in one place a DBA can read.
-create function app_private.auth_settings() returns jsonb
-language sql immutable security invoker
+create function app_private.auth_config() returns app_private.auth_settings
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
 as $$
-  select jsonb_build_object(
-    'bcrypt_cost', 10,
-    'refresh_ttl_seconds', 14 * 24 * 3600,
-    'throttle_window_seconds', 15 * 60,
-    'throttle_max_failures_per_email', 5,
-    'throttle_max_failures_per_address', 20)
+  select s from app_private.auth_settings s where s.id
 $$;
-comment on function app_private.auth_settings() is
-  'Account settings: bcrypt cost, refresh-token lifetime, login throttling window and limits.';
+comment on function app_private.auth_config() is
+  'The account settings row (app_private.auth_settings): bcrypt cost, refresh-token lifetime, sign-in throttling, OAuth flow lifetime.';
 
 create function app.user_json(p_user app.users) returns jsonb
 language sql stable security invoker
@@ -41,7 +36,7 @@ as $$
     'last_name', p_user.last_name,
     'phone_number', p_user.phone_number,
     'role', p_user.role,
-    'photo_url', case when p_user.photo_path is not null then '/media/' || p_user.photo_path end,
+    'photo_url', app.media_url(p_user.photo_path),
     'preferences', p_user.preferences,
     'is_active', p_user.is_active,
     'created_at', p_user.created_at,
@@ -50,69 +45,35 @@ $$;
 comment on function app.user_json(app.users) is
   'A user as its owner or an admin sees it (never any password or token field).';
 
-create function app.raise_errors(p_errors jsonb) returns void
-language plpgsql volatile security invoker
-as $$
-declare
-  v_first text := (select k from jsonb_object_keys(p_errors) k limit 1);
-begin
-  if v_first is not null then
-    raise exception using
-      errcode = 'PT400',
-      message = 'Some fields are invalid.',
-      detail = p_errors::text,
-      column = v_first;
-  end if;
-end
-$$;
-comment on function app.raise_errors(jsonb) is
-  'Raise one 400 listing every invalid field at once: p_errors is {"field": ["message", ...]} (sent as the problem''s errors); does nothing when empty.';
-
-create function app.add_error(p_errors jsonb, p_field text, p_message text) returns jsonb
-language sql immutable security invoker
-as $$
-  select p_errors || jsonb_build_object(p_field, coalesce(p_errors -> p_field, '[]'::jsonb) || to_jsonb(p_message))
-$$;
-comment on function app.add_error(jsonb, text, text) is 'Add a message for a field to an errors object (for app.raise_errors).';
-
 create function app.profile_errors(p_body jsonb, p_partial boolean) returns jsonb
 language plpgsql immutable security invoker
 as $$
 declare
   v_errors jsonb := '{}';
-  v_field text;
 begin
-  foreach v_field in array array['first_name', 'last_name'] loop
-    if p_body ? v_field or not p_partial then
-      if jsonb_typeof(p_body -> v_field) is distinct from 'string' or length(btrim(p_body ->> v_field)) = 0 then
-        v_errors := app.add_error(v_errors, v_field, 'This field is required and may not be blank.');
-      elsif length(p_body ->> v_field) > 100 then
-        v_errors := app.add_error(v_errors, v_field, 'At most 100 characters.');
-      end if;
-    end if;
-  end loop;
-  if p_body ? 'phone_number' and jsonb_typeof(p_body -> 'phone_number') <> 'null' then
-    if jsonb_typeof(p_body -> 'phone_number') <> 'string'
-       or (p_body ->> 'phone_number') !~ '^\+?[0-9 ()-]{6,20}$' then
-      v_errors := app.add_error(v_errors, 'phone_number', 'Enter a phone number: digits, spaces, ()- and an optional leading +, 6 to 20 characters.');
-    end if;
+  v_errors := app.check_text(v_errors, p_body, 'first_name', 1, 100, p_required => not p_partial);
+  v_errors := app.check_text(v_errors, p_body, 'last_name', 1, 100, p_required => not p_partial);
+  if jsonb_typeof(p_body -> 'phone_number') <> 'null'
+     and (jsonb_typeof(p_body -> 'phone_number') <> 'string' or (p_body ->> 'phone_number') !~ '^\+?[0-9 ()-]{6,20}$') then
+    v_errors := app.add_error(v_errors, 'phone_number',
+      'Enter a phone number: digits, spaces, ()- and an optional leading +, 6 to 20 characters.');
   end if;
   if p_body ? 'preferences' and jsonb_typeof(p_body -> 'preferences') <> 'object' then
     v_errors := app.add_error(v_errors, 'preferences', 'Must be a JSON object.');
-  elsif p_body ? 'preferences' and pg_column_size(p_body -> 'preferences') > 8192 then
+  elsif pg_column_size(p_body -> 'preferences') > 8192 then
     v_errors := app.add_error(v_errors, 'preferences', 'At most 8 KiB.');
   end if;
   return v_errors;
 end
 $$;
 comment on function app.profile_errors(jsonb, boolean) is
-  'Validate profile fields (first_name, last_name, phone_number, preferences) of a request body; p_partial: only the fields present.';
+  'Every problem with the profile fields of a request body (first_name and last_name 1-100 characters, phone_number, preferences a JSON object up to 8 KiB), as an errors object for app.raise_errors; p_partial: only the fields present are checked.';
 
 create function app_private.hash_password(p_password text) returns text
 language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
-  select extensions.crypt(p_password, extensions.gen_salt('bf', (app_private.auth_settings() ->> 'bcrypt_cost')::int))
+  select extensions.crypt(p_password, extensions.gen_salt('bf', (app_private.auth_config()).bcrypt_cost))
 $$;
 comment on function app_private.hash_password(text) is 'bcrypt hash of a password (the caller has checked its length).';
 
@@ -133,7 +94,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_token text := rtrim(translate(encode(extensions.gen_random_bytes(32), 'base64'), '+/', '-_'), '=');
-  v_ttl int := (app_private.auth_settings() ->> 'refresh_ttl_seconds')::int;
+  v_ttl int := (app_private.auth_config()).refresh_ttl_seconds;
 begin
   insert into app_private.refresh_tokens (user_id, family_id, token_hash, expires_at)
   values (p_user_id, coalesce(p_family, gen_random_uuid()), sha256(convert_to(v_token, 'UTF8')),
@@ -200,9 +161,7 @@ begin
   if v_password_error is not null then
     v_errors := app.add_error(v_errors, 'password', v_password_error);
   end if;
-  if v_role not in ('guest', 'host') then
-    v_errors := app.add_error(v_errors, 'role', 'Choose guest or host.');
-  end if;
+  v_errors := app.check_choice(v_errors, p_body, 'role', array['guest', 'host']);
   perform app.raise_errors(v_errors);
 
   if exists (select from app.users where lower(email) = lower(v_email)) then
@@ -228,8 +187,8 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_cfg jsonb := app_private.auth_settings();
-  v_window interval := make_interval(secs => (v_cfg ->> 'throttle_window_seconds')::int);
+  v_cfg app_private.auth_settings := app_private.auth_config();
+  v_window interval := make_interval(secs => v_cfg.throttle_window_seconds);
   v_email text := btrim(p_body ->> 'email');
   v_password text := p_body ->> 'password';
   v_addr inet := case when p_client_addr ~ '^[0-9a-fA-F:.]+$' then p_client_addr::inet end;
@@ -253,15 +212,15 @@ begin
              and attempted_at > coalesce((select max(attempted_at) from app_private.login_attempts
                                            where lower(email) = lower(v_email) and succeeded), '-infinity')
            order by attempted_at desc
-           limit (v_cfg ->> 'throttle_max_failures_per_email')::int) a
-   having count(*) >= (v_cfg ->> 'throttle_max_failures_per_email')::int;
+           limit v_cfg.throttle_max_failures_per_email) a
+   having count(*) >= v_cfg.throttle_max_failures_per_email;
   if v_oldest is null and v_addr is not null then
     select min(a.attempted_at) into v_oldest
       from (select attempted_at from app_private.login_attempts
              where client_addr = v_addr and not succeeded and attempted_at > now() - v_window
              order by attempted_at desc
-             limit (v_cfg ->> 'throttle_max_failures_per_address')::int) a
-     having count(*) >= (v_cfg ->> 'throttle_max_failures_per_address')::int;
+             limit v_cfg.throttle_max_failures_per_address) a
+     having count(*) >= v_cfg.throttle_max_failures_per_address;
   end if;
   if v_oldest is not null then
     insert into app_private.login_attempts (email, client_addr, succeeded) values (v_email, v_addr, false);
@@ -420,32 +379,27 @@ comment on function api.become_host() is
 
 create function api.users_list(p_search text default null, p_role text default null,
                                p_page text default null, p_page_size text default null)
-returns table (count bigint, page int, page_size int, results json)
+returns app.page
 language plpgsql stable security invoker
 as $$
 declare
-  v_page int;
-  v_size int;
-  v_total bigint;
+  v_window app.page_window := app.page_window(p_page, p_page_size);
+  v_count bigint;
   v_results json;
 begin
-  select b.page, b.page_size into v_page, v_size from app.parse_page(p_page, p_page_size) b;
   if p_role is not null and p_role not in ('guest', 'host', 'admin') then
     perform app.invalid('role', 'Choose guest, host or admin.');
   end if;
-  select coalesce(max(m.total), 0), coalesce(json_agg(app.user_json(m.u) order by (m.u).created_at desc, (m.u).id), '[]')
-    into v_total, v_results
+  select coalesce(max(x.total), 0), coalesce(json_agg(app.user_json(x.u) order by (x.u).created_at desc, (x.u).id), '[]')
+    into v_count, v_results
     from (select u, count(*) over () as total
             from app.users u
            where (p_role is null or u.role = p_role::app.user_role)
              and (p_search is null or u.email ilike '%' || p_search || '%'
                   or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%')
            order by u.created_at desc, u.id
-          offset (v_page - 1) * v_size limit v_size) m;
-  if v_page > 1 and v_total = 0 then
-    perform app.fail(404, 'Invalid page.', 'page');
-  end if;
-  return query select v_total, v_page, v_size, v_results;
+           limit v_window.page_size offset v_window.skip) x;
+  return app.page(v_window, v_count, v_results);
 end
 $$;
 comment on function api.users_list(text, text, text, text) is
@@ -460,12 +414,8 @@ declare
   v_user app.users;
   v_errors jsonb := '{}';
 begin
-  if p_body ? 'role' and coalesce(p_body ->> 'role', '') <> all (array['guest', 'host', 'admin']) then
-    v_errors := app.add_error(v_errors, 'role', 'Choose guest, host or admin.');
-  end if;
-  if p_body ? 'active' and jsonb_typeof(p_body -> 'active') <> 'boolean' then
-    v_errors := app.add_error(v_errors, 'active', 'Must be true or false.');
-  end if;
+  v_errors := app.check_choice(v_errors, p_body, 'role', array['guest', 'host', 'admin']);
+  v_errors := app.check_boolean(v_errors, p_body, 'active');
   perform app.raise_errors(v_errors);
   select * into v_before from app.users where id = v_id;
   if v_before.id is null then
@@ -511,25 +461,3 @@ end
 $$;
 comment on function app_private.create_admin(text, text, text, text) is
   'Owner only (make createadmin, or psql): create an administrator, or promote and reset the password of an existing account with that email. Admins are never self-registered.';
-
-create function app.check_session() returns void
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-  v_claims jsonb := app.current_claims();
-  v_ok boolean;
-begin
-  select u.is_active
-         and u.role::text = v_claims ->> 'role'
-         and u.session_epoch::text = coalesce(v_claims ->> 'sev', '0')
-    into v_ok
-    from app.users u
-   where u.id = (v_claims ->> 'sub')::uuid;
-  if v_ok is not true then
-    perform app.fail(401, 'Invalid or expired token.');
-  end if;
-end
-$$;
-comment on function app.check_session() is
-  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role, and the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it). Raises PT401 otherwise. SECURITY DEFINER: it reads users whatever the caller may see.';

@@ -5,7 +5,8 @@
  * verifies the ID token or asks the Graph `me` endpoint, and signs our access token. Everything
  * that decides anything lives here:
  *   - a pending flow (state + PKCE verifier + redirect URI) is stored by api.oauth_begin and
- *     consumed exactly once, within 10 minutes, by api.oauth_complete;
+ *     consumed exactly once, within auth_settings.oauth_flow_seconds (default 10 minutes),
+ *     by api.oauth_complete;
  *   - api.oauth_sign_in maps the provider's (provider, subject) to one of our users: a known
  *     identity signs in its user; otherwise a verified email that matches an account (any letter
  *     case) links the identity to it; otherwise a new guest is created (no password) and linked.
@@ -21,10 +22,12 @@
  */
 
 create function api.oauth_begin(p_provider text, p_state text, p_code_verifier text, p_redirect_uri text)
-returns void
+returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_lifetime int := (app_private.auth_config()).oauth_flow_seconds;
 begin
   if p_provider is null or p_provider !~ '^[a-z][a-z0-9_]{1,31}$' then
     perform app.fail(400, 'Unknown provider.', 'provider');
@@ -40,14 +43,14 @@ begin
     perform app.fail(400, 'Invalid redirect URI.', 'redirect_uri');
   end if;
   -- Opportunistic purge: abandoned flows never outlive their validity by long.
-  delete from app_private.oauth_states where created_at < pg_catalog.now() - interval '10 minutes';
+  delete from app_private.oauth_states where created_at < pg_catalog.now() - pg_catalog.make_interval(secs => v_lifetime);
   insert into app_private.oauth_states (state, provider, code_verifier, redirect_uri)
   values (p_state, p_provider, p_code_verifier, p_redirect_uri);
+  return pg_catalog.jsonb_build_object('expires_in', v_lifetime);
 end
 $$;
 comment on function api.oauth_begin(text, text, text, text) is
-  'Start an OAuth sign-in (GET /api/auth/{provider}/login): remember the random state, its PKCE code verifier and the callback URI for 10 minutes, single use. Expired flows are purged on the way. SECURITY DEFINER: the flows live in app_private.';
-grant execute on function api.oauth_begin(text, text, text, text) to anon;
+  'Start an OAuth sign-in (GET /api/auth/{provider}/login): remember the random state, its PKCE code verifier and the callback URI for auth_settings.oauth_flow_seconds (default 600), single use. Returns {"expires_in": seconds} (the API gives its state cookie that lifetime). Expired flows are purged on the way. SECURITY DEFINER: the flows live in app_private.';
 
 create function api.oauth_complete(p_provider text, p_state text) returns jsonb
 language plpgsql volatile security definer
@@ -59,7 +62,7 @@ begin
   delete from app_private.oauth_states s
    where s.state = p_state
      and s.provider = p_provider
-     and s.created_at >= pg_catalog.now() - interval '10 minutes'
+     and s.created_at >= pg_catalog.now() - pg_catalog.make_interval(secs => (app_private.auth_config()).oauth_flow_seconds)
   returning pg_catalog.jsonb_build_object('code_verifier', s.code_verifier, 'redirect_uri', s.redirect_uri)
     into v_result;
   if v_result is null then
@@ -69,8 +72,7 @@ begin
 end
 $$;
 comment on function api.oauth_complete(text, text) is
-  'Consume a pending OAuth sign-in by its state (the provider''s callback): returns {"code_verifier", "redirect_uri"} for the code exchange. A state works once, for 10 minutes, with the provider it was issued for; anything else is a 400 naming `state`. SECURITY DEFINER: the flows live in app_private.';
-grant execute on function api.oauth_complete(text, text) to api_internal;
+  'Consume a pending OAuth sign-in by its state (the provider''s callback): returns {"code_verifier", "redirect_uri"} for the code exchange. A state works once, for auth_settings.oauth_flow_seconds (default 600), with the provider it was issued for; anything else is a 400 naming `state`. SECURITY DEFINER: the flows live in app_private.';
 
 create function api.oauth_sign_in(
   p_provider text, p_subject text, p_email text, p_email_verified boolean, p_first_name text, p_last_name text)
@@ -101,11 +103,6 @@ begin
     end if;
 
     select u.id into v_user_id from app.users u where pg_catalog.lower(u.email) = pg_catalog.lower(v_email);
-    if v_user_id is not null and exists (select from app.users u where u.id = v_user_id and u.role = 'admin') then
-      -- An administrator's account is never taken over by whoever controls the email at a provider.
-      return app_private.refusal(403, 'This account cannot be linked to a provider; sign in with your password.');
-    end if;
-
     if v_user_id is null then
       insert into app.users (email, first_name, last_name, role)
       values (v_email,
@@ -118,13 +115,13 @@ begin
       if v_user_id is null then
         -- Created concurrently by another request: link to that account.
         select u.id into v_user_id from app.users u where pg_catalog.lower(u.email) = pg_catalog.lower(v_email);
-    if v_user_id is not null and exists (select from app.users u where u.id = v_user_id and u.role = 'admin') then
-      -- An administrator's account is never taken over by whoever controls the email at a provider.
-      return app_private.refusal(403, 'This account cannot be linked to a provider; sign in with your password.');
-    end if;
       else
         insert into app_private.credentials (user_id, password_hash) values (v_user_id, null);
       end if;
+    end if;
+    if exists (select from app.users u where u.id = v_user_id and u.role = 'admin') then
+      -- An administrator's account is never taken over by whoever controls the email at a provider.
+      return app_private.refusal(403, 'This account cannot be linked to a provider; sign in with your password.');
     end if;
 
     insert into app_private.oauth_identities (provider, subject, user_id, email)
@@ -146,4 +143,3 @@ end
 $$;
 comment on function api.oauth_sign_in(text, text, text, boolean, text, text) is
   'Sign in with an identity a provider has vouched for (GET /api/auth/{provider}/callback, after the code exchange and ID-token check): a known (provider, subject) signs in its user; otherwise a verified email matching an account (any letter case) links the identity to it; otherwise a new guest without a password is created and linked. Returns the login outcome {"ok": true, "user_id", "role", "epoch", "refresh", "refresh_expires_in"}, or {"ok": false, "status", "detail"} for an unverified or missing email (403) or a deactivated account (401). SECURITY DEFINER: identities and refresh tokens live in app_private.';
-grant execute on function api.oauth_sign_in(text, text, text, boolean, text, text) to api_internal;

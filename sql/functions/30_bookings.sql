@@ -21,7 +21,7 @@
  * check-out is end_date at check_out_time (default 11:00) UTC; "today" is the UTC date.
  *
  * Access: reads (list, detail) are SECURITY INVOKER under the row-level policies in
- * sql/policies/bookings.sql. Writes are SECURITY DEFINER functions that check the caller
+ * sql/policies/30_bookings.sql. Writes are SECURITY DEFINER functions that check the caller
  * explicitly (the caller's role is current_setting('role'), which a definer function
  * does not change; the user is the verified JWT "sub"). No client role can write these
  * tables directly.
@@ -204,7 +204,7 @@ as $$
 declare
   v_uid uuid := app.current_user_id();
   v_cfg app_private.booking_settings := app_private.booking_config();
-  v_today date := (now() at time zone 'UTC')::date;
+  v_errors jsonb := '{}';
   v_hash bytea;
   v_prev app_private.idempotency_keys;
   v_product_id uuid;
@@ -241,58 +241,37 @@ begin
   end if;
 
   -- Only these fields are read from the body; anything else (status, prices, guest_id) is ignored.
-  v_product_id := app.parse_uuid(p_body ->> 'product_id', 'product_id', 400);
-  if v_product_id is null then
-    perform app.invalid('product_id', 'This field is required.');
+  -- Every problem with them is reported at once.
+  v_errors := app.check_uuid(v_errors, p_body, 'product_id', p_required => true);
+  v_errors := app.check_date(v_errors, p_body, 'start_date', p_required => true);
+  v_errors := app.check_date(v_errors, p_body, 'end_date', p_required => true);
+  v_errors := app.check_number(v_errors, p_body, 'guests', 1, 100);
+  if not v_errors ? 'product_id' then
+    v_product_id := (p_body ->> 'product_id')::uuid;
+    select p.host_id, p.price_per_night, p.currency, p.max_guests, p.cancellation_policy, p.published
+      into v_product
+      from app.products p
+     where p.id = v_product_id;
+    if found and v_product.host_id = v_uid then
+      perform app.fail(403, 'You cannot book your own listing.', 'product_id');
+    end if;
+    if not found or not v_product.published then
+      v_errors := app.add_error(v_errors, 'product_id', 'No such listing.');
+    end if;
   end if;
-  v_start := app.parse_date(p_body ->> 'start_date', 'start_date');
-  if v_start is null then
-    perform app.invalid('start_date', 'This field is required.');
+  if not (v_errors ? 'start_date' or v_errors ? 'end_date') then
+    v_start := (p_body ->> 'start_date')::date;
+    v_end := (p_body ->> 'end_date')::date;
+    v_errors := app.check_stay(v_errors, v_start, v_end, v_cfg.max_nights, p_from_today => true,
+                               p_max_advance_days => v_cfg.max_advance_days);
   end if;
-  v_end := app.parse_date(p_body ->> 'end_date', 'end_date');
-  if v_end is null then
-    perform app.invalid('end_date', 'This field is required.');
+  if not v_errors ? 'guests' then
+    v_guests := coalesce(btrim(p_body ->> 'guests')::int, 1);
+    if not v_errors ? 'product_id' and v_guests > v_product.max_guests then
+      v_errors := app.add_error(v_errors, 'guests', format('This listing allows at most %s guests.', v_product.max_guests));
+    end if;
   end if;
-  if p_body -> 'guests' is null or jsonb_typeof(p_body -> 'guests') = 'null' then
-    v_guests := 1;
-  elsif jsonb_typeof(p_body -> 'guests') = 'number' and (p_body ->> 'guests') ~ '^[0-9]{1,6}$' then
-    v_guests := (p_body ->> 'guests')::integer;
-  else
-    perform app.invalid('guests', 'Must be a whole number of at least 1.');
-  end if;
-
-  select p.host_id, p.price_per_night, p.currency, p.max_guests, p.cancellation_policy, p.published
-    into v_product
-    from app.products p
-   where p.id = v_product_id;
-  if not found then
-    perform app.invalid('product_id', 'No such listing.');
-  end if;
-  if v_product.host_id = v_uid then
-    perform app.fail(403, 'You cannot book your own listing.', 'product_id');
-  end if;
-  if not v_product.published then
-    perform app.invalid('product_id', 'No such listing.');
-  end if;
-
-  if v_start < v_today then
-    perform app.invalid('start_date', 'Must be today or later.');
-  end if;
-  if v_start > v_today + v_cfg.max_advance_days then
-    perform app.invalid('start_date', format('Must be at most %s days from today.', v_cfg.max_advance_days));
-  end if;
-  if v_end <= v_start then
-    perform app.invalid('end_date', 'Must be after start_date.');
-  end if;
-  if v_end - v_start > v_cfg.max_nights then
-    perform app.invalid('end_date', format('A stay can be at most %s nights.', v_cfg.max_nights));
-  end if;
-  if v_guests < 1 then
-    perform app.invalid('guests', 'Must be a whole number of at least 1.');
-  end if;
-  if v_guests > v_product.max_guests then
-    perform app.invalid('guests', format('This listing allows at most %s guests.', v_product.max_guests));
-  end if;
+  perform app.raise_errors(v_errors);
 
   -- The pending cap, serialised per guest so concurrent requests cannot overshoot it.
   perform pg_advisory_xact_lock(hashtextextended('booking-cap:' || v_uid::text, 0));
@@ -353,39 +332,32 @@ create function api.bookings_list(
   p_to text default null,
   p_page text default null,
   p_page_size text default null
-) returns table (count bigint, page integer, page_size integer, results json)
+) returns app.page
 language plpgsql stable security invoker
 as $$
 declare
   v_uid uuid := app.current_user_id();
-  v_page integer := 1;
-  v_size integer := 20;
-  v_product uuid;
-  v_from date;
-  v_to date;
+  v_window app.page_window := app.page_window(p_page, p_page_size);
+  v_product uuid := app.parse_uuid(p_product, 'product', 400);
+  v_from date := app.parse_date(p_from, 'from');
+  v_to date := app.parse_date(p_to, 'to');
   v_count bigint;
   v_results json;
 begin
-  select b.page, b.page_size into v_page, v_size from app.parse_page(p_page, p_page_size) b;
   if p_as is not null and p_as not in ('guest', 'host') then
     perform app.invalid('as', 'Must be guest or host.');
   end if;
   if p_status is not null and not (p_status = any (enum_range(null::app.booking_status)::text[])) then
     perform app.invalid('status', 'Must be one of pending, confirmed, completed, canceled.');
   end if;
-  v_product := app.parse_uuid(p_product, 'product', 400);
-  v_from := app.parse_date(p_from, 'from');
-  v_to := app.parse_date(p_to, 'to');
-  if v_from is not null and v_to is not null and v_to <= v_from then
-    perform app.invalid('to', 'Must be after from.');
-  end if;
+  perform app.raise_errors(app.check_stay('{}', v_from, v_to, p_from_today => false,
+                                          p_start_field => 'from', p_end_field => 'to'));
 
   -- Row-level security already limits what the caller sees; these pick the view.
-  -- One pass: the page and, beside each row, how many match in all.
   select coalesce(max(x.total), 0),
-         coalesce(json_agg(app.booking_json(x.booking) order by (x.booking).created_at desc, (x.booking).id), '[]'::json)
+         coalesce(json_agg(app.booking_json(x.b) order by (x.b).created_at desc, (x.b).id), '[]')
     into v_count, v_results
-    from (select b as booking, count(*) over () as total
+    from (select b, count(*) over () as total
             from app.bookings b
            where case
                    when p_as = 'host' then b.host_id = v_uid
@@ -398,11 +370,8 @@ begin
              and (v_from is null or b.end_date > v_from)
              and (v_to is null or b.start_date < v_to)
            order by b.created_at desc, b.id
-           limit v_size offset (v_page - 1)::bigint * v_size) x;
-  if v_page > 1 and v_count = 0 then
-    perform app.fail(404, 'Invalid page.', 'page');
-  end if;
-  return query select v_count, v_page, v_size, v_results;
+           limit v_window.page_size offset v_window.skip) x;
+  return app.page(v_window, v_count, v_results);
 end
 $$;
 comment on function api.bookings_list(text, text, text, text, text, text, text) is
@@ -412,6 +381,25 @@ comment on function api.bookings_list(text, text, text, text, text, text, text) 
 -- Transitions
 -- ---------------------------------------------------------------------------------
 
+create function app.booking_for_party(p_id text) returns app.bookings
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_booking app.bookings;
+begin
+  select * into v_booking from app.bookings b where b.id = app.parse_uuid(p_id) for update;
+  if not found or v_uid is null
+     or not (v_booking.guest_id = v_uid or v_booking.host_id = v_uid or app.is_admin()) then
+    perform app.fail(404, 'Not found.');
+  end if;
+  return v_booking;
+end
+$$;
+comment on function app.booking_for_party(text) is
+  'The booking a path names, locked for update, when the caller is one of its parties (its guest, the listing''s host) or an admin; a 404 for anyone else, so existence is not revealed. SECURITY DEFINER: the transitions that use it write bookings no client role may write directly.';
+
 create function api.booking_confirm(p_id text) returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
@@ -419,13 +407,8 @@ as $$
 declare
   v_uid uuid := app.current_user_id();
   v_admin boolean := app.is_admin();
-  v_booking app.bookings;
+  v_booking app.bookings := app.booking_for_party(p_id);
 begin
-  select * into v_booking from app.bookings b where b.id = app.parse_uuid(p_id) for update;
-  if not found or v_uid is null
-     or not (v_booking.guest_id = v_uid or v_booking.host_id = v_uid or v_admin) then
-    perform app.fail(404, 'Not found.');
-  end if;
   if not (v_booking.host_id = v_uid or v_admin) then
     perform app.fail(403, 'Only the listing''s host can confirm a booking.');
   end if;
@@ -458,21 +441,9 @@ declare
   v_scale integer;
   v_refund numeric;
 begin
-  if p_body is not null and p_body -> 'reason' is not null and jsonb_typeof(p_body -> 'reason') <> 'null' then
-    if jsonb_typeof(p_body -> 'reason') <> 'string' then
-      perform app.invalid('reason', 'Must be text.');
-    end if;
-    v_reason := nullif(btrim(p_body ->> 'reason'), '');
-    if length(v_reason) > 1000 then
-      perform app.invalid('reason', 'At most 1000 characters.');
-    end if;
-  end if;
-
-  select * into v_booking from app.bookings b where b.id = app.parse_uuid(p_id) for update;
-  if not found or v_uid is null
-     or not (v_booking.guest_id = v_uid or v_booking.host_id = v_uid or v_admin) then
-    perform app.fail(404, 'Not found.');
-  end if;
+  perform app.raise_errors(app.check_text('{}', p_body, 'reason', 0, 1000, p_nullable => true));
+  v_reason := nullif(btrim(p_body ->> 'reason'), '');
+  v_booking := app.booking_for_party(p_id);
   if v_booking.status not in ('pending', 'confirmed') then
     perform app.fail(409, format('A %s booking cannot be canceled.', v_booking.status), 'status');
   end if;
@@ -507,29 +478,15 @@ language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_uid uuid := app.current_user_id();
   v_id uuid := app.parse_uuid(p_id);
-  v_product record;
-  v_owner boolean;
+  v_owner boolean := app.product_access(v_id);
   v_from date;
   v_to date;
 begin
-  select p.host_id, p.published into v_product from app.products p where p.id = v_id;
-  if not found then
-    perform app.fail(404, 'Not found.');
-  end if;
-  v_owner := v_product.host_id is not distinct from v_uid or app.is_admin();
-  if not v_product.published and not v_owner then
-    perform app.fail(404, 'Not found.');
-  end if;
   v_from := coalesce(app.parse_date(p_from, 'from'), (now() at time zone 'UTC')::date);
   v_to := coalesce(app.parse_date(p_to, 'to'), v_from + 365);
-  if v_to <= v_from then
-    perform app.invalid('to', 'Must be after from.');
-  end if;
-  if v_to - v_from > 731 then
-    perform app.invalid('to', 'The window can be at most 731 days.');
-  end if;
+  perform app.raise_errors(app.check_stay('{}', v_from, v_to, 731, p_from_today => false,
+                                          p_start_field => 'from', p_end_field => 'to'));
   return jsonb_build_object(
     'product_id', v_id,
     'from', v_from,
@@ -562,51 +519,26 @@ as $$
 declare
   v_uid uuid := app.current_user_id();
   v_id uuid := app.parse_uuid(p_id);
-  v_product record;
+  v_errors jsonb := '{}';
   v_start date;
   v_end date;
   v_reason text;
   v_entry app.calendar_entries;
 begin
-  select p.host_id, p.published into v_product from app.products p where p.id = v_id;
-  if not found or v_uid is null then
-    perform app.fail(404, 'Not found.');
-  end if;
-  if not (v_product.host_id = v_uid or app.is_admin()) then
-    if v_product.published then
-      perform app.fail(403, 'Only the listing''s host can block its dates.');
-    end if;
-    perform app.fail(404, 'Not found.');
-  end if;
+  perform app.product_owned(v_id);
   if p_body is null or jsonb_typeof(p_body) <> 'object' then
     perform app.fail(400, 'The body must be a JSON object.');
   end if;
-  v_start := app.parse_date(p_body ->> 'start_date', 'start_date');
-  if v_start is null then
-    perform app.invalid('start_date', 'This field is required.');
+  v_errors := app.check_date(v_errors, p_body, 'start_date', p_required => true);
+  v_errors := app.check_date(v_errors, p_body, 'end_date', p_required => true);
+  v_errors := app.check_text(v_errors, p_body, 'reason', 0, 500, p_nullable => true);
+  if not (v_errors ? 'start_date' or v_errors ? 'end_date') then
+    v_start := (p_body ->> 'start_date')::date;
+    v_end := (p_body ->> 'end_date')::date;
+    v_errors := app.check_stay(v_errors, v_start, v_end, 731, p_from_today => true);
   end if;
-  v_end := app.parse_date(p_body ->> 'end_date', 'end_date');
-  if v_end is null then
-    perform app.invalid('end_date', 'This field is required.');
-  end if;
-  if v_start < (now() at time zone 'UTC')::date then
-    perform app.invalid('start_date', 'Must be today or later.');
-  end if;
-  if v_end <= v_start then
-    perform app.invalid('end_date', 'Must be after start_date.');
-  end if;
-  if v_end - v_start > 731 then
-    perform app.invalid('end_date', 'A block can be at most 731 days.');
-  end if;
-  if p_body -> 'reason' is not null and jsonb_typeof(p_body -> 'reason') <> 'null' then
-    if jsonb_typeof(p_body -> 'reason') <> 'string' then
-      perform app.invalid('reason', 'Must be text.');
-    end if;
-    v_reason := nullif(btrim(p_body ->> 'reason'), '');
-    if length(v_reason) > 500 then
-      perform app.invalid('reason', 'At most 500 characters.');
-    end if;
-  end if;
+  perform app.raise_errors(v_errors);
+  v_reason := nullif(btrim(p_body ->> 'reason'), '');
 
   perform pg_advisory_xact_lock(hashtextextended('booking-listing:' || v_id::text, 0));
   perform app_private.expire_holds(now(), v_id, null);

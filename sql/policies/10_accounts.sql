@@ -19,11 +19,8 @@ create policy update_own on app.users for update to guest, host
 create policy all_as_admin on app.users for all to admin
   using (true) with check (true);
 
-grant execute on function app.user_json(app.users), app.raise_errors(jsonb), app.add_error(jsonb, text, text),
-  app.profile_errors(jsonb, boolean), app.end_sessions(uuid), app.check_session()
-  to guest, host, admin;
-grant execute on function app.raise_errors(jsonb), app.add_error(jsonb, text, text), app.profile_errors(jsonb, boolean)
-  to anon;
+grant execute on function app.user_json(app.users), app.end_sessions(uuid) to guest, host, admin;
+grant execute on function app.profile_errors(jsonb, boolean) to anon, guest, host, admin;
 
 grant execute on function api.register(jsonb), api.login(jsonb, text), api.token_refresh(jsonb),
   api.token_revoke(jsonb)

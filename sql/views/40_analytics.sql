@@ -5,7 +5,9 @@
  * all_as_owner policy) and expose only what analysis needs: no names, emails, phones,
  * guest or host ids, messages or anything from app_private. The analyst role has
  * USAGE on this schema and SELECT on these views, nothing else; its sessions are
- * read-only with a statement timeout (see sql/schema/0001_foundation.sql).
+ * read-only with a statement timeout (see sql/schema/0001_foundation.sql). The grants are
+ * in sql/policies/40_analytics.sql. Views are re-created on every migrate, after the
+ * functions and before the policies.
  */
 
 create view analytics.listings as
@@ -90,5 +92,3 @@ comment on column analytics.occupancy_monthly.month is 'First day of the month.'
 comment on column analytics.occupancy_monthly.nights_booked is 'Nights of the month occupied by confirmed or completed stays.';
 comment on column analytics.occupancy_monthly.nights_in_month is 'Nights in that month.';
 comment on column analytics.occupancy_monthly.occupancy is 'nights_booked / nights_in_month (0 to 1).';
-
-grant select on analytics.listings, analytics.bookings, analytics.revenue_daily, analytics.occupancy_monthly to analyst;

@@ -32,4 +32,5 @@ grant execute on function api.booking_create(jsonb, text), api.booking_get(text)
 grant execute on function api.product_availability(text, text, text) to anon, guest, host, admin;
 grant execute on function api.product_block_dates(text, jsonb), api.product_unblock_dates(text, text)
   to host, admin;
+-- app.booking_for_party(text) runs only inside the SECURITY DEFINER transitions (as the owner);
 -- app.run_booking_jobs(timestamptz) and app_private.* stay with the owner.

@@ -6,7 +6,7 @@
  * Listings are written by their host (host_id is the caller, checked here, not only in
  * the functions) or by an admin; categories by admins only. Ratings, ids and timestamps
  * are never in a client's column grants, so no body can write them. The owner's access
- * comes from sql/policies/zz_owner.sql.
+ * comes from sql/policies/99_owner.sql.
  */
 
 -- app.currencies, app.amenities: reference data, read by everyone, changed by the owner.
@@ -70,21 +70,21 @@ create policy all_as_admin on app.product_photos for all to admin using (true) w
 
 -- Functions. Helpers are granted to the roles whose api functions call them.
 grant execute on function
-  app.slugify(text), app.category_find(text), app.category_json(app.categories),
-  app.category_target(text), app.public_profiles(uuid[]), app.product_detail(uuid),
+  app.category_find(text), app.category_json(app.categories), app.category_target(text),
+  app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, boolean),
+  app.product_detail(uuid), app.product_access(uuid),
   app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.category_list(text, text), api.category_get(text), api.amenity_list(text, text),
   api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.product_get(text)
   to anon, guest, host, admin;
 grant execute on function
-  app.body_text(jsonb, text, int, int), app.body_scalar(jsonb, text), app.product_owned(uuid),
-  app.product_write(uuid, jsonb, boolean),
+  app.product_owned(uuid), app.product_write(uuid, jsonb, boolean),
   api.product_create(jsonb), api.product_replace(text, jsonb), api.product_update(text, jsonb),
   api.product_delete(text), api.product_photo_add(text, text, text, int), api.product_photo_delete(text, text)
   to host, admin;
 grant execute on function
-  app.body_text(jsonb, text, int, int), app.category_write(uuid, jsonb, boolean),
+  app.category_write(uuid, jsonb, boolean),
   api.category_create(jsonb), api.category_replace(text, jsonb), api.category_update(text, jsonb),
   api.category_delete(text)
   to admin;

@@ -1,0 +1,298 @@
+/*
+ * Products (listings): how a listing looks, reading one, writing one, its photos.
+ *
+ * Why: hosts manage their own listings, admins manage all, everyone reads published ones.
+ * Functions are SECURITY INVOKER and run as the caller's role, so the policies in
+ * sql/policies/20_catalog.sql decide what each caller sees and may change; the functions
+ * add clear 400/403/404/409 answers on top. One exception: app.public_profiles reads the
+ * public part (first name, photo) of hosts. The search lives in 22_product_search.sql.
+ *
+ * One source for the listing JSON: app.product_json builds a listing for the detail and,
+ * without description and photos, for each search result. Money leaves as decimal strings.
+ */
+
+create trigger products_set_updated_at before update on app.products
+  for each row execute function app.tg__set_updated_at();
+
+-- ---------------------------------------------------------------------------------
+-- How a listing looks
+-- ---------------------------------------------------------------------------------
+
+create function app.public_profiles(p_ids uuid[])
+returns table (id uuid, first_name text, photo_url text)
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select u.id, u.first_name, app.media_url(u.photo_path)
+  from app.users u
+  where u.id = any(p_ids)
+    and exists (select from app.products p where p.host_id = u.id)
+$$;
+comment on function app.public_profiles(uuid[]) is
+  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who host a listing. SECURITY DEFINER: users are otherwise visible only to themselves and admins.';
+
+create function app.product_json(p app.products, p_category app.categories, p_host_first_name text,
+                                 p_host_photo_url text, p_full boolean)
+returns jsonb
+language sql stable security invoker
+as $$
+  -- Every name qualified: the search inlines this under search_path = pg_catalog, pg_temp.
+  select pg_catalog.jsonb_build_object(
+      'id', p.id, 'name', p.name, 'location', p.location,
+      'price_per_night', p.price_per_night::text, 'currency', p.currency, 'max_guests', p.max_guests,
+      'category', pg_catalog.jsonb_build_object('id', p_category.id, 'name', p_category.name, 'slug', p_category.slug),
+      'amenities', coalesce((select pg_catalog.jsonb_agg(pa.amenity order by pa.amenity)
+                               from app.product_amenities pa where pa.product_id = p.id), '[]'::jsonb),
+      'rating_avg', p.rating_avg, 'rating_count', p.rating_count,
+      'host', pg_catalog.jsonb_build_object('id', p.host_id, 'first_name', p_host_first_name, 'photo_url', p_host_photo_url),
+      'cancellation_policy', p.cancellation_policy, 'published', p.published,
+      'created_at', p.created_at, 'updated_at', p.updated_at)
+    || case
+         when p_full then pg_catalog.jsonb_build_object(
+           'description', p.description,
+           'photos', coalesce((select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                        'id', ph.id, 'url', app.media_url(ph.path), 'position', ph.position)
+                                      order by ph.position, ph.id)
+                                 from app.product_photos ph where ph.product_id = p.id), '[]'::jsonb))
+         else pg_catalog.jsonb_build_object(
+           'photo', (select app.media_url(ph.path) from app.product_photos ph
+                      where ph.product_id = p.id order by ph.position, ph.id limit 1))
+       end
+$$;
+comment on function app.product_json(app.products, app.categories, text, text, boolean) is
+  'A listing as the API shows it: category {id, name, slug}, amenity slugs, rating, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency; with p_full (the detail) also description and photos [{id, url, position}], otherwise (a search result) the first photo''s URL as photo. The one source of the listing JSON.';
+
+create function app.product_detail(p_id uuid) returns jsonb
+language sql stable security invoker
+as $$
+  select app.product_json(p, c, h.first_name, h.photo_url, true)
+  from app.products p
+  join app.categories c on c.id = p.category_id
+  left join app.public_profiles(array[p.host_id]) h on true
+  where p.id = p_id
+$$;
+comment on function app.product_detail(uuid) is
+  'A listing in full (app.product_json), or null when the caller may not see it.';
+
+create function api.product_get(p_id text) returns jsonb
+language sql stable security invoker
+as $$
+  select app.product_detail(app.parse_uuid(p_id))
+$$;
+comment on function api.product_get(text) is
+  'GET /api/products/{id}/ — one listing in full: category {id, name, slug}, amenities (slugs), photos [{id, url, position}], rating_avg and rating_count, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency. Unknown, malformed or unpublished-and-not-yours ids are 404. Anyone.';
+
+-- ---------------------------------------------------------------------------------
+-- Writing
+-- ---------------------------------------------------------------------------------
+
+create function app.product_access(p_id uuid) returns boolean
+language plpgsql stable security invoker
+as $$
+declare
+  v_product record;
+  v_mine boolean;
+begin
+  -- The visibility rule of the policies, written out so SECURITY DEFINER callers (the
+  -- calendar functions) get the same answer as invoker ones.
+  select p.host_id, p.published into v_product from app.products p where p.id = p_id;
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+  v_mine := coalesce(v_product.host_id = app.current_user_id(), false) or app.is_admin();
+  if not (v_product.published or v_mine) then
+    perform app.fail(404, 'Not found.');
+  end if;
+  return v_mine;
+end
+$$;
+comment on function app.product_access(uuid) is
+  'A 404 unless the caller may see the listing (published, or theirs, or they are an admin); otherwise whether they may change it (its host or an admin).';
+
+create function app.product_owned(p_id uuid) returns void
+language plpgsql stable security invoker
+as $$
+begin
+  if not app.product_access(p_id) then
+    perform app.fail(403, 'Only the listing''s host or an admin may change it.');
+  end if;
+end
+$$;
+comment on function app.product_owned(uuid) is
+  'Check the caller may change a listing: 404 when they cannot see it (app.product_access), 403 when they see it but neither host it nor are an admin.';
+
+create function app.product_write(p_id uuid, p_body jsonb, p_partial boolean) returns jsonb
+language plpgsql volatile security invoker
+as $$
+declare
+  v_errors jsonb := '{}';
+  v_required boolean := not p_partial;
+  v_category uuid;
+  v_amenities text[];
+  v_unknown text;
+  v_id uuid := p_id;
+begin
+  if p_id is not null then
+    perform app.product_owned(p_id);
+  end if;
+
+  v_errors := app.check_text(v_errors, p_body, 'name', 1, 200, v_required);
+  v_errors := app.check_text(v_errors, p_body, 'description', 0, 10000, v_required);
+  v_errors := app.check_text(v_errors, p_body, 'location', 1, 300, v_required);
+  -- At most 10M a night: 365 nights must still fit a booking total (numeric(12,2)); covers NGN, KES, JPY.
+  v_errors := app.check_number(v_errors, p_body, 'price_per_night', 0.01, 10000000, 2, v_required);
+  v_errors := app.check_number(v_errors, p_body, 'max_guests', 1, 100, 0, v_required);
+  v_errors := app.check_text(v_errors, p_body, 'currency', 3, 3);
+  if not v_errors ? 'currency' and p_body ? 'currency'
+     and not exists (select from app.currencies cu where cu.code = upper(btrim(p_body ->> 'currency'))) then
+    v_errors := app.add_error(v_errors, 'currency', 'Must be a supported ISO 4217 code, e.g. USD.');
+  end if;
+  v_errors := app.check_text(v_errors, p_body, 'category', 1, 100, v_required);
+  if not v_errors ? 'category' and p_body ? 'category' then
+    v_category := app.category_find(p_body ->> 'category');
+    if v_category is null then
+      v_errors := app.add_error(v_errors, 'category', 'Unknown category: give a category id or slug.');
+    end if;
+  end if;
+  v_errors := app.check_choice(v_errors, p_body, 'cancellation_policy',
+                               enum_range(null::app.cancellation_policy)::text[]);
+  v_errors := app.check_boolean(v_errors, p_body, 'published');
+  if p_body ? 'amenities' then
+    if jsonb_typeof(p_body -> 'amenities') <> 'array'
+       or exists (select from jsonb_array_elements(p_body -> 'amenities') e where jsonb_typeof(e) <> 'string') then
+      v_errors := app.add_error(v_errors, 'amenities', 'Must be a list of amenity slugs, e.g. ["wifi", "pool"].');
+    else
+      select coalesce(array_agg(distinct lower(btrim(e))), '{}') into v_amenities
+        from jsonb_array_elements_text(p_body -> 'amenities') e;
+      select a into v_unknown from unnest(v_amenities) a
+       where not exists (select from app.amenities am where am.slug = a) limit 1;
+      if v_unknown is not null then
+        v_errors := app.add_error(v_errors, 'amenities', format('Unknown amenity: %s.', v_unknown));
+      end if;
+    end if;
+  end if;
+  perform app.raise_errors(v_errors);
+
+  if v_id is null then
+    insert into app.products (host_id, category_id, name, description, location, price_per_night, currency,
+                              max_guests, cancellation_policy, published)
+    values (app.current_user_id(), v_category, btrim(p_body ->> 'name'), btrim(p_body ->> 'description'),
+            btrim(p_body ->> 'location'), (p_body ->> 'price_per_night')::numeric,
+            coalesce(upper(btrim(p_body ->> 'currency')), 'USD'), btrim(p_body ->> 'max_guests')::int,
+            coalesce((p_body ->> 'cancellation_policy')::app.cancellation_policy, 'moderate'),
+            coalesce((p_body ->> 'published')::boolean, true))
+    returning id into v_id;
+  else
+    -- Always touch the row, so updated_at (and the ETag) move even for amenity-only changes.
+    update app.products p
+       set category_id = coalesce(v_category, p.category_id),
+           name = coalesce(btrim(p_body ->> 'name'), p.name),
+           description = coalesce(btrim(p_body ->> 'description'), p.description),
+           location = coalesce(btrim(p_body ->> 'location'), p.location),
+           price_per_night = coalesce((p_body ->> 'price_per_night')::numeric, p.price_per_night),
+           currency = coalesce(upper(btrim(p_body ->> 'currency')), p.currency),
+           max_guests = coalesce(btrim(p_body ->> 'max_guests')::int, p.max_guests),
+           cancellation_policy = coalesce((p_body ->> 'cancellation_policy')::app.cancellation_policy,
+                                          p.cancellation_policy),
+           published = coalesce((p_body ->> 'published')::boolean, p.published)
+     where p.id = v_id;
+  end if;
+
+  if v_amenities is not null then
+    delete from app.product_amenities pa where pa.product_id = v_id and pa.amenity <> all(v_amenities);
+    insert into app.product_amenities (product_id, amenity)
+    select v_id, a from unnest(v_amenities) a
+    except
+    select pa.product_id, pa.amenity from app.product_amenities pa where pa.product_id = v_id;
+  end if;
+  -- A statement of its own, so the (stable) read sees the row just written.
+  return app.product_detail(v_id);
+end
+$$;
+comment on function app.product_write(uuid, jsonb, boolean) is
+  'Create (p_id null) or change a listing from a JSON body, and return it in full. Changing one needs its host or an admin (app.product_owned). Known fields only: name, description, location, price_per_night (0.01 to 10,000,000, at most 2 decimals; number or string), currency (a supported ISO 4217 code), max_guests (1-100), amenities (slugs; replaces the set), category (id or slug), cancellation_policy, published. Anything else (id, host, ratings, timestamps) is ignored; the host is always the caller. Unless p_partial, name, description, location, price_per_night, max_guests and category are required. Every bad field is reported at once (400).';
+
+create function api.product_create(p_body jsonb) returns jsonb
+language sql volatile security invoker
+as $$
+  select app.product_write(null, p_body, false)
+$$;
+comment on function api.product_create(jsonb) is
+  'POST /api/products/ — list a place: {name, description, location, price_per_night, currency? (USD), max_guests, amenities? [slugs], category (id or slug), cancellation_policy? (moderate), published? (true)}. The host is the caller; ids, host, ratings and timestamps in the body are ignored. Returns the listing in full (201). Hosts and admins.';
+
+create function api.product_replace(p_id text, p_body jsonb) returns jsonb
+language sql volatile security invoker
+as $$
+  select app.product_write(app.parse_uuid(p_id), p_body, false)
+$$;
+comment on function api.product_replace(text, jsonb) is
+  'PUT /api/products/{id}/ — change a listing, giving every required field (name, description, location, price_per_night, max_guests, category); optional fields left out stay as they are. The listing''s host or an admin; another host gets 403, a listing you cannot see 404.';
+
+create function api.product_update(p_id text, p_body jsonb) returns jsonb
+language sql volatile security invoker
+as $$
+  select app.product_write(app.parse_uuid(p_id), p_body, true)
+$$;
+comment on function api.product_update(text, jsonb) is
+  'PATCH /api/products/{id}/ — change some fields of a listing (same fields and rules as POST; amenities, when given, replace the set). The listing''s host or an admin.';
+
+create function api.product_delete(p_id text) returns void
+language plpgsql volatile security invoker
+as $$
+declare
+  v_id uuid := app.parse_uuid(p_id);
+begin
+  perform app.product_owned(v_id);
+  delete from app.products p where p.id = v_id;
+exception when foreign_key_violation then
+  perform app.fail(409, 'This listing has bookings, so it cannot be deleted; unpublish it instead.');
+end
+$$;
+comment on function api.product_delete(text) is
+  'DELETE /api/products/{id}/ — delete a listing with its amenities, photos and calendar (a listing with bookings cannot be deleted: 409; unpublish it instead). The listing''s host or an admin.';
+
+-- ---------------------------------------------------------------------------------
+-- Photos
+-- ---------------------------------------------------------------------------------
+
+create function api.product_photo_add(p_id text, p_path text, p_content_type text, p_size_bytes int)
+returns json
+language plpgsql volatile security invoker
+as $$
+declare
+  v_id uuid := app.parse_uuid(p_id);
+  v_photo json;
+begin
+  perform app.product_owned(v_id);
+  perform app.check_media_path(p_path);
+  if (select count(*) from app.product_photos ph where ph.product_id = v_id) >= 50 then
+    perform app.fail(400, 'A listing has at most 50 photos; delete one first.', 'file');
+  end if;
+  insert into app.product_photos (product_id, path, content_type, size_bytes, position)
+  values (v_id, p_path, p_content_type, p_size_bytes,
+          coalesce((select max(ph.position) + 1 from app.product_photos ph where ph.product_id = v_id), 0))
+  returning json_build_object('id', id, 'url', app.media_url(path), 'position', position) into v_photo;
+  return v_photo;
+end
+$$;
+comment on function api.product_photo_add(text, text, text, int) is
+  'POST /api/products/{id}/photos/ — add a photo (multipart field "file": JPEG, PNG or WebP, checked by content and size by the API, stored under a generated name) after the listing''s others; returns {id, url, position} (201). At most 50 per listing. The listing''s host or an admin.';
+
+create function api.product_photo_delete(p_id text, p_photo_id text) returns json
+language plpgsql volatile security invoker
+as $$
+declare
+  v_id uuid := app.parse_uuid(p_id);
+  v_photo uuid := app.parse_uuid(p_photo_id);
+  v_path text;
+begin
+  perform app.product_owned(v_id);
+  delete from app.product_photos ph where ph.id = v_photo and ph.product_id = v_id returning ph.path into v_path;
+  if v_path is null then
+    perform app.fail(404, 'Not found.');
+  end if;
+  return json_build_object('path', v_path);
+end
+$$;
+comment on function api.product_photo_delete(text, text) is
+  'DELETE /api/products/{id}/photos/{photo_id}/ — remove a photo from a listing (204); returns {path} of the file, which the API may then delete from storage. The listing''s host or an admin.';

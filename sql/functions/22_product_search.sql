@@ -1,0 +1,219 @@
+/*
+ * Product search: GET /api/products/ — filters, full-text search, ordering, pages.
+ *
+ * Why this runs as the owner: under row-level security PostgreSQL will not use an index
+ * for non-leakproof operators (numeric comparisons, ilike, @@), so every filter would scan.
+ * api.product_list is therefore SECURITY DEFINER and writes the policies' visibility rule
+ * into its statement (published; your own with host=me; any of a host's for admins).
+ *
+ * How: api.product_list validates its text parameters, then builds its statement from only
+ * the filters present (app.product_list_sql), so each combination of filters is planned on
+ * its own with the values known, and every filter and ordering can be served by an index
+ * (tests/sql/test_catalog_plans.py pins this with EXPLAIN). Each result is app.product_json
+ * (21_products.sql), built by PostgreSQL in the same statement; the page is app.page.
+ */
+
+create function app.product_list_sql(
+  p_category text default null, p_search text default null, p_min_price text default null,
+  p_max_price text default null, p_location text default null, p_guests text default null,
+  p_amenities text default null, p_host text default null, p_ordering text default null,
+  p_page text default null, p_page_size text default null, p_check_in text default null,
+  p_check_out text default null,
+  out page_sql text, out count_sql text, out estimate_sql text, out page_window app.page_window)
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_me uuid := app.current_user_id();
+  -- The caller's role: SET ROLE (the API's set_config('role', ...)) is not changed by
+  -- SECURITY DEFINER, unlike current_user. 'none' is a direct owner session (a DBA).
+  v_sees_all boolean := current_setting('role') in ('admin', 'none');
+  v_where text[] := '{}';
+  v_order text;
+  v_rank text;
+  v_category uuid;
+  v_query tsquery;
+  v_min numeric;
+  v_max numeric;
+  v_guests int;
+  v_amenity text;
+  v_amenities text[];
+  v_host uuid;
+  v_check_in date;
+  v_check_out date;
+  v_cond text;
+begin
+  page_window := app.page_window(p_page, p_page_size);
+
+  if p_category is not null then
+    v_category := app.category_find(p_category);
+    if v_category is null then
+      perform app.invalid('category', 'Unknown category.');
+    end if;
+    v_where := v_where || format('p.category_id = %L::uuid', v_category);
+  end if;
+
+  if nullif(btrim(p_search), '') is not null then
+    if length(p_search) > 200 then
+      perform app.invalid('search', 'search must be at most 200 characters.');
+    end if;
+    v_query := websearch_to_tsquery('english', p_search);
+    if numnode(v_query) > 0 then  -- only stop words: no text filter
+      v_where := v_where || format('p.search @@ websearch_to_tsquery(''english'', %L)', p_search);
+      v_rank := format('ts_rank(p.search, websearch_to_tsquery(''english'', %L)) desc, p.id', p_search);
+    end if;
+  end if;
+
+  v_min := app.parse_price(p_min_price, 'min_price');
+  v_max := app.parse_price(p_max_price, 'max_price');
+  if v_min > v_max then
+    perform app.invalid('max_price', 'max_price must not be below min_price.');
+  end if;
+  -- On price_cents (bigint): its comparisons are leakproof, so the planner has statistics.
+  if v_min is not null then
+    v_where := v_where || format('p.price_cents >= %s', (v_min * 100)::bigint);
+  end if;
+  if v_max is not null then
+    v_where := v_where || format('p.price_cents <= %s', (v_max * 100)::bigint);
+  end if;
+
+  if nullif(btrim(p_location), '') is not null then
+    if length(p_location) > 200 then
+      perform app.invalid('location', 'location must be at most 200 characters.');
+    end if;
+    -- Any part of the location, ignoring case; % _ and \ in the input match themselves.
+    v_where := v_where || format('p.location ilike %L',
+                                 '%' || regexp_replace(btrim(p_location), '([\\%_])', '\\\1', 'g') || '%');
+  end if;
+
+  v_guests := app.parse_int(p_guests, 'guests', 1, 100);
+  if v_guests is not null then
+    v_where := v_where || format('p.max_guests >= %s', v_guests);
+  end if;
+
+  if p_amenities is not null then
+    select array_agg(distinct a) into v_amenities
+    from unnest(string_to_array(lower(p_amenities), ',')) s(x), btrim(s.x) a
+    where a <> '';
+    foreach v_amenity in array coalesce(v_amenities, '{}') loop
+      if not exists (select from app.amenities am where am.slug = v_amenity) then
+        perform app.invalid('amenities', format('Unknown amenity: %s.', v_amenity));
+      end if;
+      v_where := v_where || format(
+        'exists (select from app.product_amenities pa where pa.product_id = p.id and pa.amenity = %L)', v_amenity);
+    end loop;
+  end if;
+
+  if p_host is not null then
+    if lower(btrim(p_host)) = 'me' then
+      v_host := v_me;
+      if v_host is null then
+        perform app.invalid('host', 'Sign in to list your own listings.');
+      end if;
+    else
+      v_host := app.parse_uuid(btrim(p_host), 'host', 400);
+    end if;
+    v_where := v_where || format('p.host_id = %L::uuid', v_host);
+  end if;
+  -- Visibility, exactly as the policies on app.products grant it (the statement runs as
+  -- the owner, see api.product_list): the catalog shows published listings; a host
+  -- listing their own (host=me or their id) and admins filtering by host also see
+  -- unpublished ones.
+  if v_host is null or (v_host is distinct from v_me and not v_sees_all) then
+    v_where := v_where || 'p.published'::text;
+  end if;
+
+  v_check_in := app.parse_date(p_check_in, 'check_in');
+  v_check_out := app.parse_date(p_check_out, 'check_out');
+  if (v_check_in is null) <> (v_check_out is null) then
+    perform app.invalid(case when v_check_in is null then 'check_in' else 'check_out' end,
+                        'Give both check_in and check_out, or neither.');
+  end if;
+  perform app.raise_errors(app.check_stay('{}', v_check_in, v_check_out, 3660, p_from_today => false,
+                                          p_start_field => 'check_in', p_end_field => 'check_out'));
+  if v_check_in is not null then
+    v_where := v_where || format(
+      'not exists (select from app.calendar_entries ce where ce.product_id = p.id and ce.stay && daterange(%L::date, %L::date))',
+      v_check_in, v_check_out);
+  end if;
+
+  v_order := case coalesce(btrim(p_ordering), '')
+    when 'price' then 'p.price_per_night, p.id'
+    when '-price' then 'p.price_per_night desc, p.id desc'
+    when 'created_at' then 'p.created_at, p.id'
+    when '-created_at' then 'p.created_at desc, p.id desc'
+    when 'rating' then 'p.rating_avg, p.id'
+    when '-rating' then 'p.rating_avg desc, p.id desc'
+    when 'name' then 'p.name, p.id'
+    when '-name' then 'p.name desc, p.id desc'
+    when '' then coalesce(v_rank, 'p.created_at desc, p.id desc')
+  end;
+  if v_order is null then
+    perform app.invalid('ordering',
+      'ordering must be one of price, -price, created_at, -created_at, rating, -rating, name, -name.');
+  end if;
+
+  v_cond := coalesce(nullif(array_to_string(v_where, E'\n    and '), ''), 'true');
+  -- The page's ids in order, then each listing as app.product_json (inlined: one statement).
+  page_sql := format($sql$with s as (
+  select row_number() over () as n, q.id
+  from (
+    select p.id
+    from app.products p
+    where %s
+    order by %s
+    limit %s offset %s) q)
+select coalesce(json_agg(app.product_json(p, c, h.first_name, h.photo_url, false) order by s.n), '[]'::json) as results,
+       count(*) as n
+from s
+join app.products p on p.id = s.id
+join app.categories c on c.id = p.category_id
+left join app.public_profiles(array(select distinct p.host_id from app.products p join s on s.id = p.id)) h
+  on h.id = p.host_id$sql$,
+    v_cond, v_order, page_window.page_size, page_window.skip);
+  count_sql := format('select count(*) from (select from app.products p where %s limit 1001) c', v_cond);
+  estimate_sql := format('explain (format json) select from app.products p where %s', v_cond);
+end
+$$;
+comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text) is
+  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (each result app.product_json); count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
+
+create function api.product_list(
+  p_category text default null, p_search text default null, p_min_price text default null,
+  p_max_price text default null, p_location text default null, p_guests text default null,
+  p_amenities text default null, p_host text default null, p_ordering text default null,
+  p_page text default null, p_page_size text default null, p_check_in text default null,
+  p_check_out text default null)
+returns app.page
+language plpgsql volatile security definer  -- volatile: EXPLAIN (the count estimate) is refused in stable functions
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v record;
+  v_results json;
+  v_rows bigint;
+  v_count bigint;
+  v_plan json;
+begin
+  select * into v from app.product_list_sql(
+    p_category => p_category, p_search => p_search, p_min_price => p_min_price, p_max_price => p_max_price,
+    p_location => p_location, p_guests => p_guests, p_amenities => p_amenities, p_host => p_host,
+    p_ordering => p_ordering, p_page => p_page, p_page_size => p_page_size,
+    p_check_in => p_check_in, p_check_out => p_check_out);
+  execute v.page_sql into v_results, v_rows;
+  if v_rows < (v.page_window).page_size then
+    -- a short page is the last one: the count is exact without counting
+    v_count := (v.page_window).skip + v_rows;
+  else
+    execute v.count_sql into v_count;
+    if v_count > 1000 then
+      execute v.estimate_sql into v_plan;
+      v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001,
+                          (v.page_window).skip + v_rows + 1);
+    end if;
+  end if;
+  return app.page(v.page_window, v_count, v_results);
+end
+$$;
+comment on function api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text) is
+  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. count is exact up to 1,000 matches; above that it is the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';

@@ -1,0 +1,6 @@
+/*
+ * Analytics: the analyst reads the curated views (sql/views/40_analytics.sql) and nothing else.
+ */
+
+grant select on analytics.listings, analytics.bookings, analytics.revenue_daily, analytics.occupancy_monthly
+  to analyst;
