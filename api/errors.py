@@ -1,8 +1,10 @@
 """The one error path: SQLSTATE -> HTTP status -> RFC 9457 problem+json.
 
 Functions raise `PTnnn` (the HTTP status in the SQLSTATE, PostgREST's convention) with
-a message a client can show and the field in COLUMN. Constraint violations that reach
-here map by class. SQL text, constraint names and values never leave the server.
+a message a client can show and the field in COLUMN (app.fail), or every invalid field
+at once as JSON in DETAIL (app.raise_errors). Anything else maps by SQLSTATE class,
+never by the server's message text (which depends on lc_messages) or by constraint
+names. SQL text, constraint names and values never leave the server.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import errors as pgerr
 from starlette.responses import Response
 
 log = logging.getLogger("nexus.errors")
@@ -76,17 +77,28 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=hdrs)
 
 
-def _field_from_constraint(diag: psycopg.errors.Diagnostic) -> str | None:
-    """`products_price_per_night_check` on table products -> `price_per_night`."""
-    name, table = diag.constraint_name, diag.table_name
-    if not name:
-        return diag.column_name or None
-    if table and name.startswith(table + "_"):
-        name = name[len(table) + 1 :]
-    for suffix in ("_check", "_key", "_fkey", "_excl", "_not_null"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return None
+UNAVAILABLE = (503, "The service is temporarily unavailable.")
+NOT_NOW = (409, "The resource is not in a state that allows this request.")
+
+# SQLSTATEs a function did not foresee (foreseen ones are raised as PTnnn with the field),
+# one line each; never the server's message text (it depends on lc_messages) or a
+# constraint's name.
+BY_SQLSTATE: dict[str, tuple[int, str]] = {
+    "23505": (409, "Conflicts with an existing record."),  # unique_violation
+    "23P01": (409, "Conflicts with an existing record."),  # exclusion_violation
+    "23503": (409, "Conflicts with the current state of other records."),  # foreign_key_violation (gone, or still used)
+    "23514": (400, "Invalid value."),  # check_violation
+    "P0002": (404, "Not found."),  # no_data_found (SELECT INTO STRICT)
+    "55000": NOT_NOW,  # object_not_in_prerequisite_state
+    "55P03": NOT_NOW,  # lock_not_available
+    "40001": NOT_NOW,  # serialization_failure
+    "40P01": NOT_NOW,  # deadlock_detected
+    "57014": UNAVAILABLE,  # query_canceled (statement_timeout)
+}
+BY_CLASS: dict[str, tuple[int, str]] = {
+    "22": (400, "Invalid input."),  # data exception: a bad number, date, JSON, ...
+    "08": UNAVAILABLE,  # connection exception
+}
 
 
 def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
@@ -96,41 +108,27 @@ def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
     message = diag.message_primary or "Request failed."
     fieldname = diag.column_name or None
 
-    if state.startswith("PT") and state[2:].isdigit():
+    if state.startswith("PT") and state[2:].isdigit():  # app.fail / app.raise_errors
         status = int(state[2:])
         if status == 403 and anonymous:
             status = 401
-        headers: dict[str, str] = {}
-        if status == 429 and diag.message_hint and diag.message_hint.isdigit():
-            headers["Retry-After"] = diag.message_hint
         errors = {fieldname: [message]} if fieldname else None
         if diag.message_detail and diag.message_detail.startswith("{"):
             errors = orjson.loads(diag.message_detail)  # app.raise_errors: every invalid field at once
-        return Problem(status, message, errors, headers)
-    if isinstance(exc, pgerr.InsufficientPrivilege):
+        return Problem(status, message, errors)
+    if state == "42501":  # insufficient_privilege
         if anonymous:
             return Problem(401, "Authentication required.")
         return Problem(403, "You do not have permission to perform this action.")
-    if isinstance(exc, (pgerr.UniqueViolation, pgerr.ExclusionViolation)):
-        f = _field_from_constraint(diag)
-        detail = "Conflicts with an existing record."
-        return Problem(409, detail, {f: [detail]} if f else None)
-    if isinstance(exc, pgerr.ForeignKeyViolation):
-        f = _field_from_constraint(diag)
-        if state == "23503" and diag.message_primary and "is still referenced" in diag.message_primary:
-            return Problem(409, "Still in use by other records.")
-        return Problem(400, "Refers to a record that does not exist.", {f: ["Does not exist."]} if f else None)
-    if isinstance(exc, (pgerr.CheckViolation, pgerr.NotNullViolation)):
-        f = _field_from_constraint(diag)
-        detail = "This field is required." if isinstance(exc, pgerr.NotNullViolation) else "Invalid value."
-        return Problem(400, detail, {f: [detail]} if f else None)
-    if state.startswith("22"):  # data exception: bad number, date, json, ...
-        return Problem(400, "Invalid input.", {fieldname: [message]} if fieldname else None)
-    if isinstance(exc, pgerr.NoDataFound):
-        return Problem(404, "Not found.")
-    if state in ("55000", "55P03", "40001", "40P01"):
-        return Problem(409, "The resource is not in a state that allows this request.")
-    if isinstance(exc, (pgerr.QueryCanceled, psycopg.OperationalError)) or state.startswith("08"):
-        return Problem(503, "The service is temporarily unavailable.", headers={"Retry-After": "1"})
+    if state == "23502":  # not_null_violation: PostgreSQL itself names the column
+        detail = "This field is required."
+        return Problem(400, detail, {fieldname: [detail]} if fieldname else None)
+    known = BY_SQLSTATE.get(state) or BY_CLASS.get(state[:2])
+    if known:
+        status, detail = known
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return Problem(status, detail, {fieldname: [message]} if fieldname and status == 400 else None, headers)
+    if isinstance(exc, psycopg.OperationalError):  # no SQLSTATE: the server went away
+        return Problem(*UNAVAILABLE, headers={"Retry-After": "1"})
     log.error("unmapped database error %s: %s", state, message)
     return Problem(500, "Internal server error.")
