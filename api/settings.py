@@ -46,7 +46,6 @@ class Settings:
     jwt_issuer: str = config("JWT_ISSUER", default="nexus")
     jwt_audience: str = config("JWT_AUDIENCE", default="nexus-api")
     access_ttl: int = config("ACCESS_TOKEN_TTL", cast=int, default=900)
-    refresh_ttl: int = config("REFRESH_TOKEN_TTL", cast=int, default=14 * 24 * 3600)
     max_body_bytes: int = config("MAX_BODY_BYTES", cast=int, default=1_048_576)
     max_upload_bytes: int = config("MAX_UPLOAD_BYTES", cast=int, default=5 * 1_048_576)
     media_root: Path = Path(config("MEDIA_ROOT", default=str(ROOT / "media")))
