@@ -345,8 +345,9 @@ def pgbench(w: Workload, seconds: float, connections: int, threads: int, workdir
     # pgbench prepares every statement of a pipeline when it connects, before the script's
     # set_config('role', ...) runs; authenticator (NOINHERIT) could not even see schema api
     # then. Starting the session as anon lets the prepare succeed; each transaction still
-    # switches role itself, exactly as the API does.
-    env = {**os.environ, "PGOPTIONS": "-c role=anon"}
+    # switches role itself, exactly as the API does. Like the API's pool connections
+    # (api/db.py), the session also knows the media URL that photo URLs are built from.
+    env = {**os.environ, "PGOPTIONS": "-c role=anon -c nexus.media_url=/media/"}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, cwd=workdir, env=env)
     tps = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", out.stdout, re.M)
     done = re.search(r"^number of transactions actually processed: (\d+)", out.stdout, re.M)
