@@ -39,16 +39,8 @@ set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.booking_settings s where s.id
 $$;
-comment on function app_private.booking_config() is 'The booking settings row (internal; see app.booking_settings() for clients).';
-
-create function app.booking_settings() returns jsonb
-language sql stable security definer
-set search_path = pg_catalog, pg_temp
-as $$
-  select to_jsonb(s) - 'id' from app_private.booking_settings s where s.id
-$$;
-comment on function app.booking_settings() is
-  'The booking settings as JSON: hold_minutes (pending hold lifetime, default 30), max_pending (pending bookings per guest, default 3), max_nights (default 365), max_advance_days (default 730), check_in_time / check_out_time (UTC, default 15:00 / 11:00), idempotency_hours (default 24). Change them as the owner: update app_private.booking_settings set hold_minutes = 15;';
+comment on function app_private.booking_config() is
+  'The booking settings row (app_private.booking_settings): hold_minutes, max_pending, max_nights, max_advance_days, check_in_time, check_out_time, idempotency_hours. Change them as the owner: update app_private.booking_settings set hold_minutes = 15;';
 
 create function app.booking_check_in(p_start date) returns timestamptz
 language sql stable security definer

@@ -18,8 +18,7 @@ create policy select_as_host on app.bookings for select to guest, host, admin
 create policy select_as_admin on app.bookings for select to admin using (true);
 
 -- Functions. Helpers the invoker functions need:
-grant execute on function app.booking_settings(),
-  app.booking_check_in(date),
+grant execute on function app.booking_check_in(date),
   app.booking_refund(app.cancellation_policy, numeric, timestamptz, boolean, timestamptz, integer)
   to anon, guest, host, admin;
 grant execute on function app.booking_json(app.bookings) to guest, host, admin;

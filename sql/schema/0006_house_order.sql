@@ -44,3 +44,6 @@ comment on column app_private.auth_settings.oauth_flow_seconds is 'How long an O
 
 comment on table app_private.credentials is
   'Password hashes (bcrypt via pgcrypto, cost from app_private.auth_settings). Null hash: the account signs in only through OAuth.';
+
+comment on table app_private.booking_settings is
+  'Booking settings (one row; a DBA changes them with UPDATE). Read by the booking functions through app_private.booking_config().';
