@@ -170,3 +170,18 @@ def test_migrating_twice_changes_nothing(owner_url: str, owner: psycopg.Connecti
     before = rows(owner, snapshot)
     assert migrate(owner_url) == []
     assert rows(owner, snapshot) == before
+
+
+def test_every_list_returns_the_one_page_type(owner: psycopg.Connection[Any]) -> None:
+    """Paginated routes call functions that return app.page (built by app.page_window and app.page)."""
+    from api.routes import ROUTES
+
+    listed = sorted({r.function for r in ROUTES if r.page})
+    returning = dict(
+        owner.execute(
+            """select n.nspname || '.' || p.proname, p.prorettype = 'app.page'::regtype
+               from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'api'"""
+        ).fetchall()
+    )
+    assert listed and {f: returning.get(f) for f in listed} == dict.fromkeys(listed, True)
+    assert {f for f, is_page in returning.items() if is_page} == set(listed)
