@@ -46,7 +46,6 @@ from api.settings import config
 log = logging.getLogger("nexus.oauth")
 
 STATE_COOKIE = "nexus_oauth_state"
-FLOW_SECONDS = 600  # api.oauth_complete accepts a state for 10 minutes
 TIMEOUT = httpx2.Timeout(10.0)
 METADATA_TTL = 3600.0  # discovery documents and JWKS are cached this long (per URL)
 CLOCK_SKEW = 60  # seconds of leeway on ID-token exp/iat
@@ -358,13 +357,18 @@ async def login(request: Request, args: dict[str, Any]) -> Response:
     }
     if p.oidc:
         params["nonce"] = nonce_for(verifier)
-    await call_as(request, "anon", "select api.oauth_begin(%s, %s, %s, %s)", [p.name, state, verifier, redirect_uri])
+    # The flow's lifetime is a database setting (auth_settings.oauth_flow_seconds); the cookie lives as long.
+    flow = orjson.loads(
+        await call_as(
+            request, "anon", "select api.oauth_begin(%s, %s, %s, %s)", [p.name, state, verifier, redirect_uri]
+        )
+    )
     response = RedirectResponse(with_query(authorize_url, params), status_code=302)
     response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
         STATE_COOKIE,
         state,
-        max_age=FLOW_SECONDS,
+        max_age=int(flow["expires_in"]),
         path="/api/auth/",
         secure=request.url.scheme == "https",
         httponly=True,

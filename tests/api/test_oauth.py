@@ -159,6 +159,16 @@ def test_login_redirects_with_state_pkce_and_nonce(client: TestClient, standin: 
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_the_state_cookie_lives_as_long_as_the_flow_in_the_database(
+    client: TestClient, standin: StandIn, owner: psycopg.Connection[Any]
+) -> None:
+    (seconds,) = owner.execute("select oauth_flow_seconds from app_private.auth_settings").fetchone()  # type: ignore[misc]
+
+    response = to_provider(client, "google")
+
+    assert f"Max-Age={seconds}" in response.headers["set-cookie"]
+
+
 def test_facebook_login_redirects_without_nonce(client: TestClient, standin: StandIn) -> None:
     q = dict(httpx2.URL(to_provider(client, "facebook").headers["location"]).params)
 
