@@ -123,7 +123,7 @@ def endpoint(route: Route) -> Handler:
             async def execute(call_args: dict[str, Any]) -> list[tuple[Any, ...]]:
                 return await run(request, route, role, claims, call_args)
 
-            return await specials.run(route, request, args, execute)
+            return await route.special(route, request, args, execute)
         rows = await run(request, route, role, claims, args)
         return respond(request, route, rows, signed_in=claims is not None)
 

@@ -59,7 +59,7 @@ def operation(route: Route, comments: dict[str, str]) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
     if route.body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-    if route.special == "upload":
+    if route.upload:
         op["requestBody"] = {
             "required": True,
             "content": {

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api import specials
+from api.specials import Special
+
 ANYONE = frozenset({"anon", "guest", "host", "admin"})
 SIGNED_IN = frozenset({"guest", "host", "admin"})
 HOSTS = frozenset({"host", "admin"})
@@ -31,8 +34,13 @@ class Route:
     status: int = 200
     page: bool = False
     etag: bool = False
-    special: str | None = None  # a Python step around the call: token signing, uploads, file removal
+    special: Special | None = None  # a Python step around the call (api/specials.py): tokens, uploads, files
     headers: tuple[str, ...] = ()  # request headers passed to the function (p_<name>)
+
+    @property
+    def upload(self) -> bool:
+        """Whether the request is a multipart file upload (field `file`) rather than JSON."""
+        return self.special is specials.upload
 
 
 LIST = ("page", "page_size")
@@ -41,20 +49,29 @@ ROUTES: list[Route] = [
     # --- accounts (sql/functions/10_accounts.sql) --------------------------------------
     Route("POST", "/api/register/", "api.register", ANYONE, "auth", body=True, status=201),
     Route(
-        "POST", "/api/token/", "api.login", ANYONE, "auth", body=True, special="issue_tokens", headers=("client_addr",)
+        "POST",
+        "/api/token/",
+        "api.login",
+        ANYONE,
+        "auth",
+        body=True,
+        special=specials.issue_tokens,
+        headers=("client_addr",),
     ),
-    Route("POST", "/api/token/refresh/", "api.token_refresh", ANYONE, "auth", body=True, special="issue_tokens"),
+    Route("POST", "/api/token/refresh/", "api.token_refresh", ANYONE, "auth", body=True, special=specials.issue_tokens),
     Route("POST", "/api/token/revoke/", "api.token_revoke", ANYONE, "auth", body=True, status=204),
     Route("POST", "/api/token/revoke-all/", "api.token_revoke_all", SIGNED_IN, "auth", status=204),
     Route("GET", "/api/users/me/", "api.me", SIGNED_IN, "users"),
     Route("PATCH", "/api/users/me/", "api.me_update", SIGNED_IN, "users", body=True),
     Route("DELETE", "/api/users/me/", "api.me_deactivate", SIGNED_IN, "users", status=204),
-    Route("PUT", "/api/users/me/photo/", "api.me_set_photo", SIGNED_IN, "users", special="upload"),
-    Route("POST", "/api/users/me/become-host/", "api.become_host", GUEST, "users", special="issue_tokens"),
+    Route("PUT", "/api/users/me/photo/", "api.me_set_photo", SIGNED_IN, "users", special=specials.upload),
+    Route("POST", "/api/users/me/become-host/", "api.become_host", GUEST, "users", special=specials.issue_tokens),
     Route("GET", "/api/users/", "api.users_list", ADMIN, "users", query=("search", "role", *LIST), page=True),
     Route("PATCH", "/api/users/{id}/", "api.user_update", ADMIN, "users", body=True),
     # --- oauth (sql/functions/11_oauth.sql, api/oauth.py) --------------------------------
-    Route("GET", "/api/auth/{provider}/login", "api.oauth_begin", ANYONE, "auth", status=302, special="oauth_login"),
+    Route(
+        "GET", "/api/auth/{provider}/login", "api.oauth_begin", ANYONE, "auth", status=302, special=specials.oauth_login
+    ),
     Route(
         "GET",
         "/api/auth/{provider}/callback",
@@ -62,7 +79,7 @@ ROUTES: list[Route] = [
         ANYONE,
         "auth",
         query=("code", "state", "error"),
-        special="oauth_callback",
+        special=specials.oauth_callback,
     ),
     # --- catalog (sql/functions/20_catalog.sql) ----------------------------------------
     Route("GET", "/api/categories/", "api.category_list", ANYONE, "catalog", query=LIST, page=True, etag=True),
@@ -101,7 +118,13 @@ ROUTES: list[Route] = [
     Route("PATCH", "/api/products/{id}/", "api.product_update", HOSTS, "catalog", body=True),
     Route("DELETE", "/api/products/{id}/", "api.product_delete", HOSTS, "catalog", status=204),
     Route(
-        "POST", "/api/products/{id}/photos/", "api.product_photo_add", HOSTS, "catalog", special="upload", status=201
+        "POST",
+        "/api/products/{id}/photos/",
+        "api.product_photo_add",
+        HOSTS,
+        "catalog",
+        special=specials.upload,
+        status=201,
     ),
     Route(
         "DELETE",
@@ -110,7 +133,7 @@ ROUTES: list[Route] = [
         HOSTS,
         "catalog",
         status=204,
-        special="delete_file",
+        special=specials.delete_file,
     ),
     # --- bookings (sql/functions/30_bookings.sql) --------------------------------------
     Route(

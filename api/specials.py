@@ -1,5 +1,9 @@
 """The few routes that need a Python step around their one function call.
 
+Each is a `Special`: the route table names it (`Route(..., special=specials.upload)`) and
+the endpoint awaits it with the route, the request, the parsed arguments, and `execute`,
+which calls the route's function with (possibly changed) arguments.
+
 - `issue_tokens`: the function decides (password check, throttling, refresh rotation)
   and returns an outcome; Python only signs the access token. A refusal is returned,
   not raised, so what it records (a failed attempt, a revoked token family) commits.
@@ -8,6 +12,8 @@
 - `upload`: Python checks the file (type by content, size), stores it under a
   generated name, and passes its path to the function; if the function refuses,
   the file is removed again, so a failed request leaves nothing behind.
+- `oauth_login`, `oauth_callback`: the OAuth protocol steps around the flow's functions
+  (api/oauth.py).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.datastructures import UploadFile
@@ -27,10 +33,13 @@ from starlette.responses import Response
 from api import oauth
 from api.auth import sign_access
 from api.errors import Problem
-from api.routes import Route
 from api.settings import Settings
 
+if TYPE_CHECKING:
+    from api.routes import Route
+
 Execute = Callable[[dict[str, Any]], Awaitable[list[tuple[Any, ...]]]]
+Special = Callable[["Route", Request, dict[str, Any], Execute], Awaitable[Response]]
 
 # Image types accepted for photos, recognised by their first bytes (never by name or header).
 SIGNATURES = (
@@ -113,7 +122,9 @@ async def store_upload(request: Request, cfg: Settings) -> tuple[Path, str, int]
     return path, content_type, len(data)
 
 
-async def upload(route: Route, request: Request, cfg: Settings, args: dict[str, Any], execute: Execute) -> Response:
+async def upload(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Store the multipart `file`, then call the function with its path; remove the file if the call fails."""
+    cfg: Settings = request.app.state.settings
     path, content_type, size = await store_upload(request, cfg)
     args = {
         **args,
@@ -130,24 +141,31 @@ async def upload(route: Route, request: Request, cfg: Settings, args: dict[str, 
     return Response(rows[0][0], status_code=route.status, media_type="application/json")
 
 
-async def run(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+async def issue_tokens(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """The function decides (password, refresh rotation, becoming a host); Python signs the access token."""
+    rows = await execute(args)
+    return tokens_response(request.app.state.settings, rows[0][0])
+
+
+async def delete_file(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """The function deletes the row and returns {path}; once that has committed, remove the file."""
     cfg: Settings = request.app.state.settings
-    if route.special == "issue_tokens":
-        rows = await execute(args)
-        return tokens_response(cfg, rows[0][0])
-    if route.special == "upload":
-        return await upload(route, request, cfg, args, execute)
-    if route.special == "delete_file":
-        rows = await execute(args)
-        path = orjson.loads(rows[0][0]).get("path")
-        if path:
-            target = (cfg.media_root / path).resolve()
-            if target.is_relative_to(cfg.media_root.resolve()):
-                with contextlib.suppress(OSError):
-                    target.unlink()
-        return Response(status_code=204)
-    if route.special == "oauth_login":
-        return await oauth.login(request, args)
-    if route.special == "oauth_callback":
-        return oauth.signed_in(tokens_response(cfg, await oauth.callback(request, args)))
-    raise NotImplementedError(route.special)
+    rows = await execute(args)
+    path = orjson.loads(rows[0][0]).get("path")
+    if path:
+        target = (cfg.media_root / path).resolve()
+        if target.is_relative_to(cfg.media_root.resolve()):
+            with contextlib.suppress(OSError):
+                target.unlink()
+    return Response(status_code=204)
+
+
+async def oauth_login(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Redirect to the provider (api/oauth.py calls api.oauth_begin as anon itself)."""
+    return await oauth.login(request, args)
+
+
+async def oauth_callback(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Finish the provider's flow (api/oauth.py), then hand out our tokens."""
+    outcome = await oauth.callback(request, args)
+    return oauth.signed_in(tokens_response(request.app.state.settings, outcome))
