@@ -436,20 +436,3 @@ def test_job_and_private_helpers_are_not_for_clients(owner: psycopg.Connection[A
     admin = new_user(owner, "admin")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         as_role("admin", admin).execute("select app.run_booking_jobs()")
-
-
-def test_policies_on_bookings_are_pinned(owner: psycopg.Connection[Any]) -> None:
-    policies = {
-        (t, p)
-        for t, p in owner.execute(
-            "select tablename, policyname from pg_policies where tablename in ('bookings', 'calendar_entries')"
-        ).fetchall()
-    }
-    assert policies == {
-        ("bookings", "select_own"),
-        ("bookings", "select_as_host"),
-        ("bookings", "select_as_admin"),
-        ("bookings", "all_as_owner"),
-        ("calendar_entries", "select_all"),
-        ("calendar_entries", "all_as_owner"),
-    }

@@ -1,0 +1,161 @@
+"""Who may call what, and who may see which rows: one source each, pinned.
+
+`api/routes.py` says which roles may call each route; the grants in sql/policies/ decide
+it. These tests fail when the two disagree, and pin the exact row-level policy set of
+every table, so a policy added, dropped or widened is a visible change here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from api.routes import ROUTES
+
+ROLES = ("anon", "guest", "host", "admin", "api_internal")
+
+# Functions whose EXECUTE grants differ from the roles of their route, or that have no
+# route, each with its reason.
+EXCEPTIONS: dict[str, tuple[set[str], str]] = {
+    "api.oauth_begin": (
+        {"anon"},
+        "The login route accepts any caller, but api/oauth.py starts the flow as anon whatever token the "
+        "browser carries: starting a flow asserts nothing.",
+    ),
+    "api.oauth_complete": (
+        {"api_internal"},
+        "No route of its own: the callback route hands back a PKCE verifier for a state, which only the "
+        "API process (holding the state cookie) may ask for.",
+    ),
+    "api.oauth_sign_in": (
+        {"api_internal"},
+        "The callback route accepts any caller, but the call asserts that a provider verified an identity, "
+        "a fact only api/oauth.py establishes (ID token or Graph call); granted to anon, anyone could claim any identity.",
+    ),
+    "api.health": (
+        {"anon", "guest", "host", "admin"},
+        "No route in the table: GET /readyz calls it as anon to compare applied migrations with the shipped files.",
+    ),
+}
+
+# Every table in app and app_private: its policies (name, command, roles) besides the
+# owner's all_as_owner. app_private tables have none: no client role reaches them.
+POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
+    "app.users": {
+        ("select_own", "SELECT", ("guest", "host")),
+        ("update_own", "UPDATE", ("guest", "host")),
+        ("all_as_admin", "ALL", ("admin",)),
+    },
+    "app.currencies": {("select_all", "SELECT", ("admin", "anon", "guest", "host"))},
+    "app.amenities": {("select_all", "SELECT", ("admin", "anon", "guest", "host"))},
+    "app.categories": {
+        ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
+        ("insert_as_admin", "INSERT", ("admin",)),
+        ("update_as_admin", "UPDATE", ("admin",)),
+        ("delete_as_admin", "DELETE", ("admin",)),
+    },
+    "app.products": {
+        ("select_published", "SELECT", ("admin", "anon", "guest", "host")),
+        ("select_own", "SELECT", ("host",)),
+        ("insert_own", "INSERT", ("admin", "host")),
+        ("update_own", "UPDATE", ("host",)),
+        ("delete_own", "DELETE", ("host",)),
+        ("all_as_admin", "ALL", ("admin",)),
+    },
+    "app.product_amenities": {
+        ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
+        ("insert_own", "INSERT", ("host",)),
+        ("delete_own", "DELETE", ("host",)),
+        ("all_as_admin", "ALL", ("admin",)),
+    },
+    "app.product_photos": {
+        ("select_visible", "SELECT", ("admin", "anon", "guest", "host")),
+        ("insert_own", "INSERT", ("host",)),
+        ("delete_own", "DELETE", ("host",)),
+        ("all_as_admin", "ALL", ("admin",)),
+    },
+    "app.bookings": {
+        ("select_own", "SELECT", ("admin", "guest", "host")),
+        ("select_as_host", "SELECT", ("admin", "guest", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
+    "app.calendar_entries": {("select_all", "SELECT", ("admin", "anon", "guest", "host"))},
+    "app_private.credentials": set(),
+    "app_private.refresh_tokens": set(),
+    "app_private.login_attempts": set(),
+    "app_private.oauth_identities": set(),
+    "app_private.oauth_states": set(),
+    "app_private.booking_settings": set(),
+    "app_private.auth_settings": set(),
+    "app_private.idempotency_keys": set(),
+}
+
+
+def granted(owner: psycopg.Connection[Any]) -> dict[str, set[str]]:
+    """Each api function and the roles that may execute it."""
+    checks = ", ".join(f"has_function_privilege('{r}', p.oid, 'execute')" for r in ROLES)
+    rows = owner.execute(
+        f"""select n.nspname || '.' || p.proname, {checks}
+            from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'api'"""
+    ).fetchall()
+    names = [name for name, *_ in rows]
+    assert len(names) == len(set(names)), "api function names must be unique (routes name functions, not signatures)"
+    return {name: {r for r, ok in zip(ROLES, privileges, strict=True) if ok} for name, *privileges in rows}
+
+
+def test_every_route_is_callable_by_exactly_its_roles(owner: psycopg.Connection[Any]) -> None:
+    grants = granted(owner)
+
+    for route in ROUTES:
+        expected = EXCEPTIONS[route.function][0] if route.function in EXCEPTIONS else set(route.roles)
+        assert grants.get(route.function) == expected, f"{route.method} {route.path}: {route.function}"
+
+
+def test_no_client_role_can_call_an_api_function_without_a_route(owner: psycopg.Connection[Any]) -> None:
+    routed = {route.function for route in ROUTES}
+
+    unrouted = {name: roles for name, roles in granted(owner).items() if name not in routed and roles}
+
+    assert unrouted == {name: roles for name, (roles, _) in EXCEPTIONS.items() if name not in routed}
+
+
+def test_every_exception_is_still_needed(owner: psycopg.Connection[Any]) -> None:
+    grants = granted(owner)
+    roles_of = {route.function: set(route.roles) for route in ROUTES}
+
+    for name, (roles, reason) in EXCEPTIONS.items():
+        assert grants.get(name) == roles, name
+        assert roles != roles_of.get(name), f"{name} matches its route now; drop the exception ({reason[:40]}...)"
+
+
+def test_exact_policy_set_of_every_table(owner: psycopg.Connection[Any]) -> None:
+    tables = {
+        t
+        for (t,) in owner.execute(
+            """select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+               where n.nspname in ('app', 'app_private') and c.relkind in ('r', 'p')"""
+        ).fetchall()
+    }
+    actual: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {t: set() for t in tables}
+    for table, name, command, roles in owner.execute(
+        """select schemaname || '.' || tablename, policyname, cmd, roles::text[] from pg_policies
+           where schemaname in ('app', 'app_private') and policyname <> 'all_as_owner'"""
+    ).fetchall():
+        actual[table].add((name, command, tuple(sorted(roles))))
+
+    assert actual == POLICIES
+
+
+def test_the_owner_has_exactly_one_all_as_owner_policy_on_every_table(owner: psycopg.Connection[Any]) -> None:
+    rows = owner.execute(
+        """select n.nspname || '.' || c.relname,
+                  count(p.policyname) filter (where p.policyname = 'all_as_owner' and p.cmd = 'ALL'
+                                              and p.roles = array[current_user]::name[])
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           left join pg_policies p on p.schemaname = n.nspname and p.tablename = c.relname
+           where n.nspname in ('app', 'app_private') and c.relkind in ('r', 'p')
+           group by 1"""
+    ).fetchall()
+
+    assert rows and {table: n for table, n in rows} == {table: 1 for table, _ in rows}
