@@ -1,19 +1,26 @@
-"""HTTP fixtures: real requests through the ASGI app, as anonymous or as a signed-in user."""
+"""HTTP plugin: real requests through the ASGI app, and the one way to check a problem.
+
+Fixtures `settings` and `client` (one app and pool for the session); helpers
+`assert_problem(response, status, field=None)`, `listing(client, user, category, **fields)`, and
+signing up and in through the API: `register`, `login`, `signed_up`, `bearer`, `new_email`, `PASSWORD`.
+Users to act as come from tests/fix_users.py.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-import psycopg
 import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.auth import sign_access
 from api.settings import Settings
+from tests.fix_data import word
+from tests.fix_users import User
 
 
 @pytest.fixture(scope="session")
@@ -37,29 +44,57 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield c
 
 
-@dataclass
-class User:
-    id: str
-    email: str
-    role: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+PROBLEM = "application/problem+json"
 
 
-@pytest.fixture
-def make_user(owner_url: str, settings: Settings) -> Callable[..., User]:
-    """Create a user straight in the database (as a DBA would) and sign an access token for it."""
+def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with this status (and, when given, an error for this field); returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    if field:
+        assert field in body.get("errors", {}), body
+    return body
 
-    def make(role: str = "guest", first_name: str = "Test", email: str | None = None) -> User:
-        email = email or f"{role}-{uuid.uuid4().hex[:12]}@example.com"
-        with psycopg.connect(owner_url, autocommit=True) as conn:
-            (uid,) = conn.execute(
-                "insert into app.users (email, first_name, last_name, role) values (%s, %s, 'User', %s) returning id",
-                (email, first_name, role),
-            ).fetchone()  # type: ignore[misc]
-        return User(str(uid), email, role, sign_access(settings, str(uid), role))
 
-    return make
+def listing(client: TestClient, user: User, category: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    body = {
+        "name": "Flat " + word(),
+        "description": "A bright flat.",
+        "location": "Lekki, Lagos, Nigeria",
+        "price_per_night": "120.00",
+        "max_guests": 2,
+        "category": category["slug"],
+        **fields,
+    }
+    r = client.post("/api/products/", json=body, headers=user.auth)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+PASSWORD = "correct horse battery"
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}@Example.com"
+
+
+def register(client: TestClient, **fields: Any) -> Any:
+    body = {"email": new_email(), "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace", **fields}
+    return client.post("/api/register/", json=body)
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> Any:
+    return client.post("/api/token/", json={"email": email, "password": password})
+
+
+def signed_up(client: TestClient, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    user = register(client, **fields).json()
+    tokens = login(client, user["email"]).json()
+    return user, tokens
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access']}"}

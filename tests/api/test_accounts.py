@@ -9,33 +9,7 @@ from typing import Any
 import psycopg
 from starlette.testclient import TestClient
 
-from tests.api.test_foundation import assert_problem
-
-PASSWORD = "correct horse battery"
-
-
-def new_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@Example.com"
-
-
-def register(client: TestClient, **fields: Any) -> Any:
-    body = {"email": new_email(), "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace", **fields}
-    return client.post("/api/register/", json=body)
-
-
-def login(client: TestClient, email: str, password: str = PASSWORD) -> Any:
-    return client.post("/api/token/", json={"email": email, "password": password})
-
-
-def signed_up(client: TestClient, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    user = register(client, **fields).json()
-    tokens = login(client, user["email"]).json()
-    return user, tokens
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access']}"}
-
+from tests.fix_api import assert_problem, bearer, login, new_email, register, signed_up
 
 # --- registration -------------------------------------------------------------------
 

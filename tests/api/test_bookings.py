@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -12,20 +11,8 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.fix_api import User
-from tests.sql.test_bookings_sql import day, new_listing
-
-MakeUser = Callable[..., User]
-
-
-@pytest.fixture
-def host(make_user: MakeUser) -> User:
-    return make_user("host")
-
-
-@pytest.fixture
-def guest(make_user: MakeUser) -> User:
-    return make_user("guest")
+from tests.fix_data import day, new_listing
+from tests.fix_users import MakeUser, User
 
 
 @pytest.fixture

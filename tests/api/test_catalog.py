@@ -7,72 +7,21 @@ the shared catalog by a unique search word or host, so tests never depend on eac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.fix_api import User
-
-PROBLEM = "application/problem+json"
-MakeUser = Callable[..., User]
-
-
-def problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    if field:
-        assert field in body.get("errors", {}), body
-    return body
-
-
-def word() -> str:
-    """A unique, searchable word (letters only, so full-text search keeps it whole)."""
-    return "w" + "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:12])
-
-
-@pytest.fixture
-def admin(make_user: MakeUser) -> User:
-    return make_user("admin")
-
-
-@pytest.fixture
-def host(make_user: MakeUser) -> User:
-    return make_user("host", first_name="Ada")
-
-
-@pytest.fixture
-def other_host(make_user: MakeUser) -> User:
-    return make_user("host")
-
-
-@pytest.fixture
-def guest(make_user: MakeUser) -> User:
-    return make_user("guest")
+from tests.fix_api import assert_problem, listing
+from tests.fix_data import word
+from tests.fix_users import User
 
 
 @pytest.fixture
 def category(client: TestClient, admin: User) -> dict[str, Any]:
     name = "Cat " + word()
     r = client.post("/api/categories/", json={"name": name}, headers=admin.auth)
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def listing(client: TestClient, user: User, category: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    body = {
-        "name": "Flat " + word(),
-        "description": "A bright flat.",
-        "location": "Lekki, Lagos, Nigeria",
-        "price_per_night": "120.00",
-        "max_guests": 2,
-        "category": category["slug"],
-        **fields,
-    }
-    r = client.post("/api/products/", json=body, headers=user.auth)
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -90,45 +39,47 @@ def test_admin_creates_category_with_generated_slug(client: TestClient, admin: U
 
 
 def test_category_writes_need_admin(client: TestClient, host: User, guest: User, category: dict[str, Any]) -> None:
-    problem(client.post("/api/categories/", json={"name": word()}), 401)
-    problem(client.post("/api/categories/", json={"name": word()}, headers=guest.auth), 403)
-    problem(client.post("/api/categories/", json={"name": word()}, headers=host.auth), 403)
+    assert_problem(client.post("/api/categories/", json={"name": word()}), 401)
+    assert_problem(client.post("/api/categories/", json={"name": word()}, headers=guest.auth), 403)
+    assert_problem(client.post("/api/categories/", json={"name": word()}, headers=host.auth), 403)
     path = f"/api/categories/{category['id']}/"
-    problem(client.patch(path, json={"name": word()}, headers=host.auth), 403)
-    problem(client.put(path, json={"name": word()}), 401)
-    problem(client.delete(path, headers=guest.auth), 403)
+    assert_problem(client.patch(path, json={"name": word()}, headers=host.auth), 403)
+    assert_problem(client.put(path, json={"name": word()}), 401)
+    assert_problem(client.delete(path, headers=guest.auth), 403)
 
 
 def test_category_get_by_id_or_slug_and_list(client: TestClient, category: dict[str, Any]) -> None:
     assert client.get(f"/api/categories/{category['id']}/").json() == category
     assert client.get(f"/api/categories/{category['slug']}/").json() == category
-    problem(client.get("/api/categories/no-such-category/"), 404)
-    problem(client.get(f"/api/categories/{uuid.uuid4()}/"), 404)
+    assert_problem(client.get("/api/categories/no-such-category/"), 404)
+    assert_problem(client.get(f"/api/categories/{uuid.uuid4()}/"), 404)
     r = client.get("/api/categories/", params={"page_size": 100})
     assert r.status_code == 200
     assert {"count", "next", "previous", "results"} <= r.json().keys()
 
 
 def test_category_list_page_past_end_is_404(client: TestClient, category: dict[str, Any]) -> None:
-    problem(client.get("/api/categories/", params={"page": 100000}), 404)
-    problem(client.get("/api/categories/", params={"page": 0}), 400, "page")
+    assert_problem(client.get("/api/categories/", params={"page": 100000}), 404)
+    assert_problem(client.get("/api/categories/", params={"page": 0}), 400, "page")
 
 
 def test_category_duplicates_are_409(client: TestClient, admin: User, category: dict[str, Any]) -> None:
-    problem(client.post("/api/categories/", json={"name": category["name"]}, headers=admin.auth), 409, "name")
+    assert_problem(client.post("/api/categories/", json={"name": category["name"]}, headers=admin.auth), 409, "name")
     r = client.post("/api/categories/", json={"name": word(), "slug": category["slug"]}, headers=admin.auth)
-    problem(r, 409, "slug")
+    assert_problem(r, 409, "slug")
     other = client.post("/api/categories/", json={"name": word()}, headers=admin.auth).json()
     r = client.patch(f"/api/categories/{other['id']}/", json={"slug": category["slug"]}, headers=admin.auth)
-    problem(r, 409, "slug")
+    assert_problem(r, 409, "slug")
 
 
 def test_category_validation(client: TestClient, admin: User) -> None:
-    problem(client.post("/api/categories/", json={}, headers=admin.auth), 400, "name")
-    problem(client.post("/api/categories/", json={"name": "  "}, headers=admin.auth), 400, "name")
-    problem(client.post("/api/categories/", json={"name": 5}, headers=admin.auth), 400, "name")
-    problem(client.post("/api/categories/", json={"name": word(), "slug": "Bad Slug"}, headers=admin.auth), 400, "slug")
-    problem(client.post("/api/categories/", json={"name": "!!!"}, headers=admin.auth), 400, "slug")
+    assert_problem(client.post("/api/categories/", json={}, headers=admin.auth), 400, "name")
+    assert_problem(client.post("/api/categories/", json={"name": "  "}, headers=admin.auth), 400, "name")
+    assert_problem(client.post("/api/categories/", json={"name": 5}, headers=admin.auth), 400, "name")
+    assert_problem(
+        client.post("/api/categories/", json={"name": word(), "slug": "Bad Slug"}, headers=admin.auth), 400, "slug"
+    )
+    assert_problem(client.post("/api/categories/", json={"name": "!!!"}, headers=admin.auth), 400, "slug")
 
 
 def test_category_update_and_delete(client: TestClient, admin: User, category: dict[str, Any]) -> None:
@@ -139,17 +90,17 @@ def test_category_update_and_delete(client: TestClient, admin: User, category: d
     new_name = "Renamed " + word()
     r = client.put(f"/api/categories/{category['id']}/", json={"name": new_name}, headers=admin.auth)
     assert r.status_code == 200 and r.json()["name"] == new_name
-    problem(client.put(f"/api/categories/{category['id']}/", json={}, headers=admin.auth), 400, "name")
+    assert_problem(client.put(f"/api/categories/{category['id']}/", json={}, headers=admin.auth), 400, "name")
     assert client.delete(path, headers=admin.auth).status_code == 204
-    problem(client.get(path), 404)
-    problem(client.delete(path, headers=admin.auth), 404)
+    assert_problem(client.get(path), 404)
+    assert_problem(client.delete(path, headers=admin.auth), 404)
 
 
 def test_category_with_listings_cannot_be_deleted(
     client: TestClient, admin: User, host: User, category: dict[str, Any]
 ) -> None:
     listing(client, host, category, published=False)
-    problem(client.delete(f"/api/categories/{category['id']}/", headers=admin.auth), 409)
+    assert_problem(client.delete(f"/api/categories/{category['id']}/", headers=admin.auth), 409)
 
 
 def test_amenities_are_listed(client: TestClient) -> None:
@@ -183,8 +134,8 @@ def test_create_listing_permissions(client: TestClient, guest: User, admin: User
         "max_guests": 1,
         "category": category["slug"],
     }
-    problem(client.post("/api/products/", json=body), 401)
-    problem(client.post("/api/products/", json=body, headers=guest.auth), 403)
+    assert_problem(client.post("/api/products/", json=body), 401)
+    assert_problem(client.post("/api/products/", json=body, headers=guest.auth), 403)
     r = client.post("/api/products/", json=body, headers=admin.auth)
     assert r.status_code == 201 and r.json()["host"]["id"] == admin.id
 
@@ -249,7 +200,7 @@ def test_listing_validation_names_the_field(
         "category": category["id"],
         **change,
     }
-    problem(client.post("/api/products/", json=body, headers=host.auth), 400, field)
+    assert_problem(client.post("/api/products/", json=body, headers=host.auth), 400, field)
 
 
 @pytest.mark.parametrize("missing", ["name", "description", "location", "price_per_night", "max_guests", "category"])
@@ -263,9 +214,9 @@ def test_required_fields(client: TestClient, host: User, category: dict[str, Any
         "category": category["id"],
     }
     del body[missing]
-    problem(client.post("/api/products/", json=body, headers=host.auth), 400, missing)
+    assert_problem(client.post("/api/products/", json=body, headers=host.auth), 400, missing)
     p = listing(client, host, category)
-    problem(client.put(f"/api/products/{p['id']}/", json=body, headers=host.auth), 400, missing)
+    assert_problem(client.put(f"/api/products/{p['id']}/", json=body, headers=host.auth), 400, missing)
 
 
 def test_owner_and_admin_edit_others_cannot(
@@ -273,13 +224,13 @@ def test_owner_and_admin_edit_others_cannot(
 ) -> None:
     p = listing(client, host, category)
     path = f"/api/products/{p['id']}/"
-    problem(client.patch(path, json={"name": "Mine now"}), 401)
-    problem(client.patch(path, json={"name": "Mine now"}, headers=guest.auth), 403)
-    problem(client.patch(path, json={"name": "Mine now"}, headers=other_host.auth), 403)
-    problem(client.put(path, json={**p, "category": category["slug"]}, headers=other_host.auth), 403)
-    problem(client.delete(path, headers=other_host.auth), 403)
-    problem(client.delete(path, headers=guest.auth), 403)
-    problem(client.delete(path), 401)
+    assert_problem(client.patch(path, json={"name": "Mine now"}), 401)
+    assert_problem(client.patch(path, json={"name": "Mine now"}, headers=guest.auth), 403)
+    assert_problem(client.patch(path, json={"name": "Mine now"}, headers=other_host.auth), 403)
+    assert_problem(client.put(path, json={**p, "category": category["slug"]}, headers=other_host.auth), 403)
+    assert_problem(client.delete(path, headers=other_host.auth), 403)
+    assert_problem(client.delete(path, headers=guest.auth), 403)
+    assert_problem(client.delete(path), 401)
 
     r = client.patch(path, json={"price_per_night": "150", "amenities": ["kitchen"]}, headers=host.auth)
     assert r.status_code == 200, r.text
@@ -302,20 +253,20 @@ def test_owner_and_admin_edit_others_cannot(
     r = client.patch(path, json={"published": False}, headers=admin.auth)
     assert r.status_code == 200 and r.json()["published"] is False
     assert client.delete(path, headers=admin.auth).status_code == 204
-    problem(client.get(path, headers=host.auth), 404)
+    assert_problem(client.get(path, headers=host.auth), 404)
 
 
 def test_host_deletes_own_listing(client: TestClient, host: User, category: dict[str, Any]) -> None:
     p = listing(client, host, category)
     assert client.delete(f"/api/products/{p['id']}/", headers=host.auth).status_code == 204
-    problem(client.get(f"/api/products/{p['id']}/"), 404)
+    assert_problem(client.get(f"/api/products/{p['id']}/"), 404)
 
 
 def test_unknown_and_malformed_ids_are_404(client: TestClient, host: User) -> None:
     for pid in (str(uuid.uuid4()), "not-a-uuid", "1"):
-        problem(client.get(f"/api/products/{pid}/"), 404)
-        problem(client.patch(f"/api/products/{pid}/", json={"name": "x"}, headers=host.auth), 404)
-        problem(client.delete(f"/api/products/{pid}/", headers=host.auth), 404)
+        assert_problem(client.get(f"/api/products/{pid}/"), 404)
+        assert_problem(client.patch(f"/api/products/{pid}/", json={"name": "x"}, headers=host.auth), 404)
+        assert_problem(client.delete(f"/api/products/{pid}/", headers=host.auth), 404)
 
 
 def test_unpublished_listing_is_visible_to_its_host_and_admins_only(
@@ -324,10 +275,10 @@ def test_unpublished_listing_is_visible_to_its_host_and_admins_only(
     w = word()
     p = listing(client, host, category, name=f"Hidden {w}", published=False)
     path = f"/api/products/{p['id']}/"
-    problem(client.get(path), 404)
-    problem(client.get(path, headers=guest.auth), 404)
-    problem(client.get(path, headers=other_host.auth), 404)
-    problem(client.patch(path, json={"name": "x"}, headers=other_host.auth), 404)
+    assert_problem(client.get(path), 404)
+    assert_problem(client.get(path, headers=guest.auth), 404)
+    assert_problem(client.get(path, headers=other_host.auth), 404)
+    assert_problem(client.patch(path, json={"name": "x"}, headers=other_host.auth), 404)
     assert client.get(path, headers=host.auth).status_code == 200
     assert client.get(path, headers=admin.auth).status_code == 200
     # The public list never shows it; the host sees it with host=me.
@@ -336,8 +287,8 @@ def test_unpublished_listing_is_visible_to_its_host_and_admins_only(
     assert [r["id"] for r in mine["results"]] == [p["id"]]
     theirs = client.get("/api/products/", params={"search": w, "host": host.id}, headers=other_host.auth).json()
     assert theirs["count"] == 0
-    problem(client.get("/api/products/", params={"host": "me"}), 400, "host")
-    problem(client.get("/api/products/", params={"host": "nobody"}), 400, "host")
+    assert_problem(client.get("/api/products/", params={"host": "me"}), 400, "host")
+    assert_problem(client.get("/api/products/", params={"host": "nobody"}), 400, "host")
 
 
 # --- search, filters, ordering, pagination ------------------------------------------
@@ -468,7 +419,7 @@ def test_pagination_links_keep_filters(client: TestClient, host: User, category:
     third = client.get(second["next"]).json()
     assert [p["id"] for p in third["results"]] == [made[4]["id"]] and third["next"] is None
     assert third["count"] == 5
-    problem(client.get("/api/products/", params={**params, "page": "4"}), 404)
+    assert_problem(client.get("/api/products/", params={**params, "page": "4"}), 404)
 
 
 def test_page_size_is_capped_at_100(client: TestClient) -> None:
@@ -499,7 +450,7 @@ def test_page_size_is_capped_at_100(client: TestClient) -> None:
     ],
 )
 def test_invalid_parameters_are_400(client: TestClient, params: dict[str, str], field: str) -> None:
-    problem(client.get("/api/products/", params=params), 400, field)
+    assert_problem(client.get("/api/products/", params=params), 400, field)
 
 
 def test_search_with_only_stop_words_does_not_filter(client: TestClient) -> None:

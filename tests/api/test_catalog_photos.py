@@ -11,8 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.settings import Settings
-from tests.api.test_catalog import listing, problem, word
-from tests.fix_api import User
+from tests.fix_api import assert_problem, listing
+from tests.fix_data import word
+from tests.fix_users import User
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
@@ -47,7 +48,7 @@ def test_host_adds_and_deletes_photos(client: TestClient, make_user: Callable[..
     assert r.status_code == 204
     assert not stored.exists()  # the file goes with the row
     assert [ph["id"] for ph in client.get(f"/api/products/{p['id']}/").json()["photos"]] == [second.json()["id"]]
-    problem(client.delete(f"/api/products/{p['id']}/photos/{first.json()['id']}/", headers=host.auth), 404)
+    assert_problem(client.delete(f"/api/products/{p['id']}/photos/{first.json()['id']}/", headers=host.auth), 404)
 
 
 def test_photo_permissions(client: TestClient, make_user: Callable[..., User]) -> None:
@@ -55,26 +56,28 @@ def test_photo_permissions(client: TestClient, make_user: Callable[..., User]) -
     other, guest, admin = make_user("host"), make_user("guest"), make_user("admin")
     url = f"/api/products/{p['id']}/photos/"
     files = {"file": ("a.png", PNG, "image/png")}
-    problem(client.post(url, files=files), 401)
-    problem(client.post(url, files=files, headers=guest.auth), 403)
-    problem(client.post(url, files=files, headers=other.auth), 403)
-    problem(client.post(f"/api/products/{uuid.uuid4()}/photos/", files=files, headers=host.auth), 404)
-    problem(client.post("/api/products/nope/photos/", files=files, headers=host.auth), 404)
+    assert_problem(client.post(url, files=files), 401)
+    assert_problem(client.post(url, files=files, headers=guest.auth), 403)
+    assert_problem(client.post(url, files=files, headers=other.auth), 403)
+    assert_problem(client.post(f"/api/products/{uuid.uuid4()}/photos/", files=files, headers=host.auth), 404)
+    assert_problem(client.post("/api/products/nope/photos/", files=files, headers=host.auth), 404)
     by_admin = client.post(url, files=files, headers=admin.auth)
     assert by_admin.status_code == 201, by_admin.text
     photo = f"{url}{by_admin.json()['id']}/"
-    problem(client.delete(photo, headers=other.auth), 403)
-    problem(client.delete(photo), 401)
-    problem(client.delete(f"{url}{uuid.uuid4()}/", headers=host.auth), 404)
-    problem(client.delete(f"{url}not-a-uuid/", headers=host.auth), 404)
+    assert_problem(client.delete(photo, headers=other.auth), 403)
+    assert_problem(client.delete(photo), 401)
+    assert_problem(client.delete(f"{url}{uuid.uuid4()}/", headers=host.auth), 404)
+    assert_problem(client.delete(f"{url}not-a-uuid/", headers=host.auth), 404)
     assert client.delete(photo, headers=host.auth).status_code == 204
 
 
 def test_photo_must_be_an_image(client: TestClient, make_user: Callable[..., User]) -> None:
     host, p = setup(client, make_user)
     url = f"/api/products/{p['id']}/photos/"
-    problem(client.post(url, files={"file": ("x.png", b"<?php echo 1; ?>", "image/png")}, headers=host.auth), 415)
-    problem(client.post(url, files={"other": ("x.png", PNG, "image/png")}, headers=host.auth), 400, "file")
+    assert_problem(
+        client.post(url, files={"file": ("x.png", b"<?php echo 1; ?>", "image/png")}, headers=host.auth), 415
+    )
+    assert_problem(client.post(url, files={"other": ("x.png", PNG, "image/png")}, headers=host.auth), 400, "file")
     assert client.get(f"/api/products/{p['id']}/").json()["photos"] == []
 
 

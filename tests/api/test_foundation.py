@@ -8,17 +8,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= body.keys()
-    return body
+from tests.fix_api import assert_problem
 
 
 def test_healthz(client: TestClient) -> None:

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.settings import Settings
-from tests.api.test_foundation import assert_problem
+from tests.fix_api import assert_problem, signed_up
 
 
 def claims(user: Any, settings: Settings, **over: Any) -> dict[str, Any]:
@@ -64,8 +64,6 @@ def test_bad_token_is_401(case: str, client: TestClient, make_user: Any, setting
 
 
 def test_refresh_token_used_as_access_token(client: TestClient) -> None:
-    from tests.api.test_accounts import signed_up
-
     _, tokens = signed_up(client)
     body = assert_problem(client.get("/api/users/me/", headers={"Authorization": f"Bearer {tokens['refresh']}"}), 401)
     assert body["detail"] == "Invalid or expired token."

@@ -19,10 +19,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from api.oauth import STATE_COOKIE, OAuthSettings, Provider, from_config
-from tests.fix_api import User
+from tests.fix_api import assert_problem
+from tests.fix_users import User
 from tests.oauth_standin import Server, StandIn, new_key
 
-PROBLEM = "application/problem+json"
 GOOGLE_ID, GOOGLE_SECRET = "google-client-id", "google-client-secret"
 FACEBOOK_ID, FACEBOOK_SECRET = "facebook-app-id", "facebook-app-secret"
 
@@ -103,14 +103,6 @@ def callback(client: TestClient, back: httpx2.URL, **headers: str) -> httpx2.Res
 
 def sign_in(client: TestClient, standin: StandIn, name: str, user: dict[str, Any]) -> httpx2.Response:
     return callback(client, back_from_provider(client, standin, name, user))
-
-
-def assert_problem(response: httpx2.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def assert_tokens(response: httpx2.Response) -> dict[str, Any]:

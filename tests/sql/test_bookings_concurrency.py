@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.sql.test_bookings_sql import day, new_listing, new_user
+from tests.fix_data import day, new_listing, new_user
 
 CONNECTIONS = 50
 ROUNDS = 20

@@ -9,55 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 
+from tests.fix_data import day, new_listing, new_user, today
+
 UTC = dt.UTC
 
 
-# --- helpers (also used by test_bookings_concurrency.py) ---------------------------------
-
-
-def new_user(owner: psycopg.Connection[Any], role: str = "guest") -> str:
-    (uid,) = owner.execute(
-        "insert into app.users (email, first_name, last_name, role) values (%s, 'Test', 'User', %s) returning id",
-        (f"{role}-{uuid.uuid4().hex[:12]}@example.com", role),
-    ).fetchone()  # type: ignore[misc]
-    return str(uid)
-
-
-def new_listing(
-    owner: psycopg.Connection[Any],
-    host_id: str,
-    price: str = "100.00",
-    policy: str = "moderate",
-    max_guests: int = 4,
-    published: bool = True,
-    currency: str = "USD",
-) -> str:
-    slug = "c-" + uuid.uuid4().hex[:12]
-    (cid,) = owner.execute(
-        "insert into app.categories (name, slug) values (%s, %s) returning id", (slug, slug)
-    ).fetchone()  # type: ignore[misc]
-    (pid,) = owner.execute(
-        """insert into app.products (host_id, category_id, name, description, location, price_per_night, currency,
-                                     max_guests, cancellation_policy, published)
-           values (%s, %s, 'A place', 'Nice.', 'Lagos', %s, %s, %s, %s, %s) returning id""",
-        (host_id, cid, price, currency, max_guests, policy, published),
-    ).fetchone()  # type: ignore[misc]
-    return str(pid)
-
-
-def today() -> dt.date:
-    return dt.datetime.now(UTC).date()
-
-
-def day(offset: int) -> str:
-    return (today() + dt.timedelta(days=offset)).isoformat()
+# --- helpers ------------------------------------------------------------------------------
 
 
 def call(conn: psycopg.Connection[Any], role: str, user_id: str | None, query: str, params: Any = ()) -> Any:

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tests.fix_api import User
 from tests.fix_db import As
+from tests.fix_users import User
 
 Conn = psycopg.Connection[Any]
 
