@@ -92,3 +92,23 @@ def test_photo_paths_must_be_fresh_uploads(client: TestClient, make_user: Callab
         with pytest.raises(psycopg.Error) as info:
             conn.execute("select api.product_photo_add(%s, %s, 'image/png', 10)", (mine["id"], forged))
         assert info.value.sqlstate == "PT400"
+
+
+def test_media_url_is_configured_in_one_place(make_user: Callable[..., User], settings: Settings) -> None:
+    """MEDIA_URL decides both where files are served and the URLs SQL builds (app.media_url)."""
+    from dataclasses import replace
+
+    from api.app import create_app
+
+    elsewhere = replace(settings, media_url="/files/")
+    with TestClient(create_app(elsewhere), base_url="http://testserver") as other:
+        host, p = setup(other, make_user)
+
+        photo = other.post(
+            f"/api/products/{p['id']}/photos/", files={"file": ("a.png", PNG, "image/png")}, headers=host.auth
+        )
+
+        assert photo.status_code == 201, photo.text
+        assert photo.json()["url"].startswith("/files/")
+        assert other.get(f"/api/products/{p['id']}/").json()["photos"][0]["url"] == photo.json()["url"]
+        assert other.get(photo.json()["url"]).content == PNG
