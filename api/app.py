@@ -64,16 +64,7 @@ async def read_json(request: Request, limit: int) -> str:
         return "{}"
     if ctype != JSON and not (ctype.startswith("application/") and ctype.endswith("+json")):
         raise Problem(415, "Send the body as application/json.")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"The body is larger than {limit} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await specials.read_body(request, limit)
     try:
         parsed = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:

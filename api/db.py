@@ -19,6 +19,8 @@ from psycopg.adapt import Loader
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from api.errors import from_database
+
 SET_CONTEXT = (
     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
     " set_config('transaction_read_only', %s, true)"
@@ -76,3 +78,15 @@ async def call(
         await cur.execute(sql, params)
         await pipe.sync()
         return await cur.fetchall()
+
+
+async def call_as(pool: AsyncConnectionPool, role: str, sql: str, params: list[Any]) -> Any:
+    """One call as `role` without a user (e.g. `api_internal`, for what only this process verified); its value.
+
+    A database error becomes the Problem a client would see (as an anonymous caller).
+    """
+    try:
+        rows = await call(pool, role, None, sql, params, read_only=False)
+    except psycopg.Error as exc:
+        raise from_database(exc, anonymous=True) from exc
+    return rows[0][0]

@@ -35,12 +35,11 @@ from urllib.parse import urlencode
 import httpx2
 import jwt
 import orjson
-import psycopg
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api import db
-from api.errors import Problem, from_database
+from api.errors import Problem
 from api.settings import config
 
 log = logging.getLogger("nexus.oauth")
@@ -321,19 +320,6 @@ async def facebook_identity(http: httpx2.AsyncClient, p: Provider, code: str, fl
 # --- the two routes -----------------------------------------------------------------------
 
 
-async def call_as(request: Request, role: str, sql: str, params: list[Any]) -> Any:
-    """One api.oauth_* call, whatever token the browser may carry; its single value.
-
-    `anon` starts a flow; `api_internal` makes the calls that assert what only this
-    process has verified (the state round trip, the provider's identity).
-    """
-    try:
-        rows = await db.call(request.app.state.pool, role, None, sql, params, read_only=False)
-    except psycopg.Error as exc:
-        raise from_database(exc, anonymous=True) from exc
-    return rows[0][0]
-
-
 async def login(request: Request, args: dict[str, Any]) -> Response:
     """Redirect to the provider's consent page, with state, PKCE challenge and (OIDC) nonce."""
     settings = current(request)
@@ -359,8 +345,11 @@ async def login(request: Request, args: dict[str, Any]) -> Response:
         params["nonce"] = nonce_for(verifier)
     # The flow's lifetime is a database setting (auth_settings.oauth_flow_seconds); the cookie lives as long.
     flow = orjson.loads(
-        await call_as(
-            request, "anon", "select api.oauth_begin(%s, %s, %s, %s)", [p.name, state, verifier, redirect_uri]
+        await db.call_as(
+            request.app.state.pool,
+            "anon",
+            "select api.oauth_begin(%s, %s, %s, %s)",
+            [p.name, state, verifier, redirect_uri],
         )
     )
     response = RedirectResponse(with_query(authorize_url, params), status_code=302)
@@ -384,7 +373,9 @@ async def callback(request: Request, args: dict[str, Any]) -> bytes:
     if args.get("error"):
         if state:  # end the flow; it cannot succeed any more
             try:
-                await call_as(request, "api_internal", "select api.oauth_complete(%s, %s)", [p.name, state])
+                await db.call_as(
+                    request.app.state.pool, "api_internal", "select api.oauth_complete(%s, %s)", [p.name, state]
+                )
             except Problem:
                 pass
         raise Problem(400, "Sign-in was cancelled or refused at the provider.")
@@ -392,7 +383,7 @@ async def callback(request: Request, args: dict[str, Any]) -> bytes:
     if not state or not cookie or not hmac.compare_digest(cookie.encode(), state.encode()):
         raise Problem(400, BAD_STATE, {"state": [BAD_STATE]})
     flow: dict[str, str] = orjson.loads(
-        await call_as(request, "api_internal", "select api.oauth_complete(%s, %s)", [p.name, state])
+        await db.call_as(request.app.state.pool, "api_internal", "select api.oauth_complete(%s, %s)", [p.name, state])
     )
     code = args.get("code")
     if not code:
@@ -402,8 +393,8 @@ async def callback(request: Request, args: dict[str, Any]) -> bytes:
             who = await oidc_identity(http, p, code, flow)
         else:
             who = await facebook_identity(http, p, code, flow)
-    outcome: bytes = await call_as(
-        request,
+    outcome: bytes = await db.call_as(
+        request.app.state.pool,
         "api_internal",
         "select api.oauth_sign_in(%s, %s, %s, %s, %s, %s)",
         [p.name, who["subject"], who["email"], who["email_verified"], who["first_name"], who["last_name"]],

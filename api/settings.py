@@ -54,6 +54,10 @@ class Settings:
         default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="*").split(",") if o.strip()]
     )
     log_level: str = config("LOG_LEVEL", default="info")
+    # Payment providers: one without its secret key is not offered (503).
+    stripe_secret_key: str = config("STRIPE_SECRET_KEY", default="")
+    stripe_webhook_secret: str = config("STRIPE_WEBHOOK_SECRET", default="")
+    stripe_api_base: str = config("STRIPE_API_BASE", default="https://api.stripe.com")
 
     def app_url(self) -> str:
         """How the API connects: APP_DATABASE_URL, else DATABASE_URL as the authenticator role."""

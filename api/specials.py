@@ -14,11 +14,17 @@ which calls the route's function with (possibly changed) arguments.
   the file is removed again, so a failed request leaves nothing behind.
 - `oauth_login`, `oauth_callback`: the OAuth protocol steps around the flow's functions
   (api/oauth.py).
+- `pay`: the function writes the payment and its provider job; Python then makes the same
+  idempotent provider call at once (api/payments.py), so the guest usually gets the client
+  secret in this response; if the provider fails, the job retries and the guest reads again.
+- `stripe_webhook`: Python verifies the signature over the raw body; the event is recorded
+  once as api_internal (the worker applies it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,17 +32,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import psycopg
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import oauth
+from api import auth, db, oauth, payments
 from api.auth import sign_access
-from api.errors import Problem
+from api.errors import Problem, from_database
 from api.settings import Settings
 
 if TYPE_CHECKING:
     from api.routes import Route
+
+log = logging.getLogger("nexus.payments")
 
 Execute = Callable[[dict[str, Any]], Awaitable[list[tuple[Any, ...]]]]
 Special = Callable[["Route", Request, dict[str, Any], Execute], Awaitable[Response]]
@@ -169,3 +179,63 @@ async def oauth_callback(route: Route, request: Request, args: dict[str, Any], e
     """Finish the provider's flow (api/oauth.py), then hand out our tokens."""
     outcome = await oauth.callback(request, args)
     return oauth.signed_in(tokens_response(request.app.state.settings, outcome))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw request body, 413 past `limit` bytes (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"The body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def pay(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Write the payment (and its job), then create it at the provider now if it can be done now."""
+    cfg: Settings = request.app.state.settings
+    provider = orjson.loads(args["body"]).get("provider")
+    gateway = payments.gateway(cfg, provider) if provider in ("stripe", "paypal") else None  # else SQL says 400
+    payment = orjson.loads((await execute(args))[0][0])
+    if gateway and payment["provider"] == gateway.name and payment["status"] == "requires_payment":
+        if not payment["provider_payment_id"]:
+            try:
+                created = await run_in_threadpool(gateway.create, payment)
+            except payments.ProviderError as exc:
+                log.warning("payment %s: provider call failed, the worker retries: %s", payment["id"], exc)
+            else:
+                await db.call_as(
+                    request.app.state.pool,
+                    "api_internal",
+                    "select api.payment_attach(%s::uuid, %s, %s)",
+                    [payment["id"], created.id, created.client_secret],
+                )
+        # Read it back as the guest (the client secret is theirs alone).
+        claims = auth.verify(cfg, request.headers.get("authorization"))
+        assert claims is not None
+        try:
+            rows = await db.call(
+                request.app.state.pool, claims["role"], claims, "select api.payment_get(%s)", [payment["id"]], True
+            )
+        except psycopg.Error as exc:
+            raise from_database(exc, anonymous=False) from exc
+        return Response(rows[0][0], status_code=route.status, media_type="application/json")
+    return Response(orjson.dumps(payment), status_code=route.status, media_type="application/json")
+
+
+async def stripe_webhook(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Verify the Stripe-Signature over the raw body, then record the event once (api.webhook_receive)."""
+    cfg: Settings = request.app.state.settings
+    gateway = payments.StripeGateway(cfg)
+    event = gateway.event(await read_body(request, cfg.max_body_bytes), request.headers.get("stripe-signature"))
+    result = await db.call_as(
+        request.app.state.pool,
+        "api_internal",
+        "select api.webhook_receive(%s, %s, %s, %s)",
+        ["stripe", event.id, event.type, event.object_id],
+    )
+    return Response(result, media_type="application/json")

@@ -189,6 +189,50 @@ create trigger bookings_sync_calendar after insert or update of status on app.bo
 -- Create
 -- ---------------------------------------------------------------------------------
 
+create function app_private.idempotent_replay(p_user uuid, p_key text, p_endpoint text, p_body jsonb)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_prev app_private.idempotency_keys;
+begin
+  if p_key is null then
+    return null;
+  end if;
+  if length(p_key) not between 1 and 255 then
+    perform app.fail(400, 'The Idempotency-Key header must be 1 to 255 characters.', 'idempotency_key');
+  end if;
+  -- Held to the end of the transaction: a concurrent retry waits here, then finds the record.
+  perform pg_advisory_xact_lock(hashtextextended('idempotency:' || p_user::text || ':' || p_key, 0));
+  select * into v_prev from app_private.idempotency_keys k where k.user_id = p_user and k.key = p_key;
+  if found and (v_prev.endpoint <> p_endpoint
+                or v_prev.request_hash <> sha256(convert_to(p_endpoint || ':' || p_body::text, 'UTF8'))) then
+    perform app.fail(422, 'This Idempotency-Key was already used for a different request.', 'idempotency_key');
+  end if;
+  return v_prev.response;
+end
+$$;
+comment on function app_private.idempotent_replay(uuid, text, text, jsonb) is
+  'Idempotency-Key, first half: null when there is no key or it is new (the caller goes on, then calls app_private.idempotent_remember); the first response when this user already sent this key with this endpoint and body; 422 when the key was used for a different request; 400 for a key that is not 1-255 characters. Serialises concurrent retries of one key with an advisory lock held to the end of the transaction.';
+
+create function app_private.idempotent_remember(p_user uuid, p_key text, p_endpoint text, p_body jsonb,
+                                                p_response jsonb)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_key is not null then
+    insert into app_private.idempotency_keys (user_id, key, endpoint, request_hash, response)
+    values (p_user, p_key, p_endpoint, sha256(convert_to(p_endpoint || ':' || p_body::text, 'UTF8')), p_response);
+  end if;
+  return p_response;
+end
+$$;
+comment on function app_private.idempotent_remember(uuid, text, text, jsonb, jsonb) is
+  'Idempotency-Key, second half: record the response of a request made with a key (in the same transaction as its effect, so a key exists only if the effect committed); returns the response.';
+
 create function api.booking_create(p_body jsonb, p_idempotency_key text default null) returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
@@ -197,8 +241,6 @@ declare
   v_uid uuid := app.current_user_id();
   v_cfg app_private.booking_settings := app_private.booking_config();
   v_errors jsonb := '{}';
-  v_hash bytea;
-  v_prev app_private.idempotency_keys;
   v_product_id uuid;
   v_start date;
   v_end date;
@@ -216,20 +258,9 @@ begin
   end if;
 
   -- A retry with the same key returns the first response; concurrent retries wait here.
-  if p_idempotency_key is not null then
-    if length(p_idempotency_key) not between 1 and 255 then
-      perform app.fail(400, 'The Idempotency-Key header must be 1 to 255 characters.', 'idempotency_key');
-    end if;
-    v_hash := sha256(convert_to('booking_create:' || p_body::text, 'UTF8'));
-    perform pg_advisory_xact_lock(hashtextextended('idempotency:' || v_uid::text || ':' || p_idempotency_key, 0));
-    select * into v_prev from app_private.idempotency_keys k
-     where k.user_id = v_uid and k.key = p_idempotency_key;
-    if found then
-      if v_prev.endpoint <> 'booking_create' or v_prev.request_hash <> v_hash then
-        perform app.fail(422, 'This Idempotency-Key was already used for a different request.', 'idempotency_key');
-      end if;
-      return v_prev.response;
-    end if;
+  v_result := app_private.idempotent_replay(v_uid, p_idempotency_key, 'booking_create', p_body);
+  if v_result is not null then
+    return v_result;
   end if;
 
   -- Only these fields are read from the body; anything else (status, prices, guest_id) is ignored.
@@ -293,12 +324,8 @@ begin
     perform app.fail(409, 'Those dates are not available.', 'start_date');
   end;
 
-  v_result := app.booking_json(v_booking);
-  if p_idempotency_key is not null then
-    insert into app_private.idempotency_keys (user_id, key, endpoint, request_hash, response)
-    values (v_uid, p_idempotency_key, 'booking_create', v_hash, v_result);
-  end if;
-  return v_result;
+  return app_private.idempotent_remember(v_uid, p_idempotency_key, 'booking_create', p_body,
+                                         app.booking_json(v_booking));
 end
 $$;
 comment on function api.booking_create(jsonb, text) is

@@ -33,6 +33,16 @@ EXCEPTIONS: dict[str, tuple[set[str], str]] = {
         "The callback route accepts any caller, but the call asserts that a provider verified an identity, "
         "a fact only api/oauth.py establishes (ID token or Graph call); granted to anon, anyone could claim any identity.",
     ),
+    "api.webhook_receive": (
+        {"api_internal"},
+        "The webhook route accepts any caller, but recording an event asserts that its signature verified, "
+        "which only api/specials.py checks (with the provider's secret); as anon, anyone could queue events.",
+    ),
+    "api.payment_attach": (
+        {"api_internal"},
+        "No route of its own: it records the provider object the API (or the worker, as the owner) created "
+        "for a payment; a client could otherwise attach any provider id to its payment.",
+    ),
     "api.health": (
         {"anon", "guest", "host", "admin"},
         "No route in the table: GET /readyz calls it as anon to compare applied migrations with the shipped files.",
@@ -81,6 +91,15 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_admin", "SELECT", ("admin",)),
     },
     "app.calendar_entries": {("select_all", "SELECT", ("admin", "anon", "guest", "host"))},
+    "app.payments": {
+        ("select_own", "SELECT", ("admin", "guest", "host")),
+        ("select_as_host", "SELECT", ("admin", "guest", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
+    "app.exchange_rates": {
+        ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
+        ("insert_as_admin", "INSERT", ("admin",)),
+    },
     "app_private.credentials": set(),
     "app_private.refresh_tokens": set(),
     "app_private.login_attempts": set(),
@@ -89,6 +108,8 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app_private.booking_settings": set(),
     "app_private.auth_settings": set(),
     "app_private.idempotency_keys": set(),
+    "app_private.payment_settings": set(),
+    "app_private.webhook_events": set(),
 }
 
 

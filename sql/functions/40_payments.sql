@@ -1,0 +1,460 @@
+/*
+ * Payments: currencies and exchange rates, paying a booking upfront, what providers report.
+ *
+ * The flow (every provider call is a job deferred here, in the same transaction as its cause):
+ *   1. api.payment_create (the booking's guest): a payment row for the pending booking, in the
+ *      listing's currency or another one at the newest fresh rate, and the job
+ *      payments.create_at_provider. The API then makes the same idempotent provider call at
+ *      once, so the guest usually gets the client secret in the response; if the provider is
+ *      slow or down, the job retries and the guest reads the payment again.
+ *   2. api.payment_attach (the API or the worker): the provider's id and client secret.
+ *   3. A provider webhook whose signature the API verified: api.webhook_receive records the
+ *      event once and defers payments.apply_event. The worker asks the provider for the object
+ *      (never trusting the webhook's payload) and calls app_private.payment_apply, which checks
+ *      amount and currency against the payment and moves it: succeeded confirms the booking.
+ *   4. A hold that expires or a booking canceled while its payment is open cancels the payment
+ *      and defers payments.cancel_at_provider (app_private.payments_cancel_open).
+ *
+ * Access: reads are SECURITY INVOKER under the policies in sql/policies/40_payments.sql (a
+ * guest their own payments, a host those of their listings without the client secret,
+ * admins all). Writes are SECURITY DEFINER and check the caller explicitly; the provider's
+ * side is api_internal (the API process) or the owner (the worker).
+ *
+ * From psql, as the owner: select * from procrastinate.procrastinate_jobs order by id desc;
+ */
+
+create trigger payments_set_updated_at before update on app.payments
+  for each row execute function app.tg__set_updated_at();
+
+create function app_private.payment_config() returns app_private.payment_settings
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select s from app_private.payment_settings s where s.id
+$$;
+comment on function app_private.payment_config() is
+  'The payment settings row (app_private.payment_settings): platform_fee_percent, rate_max_age_hours.';
+
+create function app_private.defer(p_task text, p_args jsonb, p_lock text default null) returns bigint
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select (procrastinate.procrastinate_defer_jobs_v1(array[
+    row('payments', p_task, 0, p_lock, null, p_args, null)::procrastinate.procrastinate_job_to_defer_v1]))[1]
+$$;
+comment on function app_private.defer(text, jsonb, text) is
+  'Defer a job for the worker (python -m api.worker) in the current transaction: it exists exactly when the caller commits. p_task is a task name registered in api/worker.py, p_args its JSON arguments; jobs with the same p_lock run one at a time. Returns the job id (procrastinate.procrastinate_jobs).';
+
+create function app.minor_units(p_currency text) returns int
+language sql stable parallel safe security invoker
+as $$
+  select c.minor_units::int from app.currencies c where c.code = p_currency
+$$;
+comment on function app.minor_units(text) is 'Digits after the decimal point of a currency (ISO 4217): 2 for USD, 0 for JPY, 3 for KWD; null for an unknown code.';
+
+create function app.exchange_rate(p_base text, p_quote text) returns numeric
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select r.rate from app.exchange_rates r
+   where r.base = p_base and r.quote = p_quote
+     and r.fetched_at > now() - make_interval(hours => (app_private.payment_config()).rate_max_age_hours)
+   order by r.fetched_at desc
+   limit 1
+$$;
+comment on function app.exchange_rate(text, text) is
+  'The newest rate for 1 p_base in p_quote observed within payment_settings.rate_max_age_hours, or null when there is none that fresh.';
+
+-- ---------------------------------------------------------------------------------
+-- Currencies and rates
+-- ---------------------------------------------------------------------------------
+
+create function api.currency_list(p_page text default null, p_page_size text default null) returns app.page
+language plpgsql stable security invoker
+as $$
+declare
+  v_window app.page_window := app.page_window(p_page, p_page_size);
+  v_count bigint;
+  v_results json;
+begin
+  select coalesce(max(x.total), 0),
+         coalesce(json_agg(json_build_object('code', x.code, 'name', x.name, 'minor_units', x.minor_units)
+                           order by x.code), '[]')
+    into v_count, v_results
+    from (select c.code, c.name, c.minor_units, count(*) over () as total
+            from app.currencies c
+           order by c.code
+           limit v_window.page_size offset v_window.skip) x;
+  return app.page(v_window, v_count, v_results);
+end
+$$;
+comment on function api.currency_list(text, text) is
+  'GET /api/currencies/ — the ISO 4217 currencies listings are priced and payments are made in, with their minor units (digits after the decimal point), by code. Anyone.';
+
+create function api.exchange_rate_set(p_body jsonb) returns jsonb
+language plpgsql volatile security invoker
+as $$
+declare
+  v_errors jsonb := '{}';
+  v_row app.exchange_rates;
+begin
+  v_errors := app.check_text(v_errors, p_body, 'base', 3, 3, p_required => true);
+  v_errors := app.check_text(v_errors, p_body, 'quote', 3, 3, p_required => true);
+  v_errors := app.check_number(v_errors, p_body, 'rate', 0.0000000001, 9999999999, 10, p_required => true);
+  if not v_errors ? 'base' and app.minor_units(upper(btrim(p_body ->> 'base'))) is null then
+    v_errors := app.add_error(v_errors, 'base', 'Must be a supported ISO 4217 code, e.g. USD.');
+  end if;
+  if not v_errors ? 'quote' and app.minor_units(upper(btrim(p_body ->> 'quote'))) is null then
+    v_errors := app.add_error(v_errors, 'quote', 'Must be a supported ISO 4217 code, e.g. EUR.');
+  end if;
+  if not (v_errors ? 'base' or v_errors ? 'quote') and upper(btrim(p_body ->> 'base')) = upper(btrim(p_body ->> 'quote')) then
+    v_errors := app.add_error(v_errors, 'quote', 'Must differ from base.');
+  end if;
+  perform app.raise_errors(v_errors);
+  insert into app.exchange_rates (base, quote, rate, source)
+  values (upper(btrim(p_body ->> 'base')), upper(btrim(p_body ->> 'quote')), (p_body ->> 'rate')::numeric, 'admin')
+  returning * into v_row;
+  return jsonb_build_object('base', v_row.base, 'quote', v_row.quote, 'rate', v_row.rate::text,
+                            'source', v_row.source, 'fetched_at', v_row.fetched_at);
+end
+$$;
+comment on function api.exchange_rate_set(jsonb) is
+  'POST /api/exchange-rates/ {base, quote, rate} — record that 1 base buys rate quote, now (source "admin"). Payments in quote for listings priced in base use the newest rate younger than payment_settings.rate_max_age_hours. Admins.';
+
+-- ---------------------------------------------------------------------------------
+-- The payment row
+-- ---------------------------------------------------------------------------------
+
+create function app.tg_payments__guard() returns trigger
+language plpgsql security invoker
+as $$
+begin
+  if round(new.amount, app.minor_units(new.currency)) <> new.amount
+     or round(new.amount_refunded, app.minor_units(new.currency)) <> new.amount_refunded then
+    perform app.fail(400, format('%s amounts have at most %s decimals.', new.currency, app.minor_units(new.currency)), 'amount');
+  end if;
+  -- Written with exactly the currency's minor units as the scale: 120 USD is stored as 120.00.
+  new.amount := round(new.amount, app.minor_units(new.currency));
+  new.amount_refunded := round(new.amount_refunded, app.minor_units(new.currency));
+  if tg_op = 'UPDATE' then
+    if new.status is distinct from old.status and not (
+         (old.status = 'requires_payment' and new.status in ('processing', 'succeeded', 'failed', 'canceled'))
+      or (old.status = 'processing' and new.status in ('succeeded', 'failed', 'canceled'))
+      or (old.status = 'succeeded' and new.status in ('partially_refunded', 'refunded'))
+      or (old.status = 'partially_refunded' and new.status = 'refunded')) then
+      perform app.fail(409, format('A %s payment cannot become %s.', old.status, new.status), 'status');
+    end if;
+    if (new.booking_id, new.guest_id, new.host_id, new.provider, new.amount, new.currency, new.booking_amount,
+        new.booking_currency, new.rate, new.created_at)
+       is distinct from
+       (old.booking_id, old.guest_id, old.host_id, old.provider, old.amount, old.currency, old.booking_amount,
+        old.booking_currency, old.rate, old.created_at) then
+      perform app.fail(409, 'A payment''s booking, parties, provider, amount, currency and rate never change.');
+    end if;
+    if old.provider_payment_id is not null and new.provider_payment_id is distinct from old.provider_payment_id then
+      perform app.fail(409, 'A payment''s provider id never changes once set.', 'provider_payment_id');
+    end if;
+  end if;
+  return new;
+end
+$$;
+comment on function app.tg_payments__guard() is
+  'Trigger: an amount has at most its currency''s minor units (400) and is stored with exactly that scale; statuses move only requires_payment -> processing|succeeded|failed|canceled, processing -> succeeded|failed|canceled, succeeded -> partially_refunded|refunded, partially_refunded -> refunded (409 otherwise, even from psql); the paid facts and a provider id once set never change.';
+
+create trigger payments_guard before insert or update on app.payments
+  for each row execute function app.tg_payments__guard();
+
+create function app.payment_json(p app.payments) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object(
+    'id', p.id, 'booking_id', p.booking_id, 'provider', p.provider, 'payment_method', p.payment_method,
+    'status', p.status, 'amount', p.amount::text, 'currency', p.currency,
+    'booking_amount', p.booking_amount::text, 'booking_currency', p.booking_currency, 'rate', p.rate::text,
+    'amount_refunded', p.amount_refunded::text, 'provider_payment_id', p.provider_payment_id,
+    -- What the guest's browser needs to pay; nobody else sees it.
+    'client_secret', case when p.guest_id = app.current_user_id() then p.client_secret end,
+    'approve_url', case when p.guest_id = app.current_user_id() then p.approve_url end,
+    'failure_reason', p.failure_reason,
+    'created_at', p.created_at, 'updated_at', p.updated_at, 'succeeded_at', p.succeeded_at,
+    'failed_at', p.failed_at, 'canceled_at', p.canceled_at)
+$$;
+comment on function app.payment_json(app.payments) is
+  'A payment as the API shows it; money as decimal strings. client_secret and approve_url only to the paying guest.';
+
+-- ---------------------------------------------------------------------------------
+-- Paying
+-- ---------------------------------------------------------------------------------
+
+create function api.payment_create(p_id text, p_body jsonb, p_idempotency_key text default null) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_errors jsonb := '{}';
+  v_booking app.bookings;
+  v_currency text;
+  v_rate numeric;
+  v_payment app.payments;
+  v_result jsonb;
+begin
+  v_booking := app.booking_for_party(p_id);
+  if v_booking.guest_id is distinct from v_uid then
+    perform app.fail(403, 'Only the booking''s guest can pay for it.');
+  end if;
+  v_result := app_private.idempotent_replay(v_uid, p_idempotency_key, 'payment_create:' || v_booking.id, p_body);
+  if v_result is not null then
+    return v_result;
+  end if;
+
+  v_errors := app.check_choice(v_errors, p_body, 'provider', enum_range(null::app.payment_provider)::text[], p_required => true);
+  v_errors := app.check_text(v_errors, p_body, 'currency', 3, 3);
+  v_currency := coalesce(upper(btrim(p_body ->> 'currency')), v_booking.currency);
+  if not v_errors ? 'currency' and app.minor_units(v_currency) is null then
+    v_errors := app.add_error(v_errors, 'currency', 'Must be a supported ISO 4217 code, e.g. EUR.');
+  elsif not v_errors ? 'currency' and v_currency <> v_booking.currency then
+    v_rate := app.exchange_rate(v_booking.currency, v_currency);
+    if v_rate is null then
+      v_errors := app.add_error(v_errors, 'currency',
+        format('There is no recent exchange rate from %s to %s; pay in %s.', v_booking.currency, v_currency, v_booking.currency));
+    end if;
+  end if;
+  perform app.raise_errors(v_errors);
+
+  if v_booking.status <> 'pending' then
+    perform app.fail(409, format('A %s booking cannot be paid for.', v_booking.status), 'status');
+  end if;
+  if v_booking.expires_at <= now() then
+    perform app.fail(409, 'This hold has expired; book again.', 'status');
+  end if;
+
+  -- One open payment per booking: asking again returns it (whatever provider it uses).
+  select * into v_payment from app.payments p
+   where p.booking_id = v_booking.id and p.status in ('requires_payment', 'processing');
+  if not found then
+    insert into app.payments (booking_id, guest_id, host_id, provider, payment_method, amount, currency,
+                              booking_amount, booking_currency, rate)
+    values (v_booking.id, v_booking.guest_id, v_booking.host_id, (p_body ->> 'provider')::app.payment_provider,
+            case p_body ->> 'provider' when 'paypal' then 'paypal' else 'credit_card' end::app.payment_method,
+            round(v_booking.total_price * coalesce(v_rate, 1), app.minor_units(v_currency)), v_currency,
+            v_booking.total_price, v_booking.currency, v_rate)
+    returning * into v_payment;
+    perform app_private.defer('payments.create_at_provider', jsonb_build_object('payment_id', v_payment.id),
+                              'payment:' || v_payment.id);
+  end if;
+  return app_private.idempotent_remember(v_uid, p_idempotency_key, 'payment_create:' || v_booking.id, p_body,
+                                         app.payment_json(v_payment));
+exception when unique_violation then
+  -- A concurrent request opened one first (payments_one_open_per_booking).
+  perform app.fail(409, 'A payment for this booking is being created; read it again.', 'status');
+end
+$$;
+comment on function api.payment_create(text, jsonb, text) is
+  'POST /api/bookings/{id}/payments/ {provider: stripe | paypal, currency?} — the booking''s guest pays a pending booking upfront: amount = total_price, or in another supported currency at the newest rate younger than rate_max_age_hours (recorded as rate; no fresh rate is a 400 naming currency), rounded to that currency''s minor units. Creating it at the provider is a job (payments.create_at_provider) written in this transaction. One open payment per booking: asking again returns the open one. 409 unless the booking is pending and its hold unexpired; 403 for the host; 404 for anyone else. Idempotency-Key honoured.';
+
+create function api.payment_attach(p_id uuid, p_provider_payment_id text, p_client_secret text default null,
+                                   p_approve_url text default null)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+begin
+  update app.payments p
+     set provider_payment_id = p_provider_payment_id,
+         client_secret = coalesce(p_client_secret, p.client_secret),
+         approve_url = coalesce(p_approve_url, p.approve_url)
+   where p.id = p_id
+     and (p.provider_payment_id is null or p.provider_payment_id = p_provider_payment_id)
+  returning * into v_payment;
+  if not found then
+    perform app.fail(409, 'This payment is attached to another provider object.', 'provider_payment_id');
+  end if;
+  return app.payment_json(v_payment);
+end
+$$;
+comment on function api.payment_attach(uuid, text, text, text) is
+  'Record the provider''s object for a payment (its id, and the Stripe client secret or PayPal approval URL). Idempotent: the same id again changes nothing; another id is a 409. Called by the API right after api.payment_create and by the worker''s retries (payments.create_at_provider); never by clients (api_internal and the owner only).';
+
+-- ---------------------------------------------------------------------------------
+-- What providers report
+-- ---------------------------------------------------------------------------------
+
+create function api.webhook_receive(p_provider text, p_event_id text, p_type text, p_object_id text default null)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_new boolean;
+begin
+  if p_provider is null or not (p_provider = any (enum_range(null::app.payment_provider)::text[])) then
+    perform app.fail(400, 'Unknown provider.', 'provider');
+  end if;
+  insert into app_private.webhook_events (provider, event_id, type, object_id)
+  values (p_provider::app.payment_provider, p_event_id, p_type, p_object_id)
+  on conflict (provider, event_id) do nothing;
+  v_new := found;
+  if v_new and p_object_id is not null then
+    perform app_private.defer('payments.apply_event',
+                              jsonb_build_object('provider', p_provider, 'event_id', p_event_id),
+                              'provider-object:' || p_object_id);
+  end if;
+  return jsonb_build_object('received', true, 'new', v_new);
+end
+$$;
+comment on function api.webhook_receive(text, text, text, text) is
+  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only.';
+
+create function app_private.payment_apply(p_provider text, p_provider_payment_id text, p_status text,
+                                          p_amount_minor bigint, p_currency text, p_reason text default null)
+returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+  v_booking app.bookings;
+begin
+  select * into v_payment from app.payments p
+   where p.provider = p_provider::app.payment_provider and p.provider_payment_id = p_provider_payment_id
+   for update;
+  if not found then
+    return 'ignored: no payment has this provider id';
+  end if;
+  if upper(p_currency) <> v_payment.currency
+     or p_amount_minor <> (v_payment.amount * power(10::numeric, app.minor_units(v_payment.currency)))::bigint then
+    return format('ignored: the provider says %s %s, the payment is %s %s',
+                  p_amount_minor, upper(p_currency), v_payment.amount, v_payment.currency);
+  end if;
+  if p_status = v_payment.status::text
+     or (p_status = 'succeeded' and v_payment.status in ('partially_refunded', 'refunded')) then
+    return 'unchanged: already ' || v_payment.status;
+  end if;
+
+  if p_status = 'succeeded' then
+    update app.payments p set status = 'succeeded', succeeded_at = now() where p.id = v_payment.id;
+    select * into v_booking from app.bookings b where b.id = v_payment.booking_id for update;
+    if v_booking.status = 'pending' then
+      -- Paid in time or not, the guest has paid: the hold ends and the stay is confirmed.
+      update app.bookings b set status = 'confirmed', confirmed_at = now(), expires_at = null
+       where b.id = v_booking.id;
+      return 'succeeded: booking confirmed';
+    end if;
+    return format('succeeded: the booking is %s', v_booking.status);
+  elsif p_status in ('processing', 'failed', 'canceled') then
+    update app.payments p
+       set status = p_status::app.payment_status,
+           failed_at = case when p_status = 'failed' then now() end,
+           canceled_at = case when p_status = 'canceled' then now() end,
+           failure_reason = coalesce(left(p_reason, 1000), p.failure_reason)
+     where p.id = v_payment.id and p.status in ('requires_payment', 'processing');
+    return case when found then p_status else 'unchanged: ' || v_payment.status end;
+  end if;
+  return 'ignored: status ' || p_status;
+end
+$$;
+comment on function app_private.payment_apply(text, text, text, bigint, text, text) is
+  'Apply what a provider''s own record says about a payment (the worker retrieves it; webhook payloads are never trusted): its status (processing, succeeded, failed, canceled), amount in minor units and currency, which must match the payment or nothing changes. A success confirms the pending booking. Returns what it did. Owner only (the worker).';
+
+create function app_private.payment_give_up(p_id uuid, p_reason text) returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app.payments p set status = 'failed', failed_at = now(), failure_reason = left(p_reason, 1000)
+   where p.id = p_id and p.status = 'requires_payment' and p.provider_payment_id is null;
+  return case when found then 'failed' else 'unchanged' end;
+end
+$$;
+comment on function app_private.payment_give_up(uuid, text) is
+  'The worker''s last retry to create a payment at its provider failed: the payment fails with the reason (the guest may start another). Owner only.';
+
+create function app_private.payments_cancel_open(p_booking_id uuid, p_reason text) returns integer
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer := 0;
+  v_payment app.payments;
+begin
+  for v_payment in
+    update app.payments p
+       set status = 'canceled', canceled_at = now(), failure_reason = p_reason
+     where p.booking_id = p_booking_id and p.status in ('requires_payment', 'processing')
+    returning *
+  loop
+    v_count := v_count + 1;
+    perform app_private.defer('payments.cancel_at_provider', jsonb_build_object('payment_id', v_payment.id),
+                              'payment:' || v_payment.id);
+  end loop;
+  return v_count;
+end
+$$;
+comment on function app_private.payments_cancel_open(uuid, text) is
+  'Cancel a booking''s open payment (the hold expired or the booking was canceled) and defer payments.cancel_at_provider, in the caller''s transaction. Returns how many were canceled.';
+
+create function app.tg_bookings__cancel_open_payments() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform app_private.payments_cancel_open(new.id, coalesce(new.cancel_reason, 'The booking was canceled.'));
+  return null;
+end
+$$;
+comment on function app.tg_bookings__cancel_open_payments() is
+  'Trigger: when a booking is canceled (by a party, an admin or hold expiry), its open payment is canceled here and at the provider (a job), in the same transaction.';
+
+create trigger bookings_cancel_open_payments after update of status on app.bookings
+  for each row when (new.status = 'canceled' and old.status is distinct from 'canceled')
+  execute function app.tg_bookings__cancel_open_payments();
+
+-- ---------------------------------------------------------------------------------
+-- Reading
+-- ---------------------------------------------------------------------------------
+
+create function api.payment_get(p_id text) returns jsonb
+language sql stable security invoker
+as $$
+  select app.payment_json(p) from app.payments p where p.id = app.parse_uuid(p_id)
+$$;
+comment on function api.payment_get(text) is
+  'GET /api/payments/{id}/ — one payment: for its guest (with the client secret), the listing''s host (without it) and admins; 404 for anyone else.';
+
+create function api.payments_list(p_status text default null, p_provider text default null,
+                                  p_booking text default null, p_page text default null,
+                                  p_page_size text default null)
+returns app.page
+language plpgsql stable security invoker
+as $$
+declare
+  v_window app.page_window := app.page_window(p_page, p_page_size);
+  v_booking uuid := app.parse_uuid(p_booking, 'booking', 400);
+  v_count bigint;
+  v_results json;
+begin
+  if p_status is not null and not (p_status = any (enum_range(null::app.payment_status)::text[])) then
+    perform app.invalid('status', 'Must be one of ' || array_to_string(enum_range(null::app.payment_status)::text[], ', ') || '.');
+  end if;
+  if p_provider is not null and not (p_provider = any (enum_range(null::app.payment_provider)::text[])) then
+    perform app.invalid('provider', 'Must be stripe or paypal.');
+  end if;
+  -- Row-level security decides whose payments these are.
+  select coalesce(max(x.total), 0),
+         coalesce(json_agg(app.payment_json(x.p) order by (x.p).created_at desc, (x.p).id), '[]')
+    into v_count, v_results
+    from (select p, count(*) over () as total
+            from app.payments p
+           where (p_status is null or p.status = p_status::app.payment_status)
+             and (p_provider is null or p.provider = p_provider::app.payment_provider)
+             and (v_booking is null or p.booking_id = v_booking)
+           order by p.created_at desc, p.id
+           limit v_window.page_size offset v_window.skip) x;
+  return app.page(v_window, v_count, v_results);
+end
+$$;
+comment on function api.payments_list(text, text, text, text, text) is
+  'GET /api/payments/ — payments, newest first: a guest''s own, a host''s on their listings (without client secrets), all for admins. Filters: status, provider (stripe, paypal), booking (id). Paginated.';

@@ -1,0 +1,36 @@
+/*
+ * Payments: who may see payments and rates, and call the payment functions.
+ *
+ * Payments are written only by the SECURITY DEFINER functions in
+ * sql/functions/40_payments.sql (and the worker, as the owner), so no client role holds
+ * insert/update/delete on app.payments. A guest reads their own payments, a host those of
+ * their listings (app.payment_json leaves out the client secret for anyone but the guest),
+ * admins all. Exchange rates are public facts; admins add them.
+ */
+
+grant select on app.payments to guest, host, admin;
+create policy select_own on app.payments for select to guest, host, admin
+  using (guest_id = (select app.current_user_id()));
+create policy select_as_host on app.payments for select to guest, host, admin
+  using (host_id = (select app.current_user_id()));
+create policy select_as_admin on app.payments for select to admin using (true);
+
+grant select on app.exchange_rates to anon, guest, host, admin;
+grant insert (base, quote, rate, source) on app.exchange_rates to admin;
+create policy select_all on app.exchange_rates for select to anon, guest, host, admin using (true);
+create policy insert_as_admin on app.exchange_rates for insert to admin with check (source = 'admin');
+
+-- Helpers the invoker functions need:
+grant execute on function app.minor_units(text), app.exchange_rate(text, text) to anon, guest, host, admin;
+grant execute on function app.payment_json(app.payments) to guest, host, admin;
+
+-- The endpoints (api/routes.py, "payments" block):
+grant execute on function api.currency_list(text, text) to anon, guest, host, admin;
+grant execute on function api.exchange_rate_set(jsonb) to admin;
+grant execute on function api.payment_create(text, jsonb, text), api.payment_get(text),
+  api.payments_list(text, text, text, text, text)
+  to guest, host, admin;
+-- What only the API process may assert: a provider object it created, an event whose signature it verified.
+grant execute on function api.payment_attach(uuid, text, text, text), api.webhook_receive(text, text, text, text)
+  to api_internal;
+-- app_private.* (payment_apply, payments_cancel_open, defer, payment_config) stay with the owner: the worker.
