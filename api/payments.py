@@ -86,7 +86,8 @@ class StripeGateway:
             max_network_retries=0,  # retries are the worker's, with backoff
         )
 
-    def _payment(self, intent: Any) -> ProviderPayment:
+    def _payment(self, obj: stripe.PaymentIntent) -> ProviderPayment:
+        intent: dict[str, Any] = obj.to_dict()
         error = intent.get("last_payment_error") or {}
         return ProviderPayment(
             id=intent["id"],
@@ -141,9 +142,9 @@ class StripeGateway:
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise Problem(400, "The webhook signature is missing, wrong or too old.") from exc
-        data = event.get("data") or {}
-        obj = data.get("object") or {}
-        return Event(id=str(event["id"]), type=str(event["type"]), object_id=obj.get("id"))
+        body: dict[str, Any] = event.to_dict()
+        obj = (body.get("data") or {}).get("object") or {}
+        return Event(id=str(body["id"]), type=str(body["type"]), object_id=obj.get("id"))
 
 
 def gateway(settings: Settings, provider: str) -> StripeGateway:

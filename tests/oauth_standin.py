@@ -18,15 +18,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -209,32 +206,3 @@ class StandIn:
                 Route("/me", self.me),
             ]
         )
-
-
-class Server:
-    """Serve a StandIn with uvicorn on 127.0.0.1 (a free port) in a background thread."""
-
-    def __init__(self, standin: StandIn) -> None:
-        self.standin = standin
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        port = self.sock.getsockname()[1]
-        standin.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(standin.app(), lifespan="off", ws="none", log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> StandIn:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the OAuth stand-in did not start")
-            time.sleep(0.01)
-        return self.standin
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()

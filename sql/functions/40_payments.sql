@@ -37,7 +37,8 @@ comment on function app_private.payment_config() is
 
 create function app_private.defer(p_task text, p_args jsonb, p_lock text default null) returns bigint
 language sql volatile security definer
-set search_path = pg_catalog, pg_temp
+-- procrastinate's own functions and triggers name their tables without a schema.
+set search_path = procrastinate, pg_catalog, pg_temp
 as $$
   select (procrastinate.procrastinate_defer_jobs_v1(array[
     row('payments', p_task, 0, p_lock, null, p_args, null)::procrastinate.procrastinate_job_to_defer_v1]))[1]

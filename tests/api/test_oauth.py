@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 from api.oauth import STATE_COOKIE, OAuthSettings, Provider, from_config
 from tests.fix_api import assert_problem
 from tests.fix_users import User
-from tests.oauth_standin import Server, StandIn, new_key
+from tests.loopback import Server
+from tests.oauth_standin import StandIn, new_key
 
 GOOGLE_ID, GOOGLE_SECRET = "google-client-id", "google-client-secret"
 FACEBOOK_ID, FACEBOOK_SECRET = "facebook-app-id", "facebook-app-secret"

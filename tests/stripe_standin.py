@@ -1,0 +1,145 @@
+"""A stand-in of Stripe's HTTP API on loopback, for the payment tests (the real `stripe` SDK talks to it).
+
+It speaks the part of the API Nexus uses, as Stripe does: form-encoded requests with a
+Bearer secret key, JSON answers, errors as {"error": {...}} with Stripe's status codes, and
+Idempotency-Key (the same key returns the first answer and creates nothing new):
+
+- POST /v1/payment_intents, GET /v1/payment_intents/{id}, POST /v1/payment_intents/{id}/cancel
+
+Knobs for a test: `fail_next` (answer the next requests with these HTTP statuses),
+`lose_next_response` (create the object, remember it under the key, then answer 500, as when
+the network drops the answer), `set_status` (the guest paid, or a card was declined), and
+`signed_event` builds a webhook body with a valid (or stale) Stripe-Signature header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+def stripe_error(status: int, message: str, kind: str = "api_error") -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+@dataclass
+class StripeStandIn:
+    secret_key: str = "sk_test_standin"
+    webhook_secret: str = "whsec_standin"
+    base_url: str = ""
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> answer
+    fail_next: list[int] = field(default_factory=list)
+    lose_next_response: bool = False
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- knobs -----------------------------------------------------------------------------
+
+    def set_status(self, intent_id: str, status: str, **changes: Any) -> dict[str, Any]:
+        with self.lock:
+            self.intents[intent_id].update(status=status, **changes)
+            return dict(self.intents[intent_id])
+
+    def intents_for(self, payment_id: str) -> list[dict[str, Any]]:
+        return [i for i in self.intents.values() if i["metadata"].get("payment_id") == payment_id]
+
+    def signed_event(
+        self, event_type: str, obj: dict[str, Any], *, age: int = 0, secret: str | None = None
+    ) -> tuple[bytes, str]:
+        """A webhook body and its Stripe-Signature header (HMAC-SHA256 of "t.body"), `age` seconds old."""
+        body = json.dumps(
+            {
+                "id": "evt_" + secrets.token_hex(12),
+                "object": "event",
+                "type": event_type,
+                "created": int(time.time()),
+                "data": {"object": obj},
+            }
+        ).encode()
+        t = int(time.time()) - age
+        mac = hmac.new((secret or self.webhook_secret).encode(), f"{t}.".encode() + body, hashlib.sha256)
+        return body, f"t={t},v1={mac.hexdigest()}"
+
+    # --- the API ---------------------------------------------------------------------------
+
+    async def _guard(self, request: Request) -> Response | None:
+        self.calls.append((request.method, request.url.path))
+        if request.headers.get("authorization") != f"Bearer {self.secret_key}":
+            return stripe_error(401, "Invalid API Key provided.", "invalid_request_error")
+        if self.fail_next:
+            return stripe_error(self.fail_next.pop(0), "Something went wrong on Stripe's end.")
+        return None
+
+    async def create(self, request: Request) -> Response:
+        refused = await self._guard(request)
+        if refused:
+            return refused
+        key = request.headers.get("idempotency-key")
+        with self.lock:
+            if key and key in self.answered:
+                return JSONResponse(self.answered[key])
+        form = await request.form()
+        intent_id = "pi_" + secrets.token_hex(12)
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": int(str(form["amount"])),
+            "currency": str(form["currency"]),
+            "status": "requires_payment_method",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "metadata": {k[len("metadata[") : -1]: str(v) for k, v in form.items() if k.startswith("metadata[")},
+            "last_payment_error": None,
+        }
+        with self.lock:
+            self.intents[intent_id] = intent
+            if key:
+                self.answered[key] = intent
+            if self.lose_next_response:
+                self.lose_next_response = False
+                return stripe_error(500, "The connection was reset.")
+        return JSONResponse(intent)
+
+    async def retrieve(self, request: Request) -> Response:
+        refused = await self._guard(request)
+        if refused:
+            return refused
+        intent = self.intents.get(request.path_params["id"])
+        if intent is None:
+            return stripe_error(404, "No such payment_intent.", "invalid_request_error")
+        return JSONResponse(intent)
+
+    async def cancel(self, request: Request) -> Response:
+        refused = await self._guard(request)
+        if refused:
+            return refused
+        intent = self.intents.get(request.path_params["id"])
+        if intent is None:
+            return stripe_error(404, "No such payment_intent.", "invalid_request_error")
+        if intent["status"] in ("succeeded", "canceled"):
+            return stripe_error(
+                400,
+                f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}.",
+                "invalid_request_error",
+            )
+        return JSONResponse(self.set_status(intent["id"], "canceled"))
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/payment_intents", self.create, methods=["POST"]),
+                Route("/v1/payment_intents/{id}", self.retrieve, methods=["GET"]),
+                Route("/v1/payment_intents/{id}/cancel", self.cancel, methods=["POST"]),
+            ]
+        )
