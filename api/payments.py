@@ -12,9 +12,10 @@ A provider without its secret key is not configured: asking for it is a 503 prob
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import stripe
 
@@ -42,18 +43,55 @@ class ProviderError(Exception):
 
 @dataclass(frozen=True)
 class ProviderPayment:
+    """A provider's own record of a payment (Stripe PaymentIntent, PayPal order)."""
+
     id: str
-    status: str  # one of app.payment_status
+    status: str  # one of app.payment_status: requires_payment, processing, succeeded, failed, canceled
     amount_minor: int
     currency: str  # upper case ISO 4217
-    client_secret: str | None = None
+    client_secret: str | None = None  # Stripe: what the guest's browser confirms with
+    approve_url: str | None = None  # PayPal: where the guest approves the order
     reason: str | None = None
 
 
 @dataclass(frozen=True)
+class ProviderRefund:
+    """A provider's own record of a refund (Stripe re_..., PayPal refund id)."""
+
+    id: str
+    status: str  # pending, succeeded, failed
+    amount_minor: int
+    currency: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderPayout:
+    """A provider's own record of money sent to a host (Stripe Transfer tr_..., PayPal payout batch)."""
+
+    id: str
+    status: str  # processing, paid, failed
+    amount_minor: int
+    currency: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderAccount:
+    """A host's account at a provider (Stripe Connect acct_...): can it receive payouts yet?"""
+
+    id: str
+    status: str  # pending (onboarding not finished), active
+    onboarding_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Event:
+    """A verified webhook event: what kind of object it is about, and that object's provider id."""
+
     id: str
     type: str
+    kind: str | None  # payment, refund, payout, account; None for events Nexus does not act on
     object_id: str | None
 
 
@@ -63,6 +101,8 @@ def to_minor(amount: str) -> int:
     SQL writes every amount with exactly its currency's minor units as its scale
     (app.payment_json), so the digits after the point are the minor units.
     """
+    if not isinstance(amount, str):  # a float would lose the scale, and with it the minor units
+        raise TypeError(f"amounts cross the provider boundary as decimal strings, not {type(amount).__name__}")
     value = Decimal(amount)
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int) and exponent <= 0, amount
@@ -73,18 +113,41 @@ def idempotency_key(payment_id: str, action: str) -> str:
     return f"nexus-{action}-{payment_id}"
 
 
+def stripe_error(exc: stripe.StripeError) -> ProviderError:
+    return ProviderError(f"stripe: {exc.__class__.__name__}: {exc.user_message or exc}")
+
+
+# Stripe Refund statuses -> app.refund_status.
+STRIPE_REFUND_STATUS = {"pending": "pending", "requires_action": "pending", "succeeded": "succeeded"}
+
+# Stripe event types -> what Nexus re-reads from Stripe (Event.kind) and which id in the object.
+STRIPE_KINDS = (
+    ("payment_intent.", "payment", "id"),
+    ("charge.refunded", "refunds", "payment_intent"),
+    ("charge.refund.", "refund", "id"),
+    ("refund.", "refund", "id"),
+    ("transfer.", "payout", "id"),
+    ("account.updated", "account", "id"),
+)
+
+
 class StripeGateway:
+    """Stripe through its official SDK: PaymentIntents, Refunds, Connect accounts, Transfers, webhooks."""
+
     name = "stripe"
 
     def __init__(self, settings: Settings) -> None:
         if not settings.stripe_secret_key:
             raise Problem(503, "Stripe payments are not configured on this server.")
         self.webhook_secret = settings.stripe_webhook_secret
+        self.frontend_url = settings.frontend_url.rstrip("/")
         self.client = stripe.StripeClient(
             settings.stripe_secret_key,
-            base_addresses={"api": settings.stripe_api_base},
+            base_addresses={"api": settings.stripe_api_base, "connect": settings.stripe_api_base},
             max_network_retries=0,  # retries are the worker's, with backoff
         )
+
+    # --- payments ---------------------------------------------------------------------------
 
     def _payment(self, obj: stripe.PaymentIntent) -> ProviderPayment:
         intent: dict[str, Any] = obj.to_dict()
@@ -106,19 +169,24 @@ class StripeGateway:
                     "amount": to_minor(payment["amount"]),
                     "currency": payment["currency"].lower(),
                     "automatic_payment_methods": {"enabled": True},
+                    "transfer_group": payment["booking_id"],
                     "metadata": {"payment_id": payment["id"], "booking_id": payment["booking_id"]},
                 },
                 options={"idempotency_key": idempotency_key(payment["id"], "create")},
             )
         except stripe.StripeError as exc:
-            raise ProviderError(f"stripe: {exc.__class__.__name__}: {exc.user_message or exc}") from exc
+            raise stripe_error(exc) from exc
         return self._payment(intent)
 
     def retrieve(self, provider_payment_id: str) -> ProviderPayment:
         try:
             return self._payment(self.client.v1.payment_intents.retrieve(provider_payment_id))
         except stripe.StripeError as exc:
-            raise ProviderError(f"stripe: {exc.__class__.__name__}: {exc.user_message or exc}") from exc
+            raise stripe_error(exc) from exc
+
+    def capture(self, provider_payment_id: str, payment_id: str) -> ProviderPayment:
+        """Stripe payments complete in the guest's browser (automatic capture): nothing to capture."""
+        return self.retrieve(provider_payment_id)
 
     def cancel(self, provider_payment_id: str, payment_id: str) -> ProviderPayment:
         try:
@@ -129,26 +197,167 @@ class StripeGateway:
             # Already canceled or succeeded: the provider's record says what it is.
             return self.retrieve(provider_payment_id)
         except stripe.StripeError as exc:
-            raise ProviderError(f"stripe: {exc.__class__.__name__}: {exc.user_message or exc}") from exc
+            raise stripe_error(exc) from exc
         return self._payment(intent)
 
-    def event(self, payload: bytes, signature: str | None) -> Event:
+    # --- refunds ----------------------------------------------------------------------------
+
+    def _refund(self, obj: stripe.Refund) -> ProviderRefund:
+        refund: dict[str, Any] = obj.to_dict()
+        return ProviderRefund(
+            id=refund["id"],
+            status=STRIPE_REFUND_STATUS.get(refund["status"], "failed"),
+            amount_minor=int(refund["amount"]),
+            currency=str(refund["currency"]).upper(),
+            reason=refund.get("failure_reason"),
+        )
+
+    def refund(self, refund: dict[str, Any], provider_payment_id: str) -> ProviderRefund:
+        """Refund part of a PaymentIntent; the same refund id never refunds twice."""
+        try:
+            obj = self.client.v1.refunds.create(
+                params={
+                    "payment_intent": provider_payment_id,
+                    "amount": to_minor(refund["amount"]),
+                    "metadata": {"refund_id": refund["id"], "payment_id": refund["payment_id"]},
+                },
+                options={"idempotency_key": idempotency_key(refund["id"], "refund")},
+            )
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        return self._refund(obj)
+
+    def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund:
+        try:
+            return self._refund(self.client.v1.refunds.retrieve(provider_refund_id))
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+
+    def refunds_of(self, provider_payment_id: str) -> list[tuple[str | None, ProviderRefund]]:
+        """Every refund of a PaymentIntent, each with our refund id from its metadata (charge.refunded)."""
+        try:
+            page = self.client.v1.refunds.list(params={"payment_intent": provider_payment_id, "limit": 100})
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        return [((r.to_dict().get("metadata") or {}).get("refund_id"), self._refund(r)) for r in page.data]
+
+    # --- host accounts and payouts ----------------------------------------------------------
+
+    def account(self, host: dict[str, Any]) -> ProviderAccount:
+        """The host's Connect (Express) account (created once: host["provider_account_id"] when known), and a fresh onboarding link."""
+        try:
+            if host.get("provider_account_id"):
+                acct = self.client.v1.accounts.retrieve(host["provider_account_id"])
+            else:
+                acct = self.client.v1.accounts.create(
+                    params={
+                        "type": "express",
+                        **({"email": host["email"]} if host.get("email") else {}),
+                        "capabilities": {"transfers": {"requested": True}},
+                        "metadata": {"host_id": host["id"]},
+                    },
+                    options={"idempotency_key": idempotency_key(host["id"], "account")},
+                )
+            link = self.client.v1.account_links.create(
+                params={
+                    "account": acct.id,
+                    "type": "account_onboarding",
+                    "refresh_url": f"{self.frontend_url}/host/payouts?onboarding=refresh",
+                    "return_url": f"{self.frontend_url}/host/payouts?onboarding=done",
+                }
+            )
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        return ProviderAccount(
+            id=acct.id, status="active" if acct.to_dict().get("payouts_enabled") else "pending", onboarding_url=link.url
+        )
+
+    def retrieve_account(self, provider_account_id: str) -> ProviderAccount:
+        try:
+            acct = self.client.v1.accounts.retrieve(provider_account_id)
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        return ProviderAccount(id=acct.id, status="active" if acct.to_dict().get("payouts_enabled") else "pending")
+
+    def _payout(self, obj: stripe.Transfer) -> ProviderPayout:
+        transfer: dict[str, Any] = obj.to_dict()
+        return ProviderPayout(
+            id=transfer["id"],
+            # A transfer moves money between Stripe balances at once; a reversed one did not pay.
+            status="failed" if transfer.get("reversed") else "paid",
+            amount_minor=int(transfer["amount"]),
+            currency=str(transfer["currency"]).upper(),
+            reason="The transfer was reversed." if transfer.get("reversed") else None,
+        )
+
+    def payout(self, payout: dict[str, Any], destination: str) -> ProviderPayout:
+        """A Transfer to the host's connected account; the same payout attempt never transfers twice."""
+        try:
+            obj = self.client.v1.transfers.create(
+                params={
+                    "amount": to_minor(payout["amount"]),
+                    "currency": payout["currency"].lower(),
+                    "destination": destination,
+                    "transfer_group": payout["booking_id"],
+                    "metadata": {"payout_id": payout["id"], "booking_id": payout["booking_id"]},
+                },
+                options={"idempotency_key": idempotency_key(payout["attempt_key"], "payout")},
+            )
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        return self._payout(obj)
+
+    def retrieve_payout(self, provider_payout_id: str) -> ProviderPayout:
+        try:
+            return self._payout(self.client.v1.transfers.retrieve(provider_payout_id))
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def event(self, payload: bytes, headers: Mapping[str, str]) -> Event:
         """The verified event of a webhook request; 400 for a missing, wrong or stale signature."""
         if not self.webhook_secret:
             raise Problem(503, "Stripe webhooks are not configured on this server.")
         try:
             event = stripe.Webhook.construct_event(
-                payload, signature or "", self.webhook_secret, tolerance=WEBHOOK_TOLERANCE
+                payload, headers.get("stripe-signature") or "", self.webhook_secret, tolerance=WEBHOOK_TOLERANCE
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise Problem(400, "The webhook signature is missing, wrong or too old.") from exc
         body: dict[str, Any] = event.to_dict()
         obj = (body.get("data") or {}).get("object") or {}
-        return Event(id=str(body["id"]), type=str(body["type"]), object_id=obj.get("id"))
+        for prefix, kind, key in STRIPE_KINDS:
+            if body["type"].startswith(prefix) and obj.get(key):
+                return Event(id=str(body["id"]), type=str(body["type"]), kind=kind, object_id=str(obj[key]))
+        return Event(id=str(body["id"]), type=str(body["type"]), kind=None, object_id=None)
 
 
-def gateway(settings: Settings, provider: str) -> StripeGateway:
+class Gateway(Protocol):
+    """What the API and the worker ask of a provider (StripeGateway, api.paypal.PayPalGateway)."""
+
+    name: str
+
+    def create(self, payment: dict[str, Any]) -> ProviderPayment: ...
+    def retrieve(self, provider_payment_id: str) -> ProviderPayment: ...
+    def capture(self, provider_payment_id: str, payment_id: str) -> ProviderPayment: ...
+    def cancel(self, provider_payment_id: str, payment_id: str) -> ProviderPayment: ...
+    def refund(self, refund: dict[str, Any], provider_payment_id: str) -> ProviderRefund: ...
+    def retrieve_refund(self, provider_refund_id: str) -> ProviderRefund: ...
+    def refunds_of(self, provider_payment_id: str) -> list[tuple[str | None, ProviderRefund]]: ...
+    def account(self, host: dict[str, Any]) -> ProviderAccount: ...
+    def retrieve_account(self, provider_account_id: str) -> ProviderAccount: ...
+    def payout(self, payout: dict[str, Any], destination: str) -> ProviderPayout: ...
+    def retrieve_payout(self, provider_payout_id: str) -> ProviderPayout: ...
+    def event(self, payload: bytes, headers: Mapping[str, str]) -> Event: ...
+
+
+def gateway(settings: Settings, provider: str) -> Gateway:
     """The gateway of a configured provider; 503 for one that is not configured."""
     if provider == "stripe":
         return StripeGateway(settings)
-    raise Problem(503, f"{provider} payments are not configured on this server.")
+    if provider == "paypal":
+        from api.paypal import PayPalGateway
+
+        return PayPalGateway(settings)
+    raise Problem(503, f"{provider} payments are not offered.")

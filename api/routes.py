@@ -20,6 +20,7 @@ SIGNED_IN = frozenset({"guest", "host", "admin"})
 HOSTS = frozenset({"host", "admin"})
 ADMIN = frozenset({"admin"})
 GUEST = frozenset({"guest"})
+HOST = frozenset({"host"})
 
 
 @dataclass(frozen=True)
@@ -196,5 +197,22 @@ ROUTES: list[Route] = [
         page=True,
     ),
     Route("GET", "/api/payments/{id}/", "api.payment_get", SIGNED_IN, "payments"),
-    Route("POST", "/api/webhooks/stripe/", "api.webhook_receive", ANYONE, "payments", special=specials.stripe_webhook),
+    Route(
+        "POST", "/api/payments/{id}/capture/", "api.payment_capture", SIGNED_IN, "payments", special=specials.capture
+    ),
+    Route("POST", "/api/payments/{id}/refund/", "api.payment_refund", ADMIN, "payments", body=True, status=201),
+    Route("GET", "/api/users/me/payout-account/", "api.payout_account_get", HOST, "payments"),
+    Route(
+        "POST",
+        "/api/users/me/payout-account/",
+        "api.payout_account_set",
+        HOST,
+        "payments",
+        body=True,
+        special=specials.payout_account,
+    ),
+    Route("GET", "/api/payouts/", "api.payouts_list", HOSTS, "payments", query=("status", *LIST), page=True),
+    Route("POST", "/api/payouts/{id}/retry/", "api.payout_retry", ADMIN, "payments"),
+    Route("POST", "/api/webhooks/stripe/", "api.webhook_receive", ANYONE, "payments", special=specials.webhook),
+    Route("POST", "/api/webhooks/paypal/", "api.webhook_receive", ANYONE, "payments", special=specials.webhook),
 ]

@@ -54,10 +54,16 @@ class Settings:
         default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="*").split(",") if o.strip()]
     )
     log_level: str = config("LOG_LEVEL", default="info")
+    # Where the guests' and hosts' web app lives (links sent out: payout onboarding, emails).
+    frontend_url: str = config("FRONTEND_URL", default="http://127.0.0.1:8000")
     # Payment providers: one without its secret key is not offered (503).
     stripe_secret_key: str = config("STRIPE_SECRET_KEY", default="")
     stripe_webhook_secret: str = config("STRIPE_WEBHOOK_SECRET", default="")
     stripe_api_base: str = config("STRIPE_API_BASE", default="https://api.stripe.com")
+    paypal_client_id: str = config("PAYPAL_CLIENT_ID", default="")
+    paypal_client_secret: str = config("PAYPAL_CLIENT_SECRET", default="")
+    paypal_webhook_id: str = config("PAYPAL_WEBHOOK_ID", default="")
+    paypal_api_base: str = config("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com")
 
     def app_url(self) -> str:
         """How the API connects: APP_DATABASE_URL, else DATABASE_URL as the authenticator role."""

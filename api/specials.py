@@ -17,8 +17,12 @@ which calls the route's function with (possibly changed) arguments.
 - `pay`: the function writes the payment and its provider job; Python then makes the same
   idempotent provider call at once (api/payments.py), so the guest usually gets the client
   secret in this response; if the provider fails, the job retries and the guest reads again.
-- `stripe_webhook`: Python verifies the signature over the raw body; the event is recorded
-  once as api_internal (the worker applies it).
+- `capture`: the function checks the guest and defers the capture job; Python captures the
+  PayPal order at once and reports the provider's answer (api.payment_report).
+- `payout_account`: the function records the host's choice; for Stripe, Python creates the
+  Connect account at once (or the job does) and returns its onboarding URL.
+- `webhook`: Python verifies the provider's signature over the raw body (Stripe's HMAC,
+  PayPal's verify call); the event is recorded once as api_internal (the worker applies it).
 """
 
 from __future__ import annotations
@@ -195,6 +199,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def as_caller(request: Request, sql: str, params: list[Any]) -> str:
+    """Read something back as the signed-in caller (their role, their rows, their secrets)."""
+    cfg: Settings = request.app.state.settings
+    claims = auth.verify(cfg, request.headers.get("authorization"))
+    assert claims is not None
+    try:
+        rows = await db.call(request.app.state.pool, claims["role"], claims, sql, params, True)
+    except psycopg.Error as exc:
+        raise from_database(exc, anonymous=False) from exc
+    return rows[0][0]  # type: ignore[no-any-return]
+
+
 async def pay(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
     """Write the payment (and its job), then create it at the provider now if it can be done now."""
     cfg: Settings = request.app.state.settings
@@ -211,31 +227,82 @@ async def pay(route: Route, request: Request, args: dict[str, Any], execute: Exe
                 await db.call_as(
                     request.app.state.pool,
                     "api_internal",
-                    "select api.payment_attach(%s::uuid, %s, %s)",
-                    [payment["id"], created.id, created.client_secret],
+                    "select api.payment_attach(%s::uuid, %s, %s, %s)",
+                    [payment["id"], created.id, created.client_secret, created.approve_url],
                 )
         # Read it back as the guest (the client secret is theirs alone).
-        claims = auth.verify(cfg, request.headers.get("authorization"))
-        assert claims is not None
-        try:
-            rows = await db.call(
-                request.app.state.pool, claims["role"], claims, "select api.payment_get(%s)", [payment["id"]], True
-            )
-        except psycopg.Error as exc:
-            raise from_database(exc, anonymous=False) from exc
-        return Response(rows[0][0], status_code=route.status, media_type="application/json")
+        body = await as_caller(request, "select api.payment_get(%s)", [payment["id"]])
+        return Response(body, status_code=route.status, media_type="application/json")
     return Response(orjson.dumps(payment), status_code=route.status, media_type="application/json")
 
 
-async def stripe_webhook(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
-    """Verify the Stripe-Signature over the raw body, then record the event once (api.webhook_receive)."""
+async def capture(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """The function checks the guest and defers the capture job; Python captures at once and reports it."""
+    payment = orjson.loads((await execute(args))[0][0])
+    if payment["status"] in ("requires_payment", "processing"):
+        gateway = payments.gateway(request.app.state.settings, payment["provider"])
+        try:
+            current = await run_in_threadpool(gateway.capture, payment["provider_payment_id"], payment["id"])
+        except payments.ProviderError as exc:
+            log.warning("payment %s: capture failed, the worker retries: %s", payment["id"], exc)
+        else:
+            await db.call_as(
+                request.app.state.pool,
+                "api_internal",
+                "select api.payment_report(%s, %s, %s, %s, %s, %s)",
+                [
+                    payment["provider"],
+                    current.id,
+                    current.status,
+                    current.amount_minor,
+                    current.currency,
+                    current.reason,
+                ],
+            )
+    body = await as_caller(request, "select api.payment_get(%s)", [payment["id"]])
+    return Response(body, status_code=route.status, media_type="application/json")
+
+
+async def payout_account(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Set the host's payout account; for Stripe, create the Connect account now and return its onboarding URL."""
+    account = orjson.loads((await execute(args))[0][0])
+    if account["provider"] == "stripe":
+        cfg: Settings = request.app.state.settings
+        claims = auth.verify(cfg, request.headers.get("authorization"))
+        assert claims is not None
+        gateway = payments.gateway(cfg, "stripe")
+        host = {"id": claims["sub"], **account}
+        try:
+            created = await run_in_threadpool(gateway.account, host)
+        except payments.ProviderError as exc:
+            log.warning("payout account of %s: provider call failed, the worker retries: %s", claims["sub"], exc)
+        else:
+            account = orjson.loads(
+                await db.call_as(
+                    request.app.state.pool,
+                    "api_internal",
+                    "select api.payout_account_attach(%s::uuid, %s, %s)::text",
+                    [claims["sub"], created.id, created.status],
+                )
+            )
+            account["onboarding_url"] = created.onboarding_url
+    return Response(orjson.dumps(account), status_code=route.status, media_type="application/json")
+
+
+async def webhook(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Verify a provider's webhook over the raw body, then record the event once (api.webhook_receive).
+
+    The provider is the last part of the path (/api/webhooks/stripe/, /api/webhooks/paypal/).
+    """
     cfg: Settings = request.app.state.settings
-    gateway = payments.StripeGateway(cfg)
-    event = gateway.event(await read_body(request, cfg.max_body_bytes), request.headers.get("stripe-signature"))
+    provider = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    gateway = payments.gateway(cfg, provider)
+    payload = await read_body(request, cfg.max_body_bytes)
+    event = await run_in_threadpool(gateway.event, payload, request.headers)
     result = await db.call_as(
         request.app.state.pool,
         "api_internal",
-        "select api.webhook_receive(%s, %s, %s, %s)",
-        ["stripe", event.id, event.type, event.object_id],
+        "select api.webhook_receive(%s, %s, %s, %s, %s)",
+        [provider, event.id, event.type, event.kind, event.object_id],
     )
     return Response(result, media_type="application/json")

@@ -1,7 +1,8 @@
 """The worker: runs the jobs that SQL functions defer (procrastinate), one provider call each.
 
 Jobs are written by SQL in the same transaction as their cause (app_private.defer): a
-payment to create at its provider, a provider event to apply, an open payment to cancel.
+payment to create, capture or cancel at its provider, a refund to make, a host's Connect
+account to create, a payout to send, a provider event to apply.
 Each task here makes one idempotent provider call (the idempotency key comes from our
 payment id) and hands the provider's answer to one SQL function, which decides. A task
 that fails is retried with exponential backoff; a crash mid-task leaves the job to be
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -23,14 +25,15 @@ import psycopg
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 
 from api import payments
+from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
 
 log = logging.getLogger("nexus.worker")
 
-MAX_ATTEMPTS = 8
+RETRIES = 8  # a job runs at most 1 + RETRIES times, waiting 2, 4, ... 512 s between runs (about 17 minutes in all)
 RETRY = RetryStrategy(
-    max_attempts=MAX_ATTEMPTS, exponential_wait=2, retry_exceptions={ProviderError, psycopg.OperationalError}
+    max_attempts=RETRIES, exponential_wait=2, retry_exceptions={ProviderError, psycopg.OperationalError}
 )
 QUEUES = ["payments"]
 
@@ -46,7 +49,8 @@ def make_app(settings: Settings) -> procrastinate.App:
         return row[0] if row else None
 
     def last_attempt(context: JobContext) -> bool:
-        return context.job is not None and (context.job.attempts or 0) + 1 >= MAX_ATTEMPTS
+        """This run is the job's last: if it fails, procrastinate does not retry it (attempts counts earlier runs)."""
+        return context.job is not None and (context.job.attempts or 0) >= RETRIES
 
     @app.task(name="payments.create_at_provider", queue="payments", retry=RETRY, pass_context=True)
     def create_at_provider(context: JobContext, payment_id: str) -> str:
@@ -62,8 +66,42 @@ def make_app(settings: Settings) -> procrastinate.App:
                     [payment_id, f"The payment provider could not be reached: {exc}"],
                 )
             raise
-        sql("select api.payment_attach(%s, %s, %s)", [payment_id, created.id, created.client_secret])
+        sql(
+            "select api.payment_attach(%s, %s, %s, %s)",
+            [payment_id, created.id, created.client_secret, created.approve_url],
+        )
         return f"created {created.id}"
+
+    @app.task(name="payments.capture_at_provider", queue="payments", retry=RETRY)
+    def capture_at_provider(payment_id: str) -> str:
+        payment = sql("select to_jsonb(p) from app.payments p where p.id = %s", [payment_id])
+        if payment is None or payment["status"] not in ("requires_payment", "processing"):
+            return "nothing to do"
+        try:
+            current = payments.gateway(settings, payment["provider"]).capture(
+                payment["provider_payment_id"], payment_id
+            )
+        except Problem as exc:  # the guest has not approved the order (yet): nothing to retry
+            return f"not captured: {exc.detail}"
+        return str(apply_payment(payment["provider"], current))
+
+    def apply_payment(provider: str, current: payments.ProviderPayment) -> Any:
+        return sql(
+            "select app_private.payment_apply(%s, %s, %s, %s, %s, %s)",
+            [provider, current.id, current.status, current.amount_minor, current.currency, current.reason],
+        )
+
+    def apply_refund(provider: str, refund_id: str | None, current: payments.ProviderRefund) -> Any:
+        return sql(
+            "select app_private.refund_apply(%s, %s, %s, %s, %s, %s, %s)",
+            [provider, refund_id, current.id, current.status, current.amount_minor, current.currency, current.reason],
+        )
+
+    def apply_payout(provider: str, payout_id: str | None, current: payments.ProviderPayout) -> Any:
+        return sql(
+            "select app_private.payout_apply(%s, %s, %s, %s, %s, %s, %s)",
+            [provider, payout_id, current.id, current.status, current.amount_minor, current.currency, current.reason],
+        )
 
     @app.task(name="payments.apply_event", queue="payments", retry=RETRY)
     def apply_event(provider: str, event_id: str) -> str:
@@ -73,14 +111,23 @@ def make_app(settings: Settings) -> procrastinate.App:
         )
         if event is None or event["processed_at"] is not None:
             return "nothing to do"
-        outcome = "ignored: not about a payment"
-        if event["type"].startswith("payment_intent.") and event["object_id"]:
-            # Never the webhook's payload: the provider's own record of the object, now.
-            current = payments.gateway(settings, provider).retrieve(event["object_id"])
-            outcome = sql(
-                "select app_private.payment_apply(%s, %s, %s, %s, %s, %s)",
-                [provider, current.id, current.status, current.amount_minor, current.currency, current.reason],
-            )
+        gateway = payments.gateway(settings, provider)
+        kind, object_id = event["kind"], event["object_id"]
+        # Never the webhook's payload: the provider's own record of the object, now.
+        if kind == "payment":
+            outcome = apply_payment(provider, gateway.retrieve(object_id))
+        elif kind == "refunds":
+            outcomes = [apply_refund(provider, ours, r) for ours, r in gateway.refunds_of(object_id)]
+            outcome = "; ".join(map(str, outcomes)) or "no refunds"
+        elif kind == "refund":
+            outcome = apply_refund(provider, None, gateway.retrieve_refund(object_id))
+        elif kind == "payout":
+            outcome = apply_payout(provider, None, gateway.retrieve_payout(object_id))
+        elif kind == "account":
+            account = gateway.retrieve_account(object_id)
+            outcome = sql("select app_private.payout_account_apply(%s, %s, %s)", [provider, account.id, account.status])
+        else:
+            outcome = "ignored: nothing Nexus acts on"
         sql(
             "update app_private.webhook_events set processed_at = now(), outcome = %s"
             " where provider = %s and event_id = %s returning outcome",
@@ -94,7 +141,66 @@ def make_app(settings: Settings) -> procrastinate.App:
         if payment is None or not payment["provider_payment_id"]:
             return "nothing to cancel at the provider"
         current = payments.gateway(settings, payment["provider"]).cancel(payment["provider_payment_id"], payment_id)
+        if current.status == "succeeded":
+            # Paid at the provider after all: payment_apply refunds it (the booking is canceled).
+            return str(apply_payment(payment["provider"], current))
         return f"provider says {current.status}"
+
+    @app.task(name="payments.refund_at_provider", queue="payments", retry=RETRY, pass_context=True)
+    def refund_at_provider(context: JobContext, refund_id: str) -> str:
+        refund = sql(
+            "select app.refund_json(r) || jsonb_build_object('provider_payment_id', p.provider_payment_id)"
+            " from app.refunds r join app.payments p on p.id = r.payment_id where r.id = %s",
+            [refund_id],
+        )
+        if refund is None or refund["status"] != "pending":
+            return "nothing to do"
+        gateway = payments.gateway(settings, refund["provider"])
+        try:
+            if refund["provider_refund_id"]:
+                current = gateway.retrieve_refund(refund["provider_refund_id"])
+            else:
+                current = gateway.refund(refund, refund["provider_payment_id"])
+        except ProviderError as exc:
+            if last_attempt(context):
+                sql("select app_private.refund_give_up(%s, %s)", [refund_id, f"The refund could not be made: {exc}"])
+            raise
+        return str(apply_refund(refund["provider"], refund_id, current))
+
+    @app.task(name="payouts.create_account", queue="payments", retry=RETRY)
+    def create_account(host_id: str) -> str:
+        host = sql(
+            "select jsonb_build_object('id', u.id, 'email', u.email, 'account', to_jsonb(a))"
+            " from app.users u join app.payout_accounts a on a.host_id = u.id where u.id = %s",
+            [host_id],
+        )
+        if host is None or host["account"]["provider"] != "stripe" or host["account"]["provider_account_id"]:
+            return "nothing to do"
+        account = payments.gateway(settings, "stripe").account(host)
+        return str(sql("select api.payout_account_attach(%s, %s, %s)", [host_id, account.id, account.status]))
+
+    @app.task(name="payouts.send", queue="payments", retry=RETRY, pass_context=True)
+    def send_payout(context: JobContext, payout_id: str) -> str:
+        payout = sql(
+            "select app.payout_json(o) || jsonb_build_object('destination', o.destination)"
+            " from app.payouts o where o.id = %s",
+            [payout_id],
+        )
+        if payout is None or payout["status"] not in ("scheduled", "processing"):
+            return "nothing to do"
+        gateway = payments.gateway(settings, payout["provider"])
+        # One provider object per scheduling: a retry of this job reuses the key, an admin's retry does not.
+        scheduled = int(datetime.fromisoformat(payout["scheduled_at"]).timestamp())
+        try:
+            if payout["provider_payout_id"]:
+                current = gateway.retrieve_payout(payout["provider_payout_id"])
+            else:
+                current = gateway.payout({**payout, "attempt_key": f"{payout_id}.{scheduled}"}, payout["destination"])
+        except ProviderError as exc:
+            if last_attempt(context):
+                sql("select app_private.payout_give_up(%s, %s)", [payout_id, f"The payout could not be sent: {exc}"])
+            raise
+        return str(apply_payout(payout["provider"], payout_id, current))
 
     return app
 

@@ -5,10 +5,15 @@ Bearer secret key, JSON answers, errors as {"error": {...}} with Stripe's status
 Idempotency-Key (the same key returns the first answer and creates nothing new):
 
 - POST /v1/payment_intents, GET /v1/payment_intents/{id}, POST /v1/payment_intents/{id}/cancel
+- POST /v1/refunds (never more than the intent's unrefunded amount), GET /v1/refunds/{id},
+  GET /v1/refunds?payment_intent=
+- POST /v1/accounts, GET /v1/accounts/{id}, POST /v1/account_links (Connect onboarding)
+- POST /v1/transfers (to an account whose payouts are enabled), GET /v1/transfers/{id}
 
 Knobs for a test: `fail_next` (answer the next requests with these HTTP statuses),
 `lose_next_response` (create the object, remember it under the key, then answer 500, as when
 the network drops the answer), `set_status` (the guest paid, or a card was declined), and
+`enable_payouts` (the host finished onboarding), `refund_status` (what new refunds become), and
 `signed_event` builds a webhook body with a valid (or stale) Stripe-Signature header.
 """
 
@@ -39,6 +44,10 @@ class StripeStandIn:
     webhook_secret: str = "whsec_standin"
     base_url: str = ""
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refund_status: str = "succeeded"
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> answer
     fail_next: list[int] = field(default_factory=list)
     lose_next_response: bool = False
@@ -101,6 +110,7 @@ class StripeStandIn:
             "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
             "metadata": {k[len("metadata[") : -1]: str(v) for k, v in form.items() if k.startswith("metadata[")},
             "last_payment_error": None,
+            "amount_refunded": 0,
         }
         with self.lock:
             self.intents[intent_id] = intent
@@ -135,11 +145,147 @@ class StripeStandIn:
             )
         return JSONResponse(self.set_status(intent["id"], "canceled"))
 
+    async def _idempotent(self, request: Request, make: Any) -> Response:
+        """Create with `make(form)` (an object, or an error Response) once per Idempotency-Key."""
+        refused = await self._guard(request)
+        if refused:
+            return refused
+        key = request.headers.get("idempotency-key")
+        with self.lock:
+            if key and key in self.answered:
+                return JSONResponse(self.answered[key])
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        with self.lock:
+            made = make(form)
+            if isinstance(made, Response):
+                return made
+            if key:
+                self.answered[key] = made
+            if self.lose_next_response:
+                self.lose_next_response = False
+                return stripe_error(500, "The connection was reset.")
+        return JSONResponse(made)
+
+    def _get(self, table: dict[str, dict[str, Any]], kind: str) -> Any:
+        async def get(request: Request) -> Response:
+            refused = await self._guard(request)
+            if refused:
+                return refused
+            obj = table.get(request.path_params["id"])
+            if obj is None:
+                return stripe_error(404, f"No such {kind}.", "invalid_request_error")
+            return JSONResponse(obj)
+
+        return get
+
+    @staticmethod
+    def _metadata(form: dict[str, str]) -> dict[str, str]:
+        return {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
+
+    async def create_refund(self, request: Request) -> Response:
+        def make(form: dict[str, str]) -> Any:
+            intent = self.intents.get(form.get("payment_intent", ""))
+            if intent is None:
+                return stripe_error(404, "No such payment_intent.", "invalid_request_error")
+            if intent["status"] != "succeeded":
+                return stripe_error(
+                    400, "This PaymentIntent has no successful charge to refund.", "invalid_request_error"
+                )
+            amount = int(form.get("amount") or intent["amount"] - intent["amount_refunded"])
+            if amount > intent["amount"] - intent["amount_refunded"]:
+                return stripe_error(
+                    400, "Refund amount is greater than unrefunded amount on charge.", "invalid_request_error"
+                )
+            refund = {
+                "id": "re_" + secrets.token_hex(12),
+                "object": "refund",
+                "amount": amount,
+                "currency": intent["currency"],
+                "payment_intent": intent["id"],
+                "status": self.refund_status,
+                "metadata": self._metadata(form),
+                "failure_reason": None,
+            }
+            if refund["status"] != "failed":
+                intent["amount_refunded"] += amount
+            self.refunds[refund["id"]] = refund
+            return refund
+
+        return await self._idempotent(request, make)
+
+    async def list_refunds(self, request: Request) -> Response:
+        refused = await self._guard(request)
+        if refused:
+            return refused
+        pi = request.query_params.get("payment_intent")
+        data = [r for r in self.refunds.values() if r["payment_intent"] == pi]
+        return JSONResponse({"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
+
+    async def create_account(self, request: Request) -> Response:
+        def make(form: dict[str, str]) -> Any:
+            account = {
+                "id": "acct_" + secrets.token_hex(8),
+                "object": "account",
+                "type": form.get("type"),
+                "email": form.get("email"),
+                "payouts_enabled": False,
+                "metadata": self._metadata(form),
+            }
+            self.accounts[account["id"]] = account
+            return account
+
+        return await self._idempotent(request, make)
+
+    async def create_account_link(self, request: Request) -> Response:
+        def make(form: dict[str, str]) -> Any:
+            if form.get("account") not in self.accounts:
+                return stripe_error(404, "No such account.", "invalid_request_error")
+            return {
+                "object": "account_link",
+                "url": f"{self.base_url}/connect/onboarding/{form['account']}/{secrets.token_hex(6)}",
+                "expires_at": int(time.time()) + 300,
+            }
+
+        return await self._idempotent(request, make)
+
+    async def create_transfer(self, request: Request) -> Response:
+        def make(form: dict[str, str]) -> Any:
+            account = self.accounts.get(form.get("destination", ""))
+            if account is None or not account["payouts_enabled"]:
+                return stripe_error(400, "The destination account cannot receive transfers.", "invalid_request_error")
+            transfer = {
+                "id": "tr_" + secrets.token_hex(12),
+                "object": "transfer",
+                "amount": int(form["amount"]),
+                "currency": form["currency"],
+                "destination": account["id"],
+                "transfer_group": form.get("transfer_group"),
+                "reversed": False,
+                "metadata": self._metadata(form),
+            }
+            self.transfers[transfer["id"]] = transfer
+            return transfer
+
+        return await self._idempotent(request, make)
+
+    def enable_payouts(self, account_id: str) -> dict[str, Any]:
+        with self.lock:
+            self.accounts[account_id]["payouts_enabled"] = True
+            return dict(self.accounts[account_id])
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/payment_intents", self.create, methods=["POST"]),
                 Route("/v1/payment_intents/{id}", self.retrieve, methods=["GET"]),
                 Route("/v1/payment_intents/{id}/cancel", self.cancel, methods=["POST"]),
+                Route("/v1/refunds", self.create_refund, methods=["POST"]),
+                Route("/v1/refunds", self.list_refunds, methods=["GET"]),
+                Route("/v1/refunds/{id}", self._get(self.refunds, "refund"), methods=["GET"]),
+                Route("/v1/accounts", self.create_account, methods=["POST"]),
+                Route("/v1/accounts/{id}", self._get(self.accounts, "account"), methods=["GET"]),
+                Route("/v1/account_links", self.create_account_link, methods=["POST"]),
+                Route("/v1/transfers", self.create_transfer, methods=["POST"]),
+                Route("/v1/transfers/{id}", self._get(self.transfers, "transfer"), methods=["GET"]),
             ]
         )

@@ -165,6 +165,17 @@ comment on function app.tg_payments__guard() is
 create trigger payments_guard before insert or update on app.payments
   for each row execute function app.tg_payments__guard();
 
+create function app.refund_json(r app.refunds) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object(
+    'id', r.id, 'payment_id', r.payment_id, 'booking_id', r.booking_id, 'provider', r.provider, 'kind', r.kind,
+    'status', r.status, 'amount', r.amount::text, 'currency', r.currency, 'reason', r.reason,
+    'provider_refund_id', r.provider_refund_id, 'failure_reason', r.failure_reason,
+    'created_at', r.created_at, 'succeeded_at', r.succeeded_at, 'failed_at', r.failed_at)
+$$;
+comment on function app.refund_json(app.refunds) is 'A refund as the API shows it; money as a decimal string.';
+
 create function app.payment_json(p app.payments) returns jsonb
 language sql stable security invoker
 as $$
@@ -178,10 +189,12 @@ as $$
     'approve_url', case when p.guest_id = app.current_user_id() then p.approve_url end,
     'failure_reason', p.failure_reason,
     'created_at', p.created_at, 'updated_at', p.updated_at, 'succeeded_at', p.succeeded_at,
-    'failed_at', p.failed_at, 'canceled_at', p.canceled_at)
+    'failed_at', p.failed_at, 'canceled_at', p.canceled_at,
+    'refunds', coalesce((select jsonb_agg(app.refund_json(r) order by r.created_at, r.id)
+                           from app.refunds r where r.payment_id = p.id), '[]'))
 $$;
 comment on function app.payment_json(app.payments) is
-  'A payment as the API shows it; money as decimal strings. client_secret and approve_url only to the paying guest.';
+  'A payment as the API shows it, with its refunds; money as decimal strings. client_secret and approve_url only to the paying guest.';
 
 -- ---------------------------------------------------------------------------------
 -- Paying
@@ -279,11 +292,59 @@ $$;
 comment on function api.payment_attach(uuid, text, text, text) is
   'Record the provider''s object for a payment (its id, and the Stripe client secret or PayPal approval URL). Idempotent: the same id again changes nothing; another id is a 409. Called by the API right after api.payment_create and by the worker''s retries (payments.create_at_provider); never by clients (api_internal and the owner only).';
 
+create function api.payment_capture(p_id text) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+begin
+  select * into v_payment from app.payments p where p.id = app.parse_uuid(p_id);
+  if not found or not (v_payment.guest_id = app.current_user_id() or app.is_admin()
+                       or v_payment.host_id = app.current_user_id()) then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if v_payment.guest_id <> app.current_user_id() then
+    perform app.fail(403, 'Only the paying guest can capture their payment.');
+  end if;
+  if v_payment.provider <> 'paypal' then
+    perform app.fail(409, 'Only a PayPal payment is captured; a Stripe payment completes in the guest''s browser.', 'provider');
+  end if;
+  if v_payment.status not in ('requires_payment', 'processing', 'succeeded') then
+    perform app.fail(409, format('A %s payment cannot be captured.', v_payment.status), 'status');
+  end if;
+  if v_payment.provider_payment_id is null then
+    perform app.fail(409, 'This payment is still being created at PayPal; read it again.', 'status');
+  end if;
+  if v_payment.status <> 'succeeded' then
+    perform app_private.defer('payments.capture_at_provider', jsonb_build_object('payment_id', v_payment.id),
+                              'payment:' || v_payment.id);
+  end if;
+  return app.payment_json(v_payment);
+end
+$$;
+comment on function api.payment_capture(text) is
+  'POST /api/payments/{id}/capture/ — after the guest approved the PayPal order, take the money: defers payments.capture_at_provider (which the API also runs at once, so the answer is usually the succeeded payment). Capturing a succeeded payment again changes nothing. 409 for a Stripe payment, a payment not yet at PayPal, or a failed, canceled or refunded one; 403 for the host; 404 for anyone else.';
+
+create function api.payment_report(p_provider text, p_provider_payment_id text, p_status text,
+                                   p_amount_minor bigint, p_currency text, p_reason text default null)
+returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return app_private.payment_apply(p_provider, p_provider_payment_id, p_status, p_amount_minor, p_currency, p_reason);
+end
+$$;
+comment on function api.payment_report(text, text, text, bigint, text, text) is
+  'What the API itself just heard from a provider about a payment (the answer to its own PayPal capture call): applied as app_private.payment_apply does. Never by clients (api_internal only).';
+
 -- ---------------------------------------------------------------------------------
 -- What providers report
 -- ---------------------------------------------------------------------------------
 
-create function api.webhook_receive(p_provider text, p_event_id text, p_type text, p_object_id text default null)
+create function api.webhook_receive(p_provider text, p_event_id text, p_type text, p_kind text default null,
+                                    p_object_id text default null)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
@@ -294,11 +355,11 @@ begin
   if p_provider is null or not (p_provider = any (enum_range(null::app.payment_provider)::text[])) then
     perform app.fail(400, 'Unknown provider.', 'provider');
   end if;
-  insert into app_private.webhook_events (provider, event_id, type, object_id)
-  values (p_provider::app.payment_provider, p_event_id, p_type, p_object_id)
+  insert into app_private.webhook_events (provider, event_id, type, kind, object_id)
+  values (p_provider::app.payment_provider, p_event_id, p_type, p_kind, p_object_id)
   on conflict (provider, event_id) do nothing;
   v_new := found;
-  if v_new and p_object_id is not null then
+  if v_new and p_kind is not null and p_object_id is not null then
     perform app_private.defer('payments.apply_event',
                               jsonb_build_object('provider', p_provider, 'event_id', p_event_id),
                               'provider-object:' || p_object_id);
@@ -306,8 +367,8 @@ begin
   return jsonb_build_object('received', true, 'new', v_new);
 end
 $$;
-comment on function api.webhook_receive(text, text, text, text) is
-  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only.';
+comment on function api.webhook_receive(text, text, text, text, text) is
+  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only.';
 
 create function app_private.payment_apply(p_provider text, p_provider_payment_id text, p_status text,
                                           p_amount_minor bigint, p_currency text, p_reason text default null)
@@ -343,6 +404,11 @@ begin
       update app.bookings b set status = 'confirmed', confirmed_at = now(), expires_at = null
        where b.id = v_booking.id;
       return 'succeeded: booking confirmed';
+    elsif v_booking.status = 'canceled' then
+      -- The money came after the booking ended (an expired hold, a cancellation): all of it goes back.
+      perform app_private.refund_open(v_payment.id, v_payment.amount, 'cancellation',
+                                      'The booking was canceled before the payment completed.', null);
+      return 'succeeded: the booking was canceled, refunded in full';
     end if;
     return format('succeeded: the booking is %s', v_booking.status);
   elsif p_status in ('processing', 'failed', 'canceled') then
@@ -358,7 +424,7 @@ begin
 end
 $$;
 comment on function app_private.payment_apply(text, text, text, bigint, text, text) is
-  'Apply what a provider''s own record says about a payment (the worker retrieves it; webhook payloads are never trusted): its status (processing, succeeded, failed, canceled), amount in minor units and currency, which must match the payment or nothing changes. A success confirms the pending booking. Returns what it did. Owner only (the worker).';
+  'Apply what a provider''s own record says about a payment (the worker retrieves it; webhook payloads are never trusted): its status (processing, succeeded, failed, canceled), amount in minor units and currency, which must match the payment or nothing changes. A success confirms the pending booking (even past its hold: the guest paid), or is refunded in full when the booking was canceled meanwhile. Returns what it did. Owner only (the worker, and the API through api.payment_report).';
 
 create function app_private.payment_give_up(p_id uuid, p_reason text) returns text
 language plpgsql volatile security definer
@@ -397,21 +463,6 @@ $$;
 comment on function app_private.payments_cancel_open(uuid, text) is
   'Cancel a booking''s open payment (the hold expired or the booking was canceled) and defer payments.cancel_at_provider, in the caller''s transaction. Returns how many were canceled.';
 
-create function app.tg_bookings__cancel_open_payments() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  perform app_private.payments_cancel_open(new.id, coalesce(new.cancel_reason, 'The booking was canceled.'));
-  return null;
-end
-$$;
-comment on function app.tg_bookings__cancel_open_payments() is
-  'Trigger: when a booking is canceled (by a party, an admin or hold expiry), its open payment is canceled here and at the provider (a job), in the same transaction.';
-
-create trigger bookings_cancel_open_payments after update of status on app.bookings
-  for each row when (new.status = 'canceled' and old.status is distinct from 'canceled')
-  execute function app.tg_bookings__cancel_open_payments();
 
 -- ---------------------------------------------------------------------------------
 -- Reading

@@ -6,84 +6,16 @@ The worker is the real one (api/worker.py, procrastinate) run until no job is du
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
-from api.worker import make_app, run_until_idle
 from tests.fix_api import assert_problem
-from tests.fix_data import day, new_listing
+from tests.fix_payments import booking_status, pay, webhook
 from tests.fix_users import MakeUser, User
-from tests.loopback import Server
 from tests.stripe_standin import StripeStandIn
-
-
-@pytest.fixture(scope="module")
-def stripe() -> Iterator[StripeStandIn]:
-    with Server(StripeStandIn()) as standin:
-        yield standin
-
-
-@pytest.fixture(scope="module")
-def pay_settings(settings: Settings, stripe: StripeStandIn) -> Settings:
-    return replace(
-        settings,
-        stripe_secret_key=stripe.secret_key,
-        stripe_webhook_secret=stripe.webhook_secret,
-        stripe_api_base=stripe.base_url,
-    )
-
-
-@pytest.fixture(scope="module")
-def api(pay_settings: Settings) -> Iterator[TestClient]:
-    """The app with Stripe configured (the session's `client` has no payment provider)."""
-    with TestClient(create_app(pay_settings), base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture
-def work(pay_settings: Settings) -> Any:
-    """Run the worker until no job is due."""
-    return lambda: asyncio.run(run_until_idle(make_app(pay_settings)))
-
-
-@pytest.fixture
-def booking(api: TestClient, owner: psycopg.Connection[Any], host: User, guest: User) -> dict[str, Any]:
-    listing = new_listing(owner, host.id, price="120.00")
-    r = api.post(
-        "/api/bookings/",
-        json={"product_id": listing, "start_date": day(30), "end_date": day(33), "guests": 1},
-        headers=guest.auth,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
-
-
-def pay(api: TestClient, user: User, booking: dict[str, Any], **body: Any) -> Any:
-    headers = {**user.auth, **({"Idempotency-Key": body.pop("key")} if "key" in body else {})}
-    return api.post(f"/api/bookings/{booking['id']}/payments/", json={"provider": "stripe", **body}, headers=headers)
-
-
-def webhook(api: TestClient, stripe: StripeStandIn, event_type: str, obj: dict[str, Any], **kw: Any) -> Any:
-    body, signature = stripe.signed_event(event_type, obj, **kw)
-    return api.post(
-        "/api/webhooks/stripe/",
-        content=body,
-        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
-    )
-
-
-def booking_status(owner: psycopg.Connection[Any], booking_id: str) -> str:
-    (status,) = owner.execute("select status::text from app.bookings where id = %s", (booking_id,)).fetchone()  # type: ignore[misc]
-    return str(status)
-
 
 # --- currencies and rates ----------------------------------------------------------------------
 
@@ -166,7 +98,7 @@ def test_bad_input_is_400_naming_the_field(api: TestClient, guest: User, booking
 def test_an_unconfigured_provider_is_503(
     api: TestClient, client: TestClient, guest: User, booking: dict[str, Any]
 ) -> None:
-    assert_problem(pay(api, guest, booking, provider="paypal"), 503)
+    assert_problem(pay(client, guest, booking, provider="paypal"), 503)
     assert_problem(pay(client, guest, booking), 503)  # the session's app has no Stripe key
 
 

@@ -43,6 +43,16 @@ EXCEPTIONS: dict[str, tuple[set[str], str]] = {
         "No route of its own: it records the provider object the API (or the worker, as the owner) created "
         "for a payment; a client could otherwise attach any provider id to its payment.",
     ),
+    "api.payment_report": (
+        {"api_internal"},
+        "No route of its own: it applies what a provider answered the API's own capture call; a client could "
+        "otherwise report any payment as succeeded.",
+    ),
+    "api.payout_account_attach": (
+        {"api_internal"},
+        "No route of its own: it records the Stripe account the API (or the worker) created for a host, and "
+        "whether Stripe lets it receive payouts; a client could otherwise point payouts at any account.",
+    ),
     "api.health": (
         {"anon", "guest", "host", "admin"},
         "No route in the table: GET /readyz calls it as anon to compare applied migrations with the shipped files.",
@@ -96,6 +106,20 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_host", "SELECT", ("admin", "guest", "host")),
         ("select_as_admin", "SELECT", ("admin",)),
     },
+    "app.refunds": {
+        ("select_own", "SELECT", ("admin", "guest", "host")),
+        ("select_as_host", "SELECT", ("admin", "guest", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
+    "app.payout_accounts": {
+        ("select_own", "SELECT", ("admin", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
+    "app.payouts": {
+        ("select_own", "SELECT", ("admin", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
+    "app.ledger_entries": {("select_as_admin", "SELECT", ("admin",))},
     "app.exchange_rates": {
         ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
         ("insert_as_admin", "INSERT", ("admin",)),

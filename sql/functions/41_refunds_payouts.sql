@@ -1,0 +1,695 @@
+/*
+ * After the money is in: refunds, host payout accounts, payouts, and the ledger that records
+ * every movement.
+ *
+ * The flow (each provider call is a job deferred here, in the same transaction as its cause):
+ *   - A paid booking is canceled: app.tg_bookings__settle refunds what the policy says
+ *     (bookings.refund_amount, converted at the payment's rate, never more than remains)
+ *     through the provider that took the money (job payments.refund_at_provider), and pays
+ *     the host what was kept. An admin may refund any part of what remains (api.payment_refund).
+ *   - A stay completes (app.run_booking_jobs): app_private.payout_open computes the payout
+ *     (gross = paid net of refunds in the listing's currency, fee = platform_fee_percent) and,
+ *     if the host has an active payout account, schedules it (job payouts.send); otherwise it
+ *     accrues as pending and is scheduled when the host's account becomes active.
+ *   - The worker reports what the provider did (refund_apply, payout_apply,
+ *     payout_account_apply); succeeded refunds and paid payouts post to the ledger.
+ *
+ * The ledger (app.ledger_entries) is written only by app_private.ledger_post, which refuses
+ * a posting that does not balance in every currency; entries are never updated or deleted.
+ */
+
+-- ---------------------------------------------------------------------------------
+-- The ledger
+-- ---------------------------------------------------------------------------------
+
+create function app_private.ledger_post(p_booking uuid, p_memo text, p_entries jsonb, p_payment uuid default null,
+                                        p_refund uuid default null, p_payout uuid default null)
+returns uuid
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_txn uuid := gen_random_uuid();
+  v_unbalanced text;
+begin
+  select string_agg(x.currency || ' ' || x.total, ', ') into v_unbalanced
+    from (select e ->> 'currency' as currency, sum((e ->> 'amount')::numeric) as total
+            from jsonb_array_elements(p_entries) e
+           group by 1) x
+   where x.total <> 0;
+  if v_unbalanced is not null then
+    raise exception 'ledger posting "%" for booking % does not balance: %', p_memo, p_booking, v_unbalanced;
+  end if;
+  insert into app.ledger_entries (txn, booking_id, payment_id, refund_id, payout_id, account, amount, currency, memo)
+  select v_txn, p_booking, p_payment, p_refund, p_payout, (e ->> 'account')::app.ledger_account,
+         (e ->> 'amount')::numeric, e ->> 'currency', p_memo
+    from jsonb_array_elements(p_entries) e
+   where (e ->> 'amount')::numeric <> 0;
+  return v_txn;
+end
+$$;
+comment on function app_private.ledger_post(uuid, text, jsonb, uuid, uuid, uuid) is
+  'Post one movement of money to the ledger: p_entries is [{account, amount, currency}, ...] with signed amounts that must sum to zero per currency (otherwise an error: a bug, never a client''s mistake). Zero entries are skipped. Returns the posting''s txn id.';
+
+create function app_private.ledger_move(p_from app.ledger_account, p_to app.ledger_account, p_amount numeric,
+                                        p_currency text)
+returns jsonb
+language sql immutable security invoker
+as $$
+  select jsonb_build_array(
+    jsonb_build_object('account', p_from, 'amount', -p_amount, 'currency', p_currency),
+    jsonb_build_object('account', p_to, 'amount', p_amount, 'currency', p_currency))
+$$;
+comment on function app_private.ledger_move(app.ledger_account, app.ledger_account, numeric, text) is
+  'The two entries of moving p_amount p_currency from one ledger account to another, for app_private.ledger_post.';
+
+create function app.tg_ledger_entries__append_only() returns trigger
+language plpgsql security invoker
+as $$
+begin
+  raise exception 'the ledger is append-only: post a correcting entry instead of % on app.ledger_entries', tg_op;
+end
+$$;
+comment on function app.tg_ledger_entries__append_only() is
+  'Trigger: entries of the ledger are never updated or deleted, not even by the owner; a mistake is corrected by a new posting.';
+
+create trigger ledger_entries_append_only before update or delete on app.ledger_entries
+  for each row execute function app.tg_ledger_entries__append_only();
+
+create function app.tg_payments__post() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform app_private.ledger_post(new.booking_id, 'payment',
+    app_private.ledger_move('guest', 'platform_cash', new.amount, new.currency), p_payment => new.id);
+  return null;
+end
+$$;
+comment on function app.tg_payments__post() is
+  'Trigger: a payment that succeeds moves its amount from the guest to the platform''s cash in the ledger.';
+
+create trigger payments_post after update of status on app.payments
+  for each row when (new.status = 'succeeded' and old.status in ('requires_payment', 'processing'))
+  execute function app.tg_payments__post();
+
+-- ---------------------------------------------------------------------------------
+-- Refunds
+-- ---------------------------------------------------------------------------------
+
+create trigger refunds_set_updated_at before update on app.refunds
+  for each row execute function app.tg__set_updated_at();
+
+create function app.tg_refunds__guard() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+  v_remaining numeric;
+begin
+  if tg_op = 'INSERT' then
+    -- Lock the payment: concurrent refunds of one payment are checked one after the other.
+    select * into v_payment from app.payments p where p.id = new.payment_id for update;
+    if v_payment.status not in ('succeeded', 'partially_refunded') then
+      perform app.fail(409, format('A %s payment cannot be refunded.', v_payment.status), 'status');
+    end if;
+    new.booking_id := v_payment.booking_id;
+    new.guest_id := v_payment.guest_id;
+    new.host_id := v_payment.host_id;
+    new.provider := v_payment.provider;
+    new.currency := v_payment.currency;
+    if round(new.amount, app.minor_units(new.currency)) <> new.amount then
+      perform app.fail(400, format('%s amounts have at most %s decimals.', new.currency, app.minor_units(new.currency)), 'amount');
+    end if;
+    new.amount := round(new.amount, app.minor_units(new.currency));
+    v_remaining := app_private.refundable(v_payment);
+    if new.amount > v_remaining then
+      perform app.fail(409, format('Only %s %s of this payment can still be refunded.', v_remaining, new.currency), 'amount');
+    end if;
+  else
+    if new.status is distinct from old.status and not (old.status = 'pending' and new.status in ('succeeded', 'failed')) then
+      perform app.fail(409, format('A %s refund cannot become %s.', old.status, new.status), 'status');
+    end if;
+    if (new.payment_id, new.amount, new.currency, new.kind, new.created_at)
+       is distinct from (old.payment_id, old.amount, old.currency, old.kind, old.created_at) then
+      perform app.fail(409, 'A refund''s payment, amount, currency and kind never change.');
+    end if;
+    if old.provider_refund_id is not null and new.provider_refund_id is distinct from old.provider_refund_id then
+      perform app.fail(409, 'A refund''s provider id never changes once set.', 'provider_refund_id');
+    end if;
+  end if;
+  return new;
+end
+$$;
+comment on function app.tg_refunds__guard() is
+  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed.';
+
+create trigger refunds_guard before insert or update on app.refunds
+  for each row execute function app.tg_refunds__guard();
+
+create function app_private.refundable(p_payment app.payments) returns numeric
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select p_payment.amount - coalesce(sum(r.amount), 0)
+    from app.refunds r
+   where r.payment_id = p_payment.id and r.status <> 'failed'
+$$;
+comment on function app_private.refundable(app.payments) is
+  'What can still be refunded of a payment: its amount minus its pending and succeeded refunds.';
+
+create function app.tg_refunds__settle() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+begin
+  update app.payments p
+     set amount_refunded = p.amount_refunded + new.amount,
+         status = (case when p.amount_refunded + new.amount = p.amount then 'refunded' else 'partially_refunded' end)::app.payment_status
+   where p.id = new.payment_id
+  returning * into v_payment;
+  perform app_private.ledger_post(new.booking_id, 'refund',
+    app_private.ledger_move('platform_cash', 'guest', new.amount, new.currency),
+    p_payment => new.payment_id, p_refund => new.id);
+  return null;
+end
+$$;
+comment on function app.tg_refunds__settle() is
+  'Trigger: a refund that succeeds adds to its payment''s amount_refunded (the payment becomes partially_refunded or refunded) and moves the money from the platform''s cash back to the guest in the ledger.';
+
+create trigger refunds_settle after update of status on app.refunds
+  for each row when (new.status = 'succeeded' and old.status = 'pending')
+  execute function app.tg_refunds__settle();
+
+create function app_private.refund_open(p_payment uuid, p_amount numeric, p_kind app.refund_kind, p_reason text,
+                                        p_by uuid)
+returns app.refunds
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_refund app.refunds;
+begin
+  insert into app.refunds (payment_id, booking_id, guest_id, host_id, provider, kind, amount, currency, reason,
+                           requested_by)
+  select p.id, p.booking_id, p.guest_id, p.host_id, p.provider, p_kind, p_amount, p.currency, left(p_reason, 1000), p_by
+    from app.payments p where p.id = p_payment
+  returning * into v_refund;
+  perform app_private.defer('payments.refund_at_provider', jsonb_build_object('refund_id', v_refund.id),
+                            'payment:' || p_payment);
+  return v_refund;
+end
+$$;
+comment on function app_private.refund_open(uuid, numeric, app.refund_kind, text, uuid) is
+  'Refund p_amount of a payment (checked by the refunds trigger: never more than remains) and defer payments.refund_at_provider, in the caller''s transaction.';
+
+create function api.payment_refund(p_id text, p_body jsonb) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+  v_errors jsonb;
+  v_amount numeric;
+begin
+  if not app.is_admin() then
+    perform app.fail(403, 'Only admins can refund a payment.');
+  end if;
+  select * into v_payment from app.payments p where p.id = app.parse_uuid(p_id) for update;
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+  v_errors := app.check_text('{}', p_body, 'reason', 1, 1000, p_required => true);
+  v_errors := app.check_number(v_errors, p_body, 'amount', 1e-3, 1e15, app.minor_units(v_payment.currency));
+  perform app.raise_errors(v_errors);
+  if v_payment.status not in ('succeeded', 'partially_refunded') then
+    perform app.fail(409, format('A %s payment cannot be refunded.', v_payment.status), 'status');
+  end if;
+  v_amount := coalesce((p_body ->> 'amount')::numeric, app_private.refundable(v_payment));
+  if v_amount <= 0 then
+    perform app.fail(409, 'This payment has been refunded in full.', 'amount');
+  end if;
+  if v_amount > app_private.refundable(v_payment) then
+    perform app.invalid('amount', format('At most %s %s remains to refund.', app_private.refundable(v_payment), v_payment.currency));
+  end if;
+  return app.refund_json(app_private.refund_open(v_payment.id, v_amount, 'goodwill', btrim(p_body ->> 'reason'),
+                                                 app.current_user_id()));
+end
+$$;
+comment on function api.payment_refund(text, jsonb) is
+  'POST /api/payments/{id}/refund/ {amount?, reason} — an admin refunds part or all of what remains of a succeeded payment (default: all of it), through its provider (a job). 400 naming amount when it exceeds what remains or has too many decimals, reason when missing; 409 when the payment is not succeeded or nothing remains. Admins.';
+
+create function app_private.refund_apply(p_provider text, p_refund uuid, p_provider_refund_id text, p_status text,
+                                         p_amount_minor bigint, p_currency text, p_reason text default null)
+returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_refund app.refunds;
+begin
+  select * into v_refund from app.refunds r
+   where (r.id = p_refund or (r.provider = p_provider::app.payment_provider and r.provider_refund_id = p_provider_refund_id))
+   for update;
+  if not found then
+    return 'ignored: no refund has this id';
+  end if;
+  if upper(p_currency) <> v_refund.currency
+     or p_amount_minor <> (v_refund.amount * power(10::numeric, app.minor_units(v_refund.currency)))::bigint then
+    return format('ignored: the provider says %s %s, the refund is %s %s',
+                  p_amount_minor, upper(p_currency), v_refund.amount, v_refund.currency);
+  end if;
+  update app.refunds r
+     set provider_refund_id = coalesce(r.provider_refund_id, p_provider_refund_id)
+   where r.id = v_refund.id and r.provider_refund_id is null;
+  if v_refund.status <> 'pending' or p_status = 'pending' then
+    return 'unchanged: ' || v_refund.status;
+  end if;
+  update app.refunds r
+     set status = p_status::app.refund_status,
+         succeeded_at = case when p_status = 'succeeded' then now() end,
+         failed_at = case when p_status = 'failed' then now() end,
+         failure_reason = left(p_reason, 1000)
+   where r.id = v_refund.id;
+  return 'refund ' || p_status;
+end
+$$;
+comment on function app_private.refund_apply(text, uuid, text, text, bigint, text, text) is
+  'Apply what a provider''s own record says about a refund (found by our id or the provider''s): its provider id, and pending -> succeeded | failed when amount and currency match. Returns what it did. Owner only (the worker).';
+
+create function app_private.refund_give_up(p_id uuid, p_reason text) returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app.refunds r set status = 'failed', failed_at = now(), failure_reason = left(p_reason, 1000)
+   where r.id = p_id and r.status = 'pending';
+  return case when found then 'failed' else 'unchanged' end;
+end
+$$;
+comment on function app_private.refund_give_up(uuid, text) is
+  'The worker''s last retry of a refund at its provider failed: the refund fails with the reason, and what it held can be refunded again (an admin sees it in the payment). Owner only.';
+
+-- ---------------------------------------------------------------------------------
+-- Payout accounts
+-- ---------------------------------------------------------------------------------
+
+create trigger payout_accounts_set_updated_at before update on app.payout_accounts
+  for each row execute function app.tg__set_updated_at();
+
+create function app.payout_account_json(a app.payout_accounts) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object('provider', a.provider, 'provider_account_id', a.provider_account_id,
+                            'status', a.status, 'created_at', a.created_at, 'updated_at', a.updated_at)
+$$;
+comment on function app.payout_account_json(app.payout_accounts) is 'A host''s payout account as the API shows it.';
+
+create function api.payout_account_get() returns jsonb
+language sql stable security invoker
+as $$
+  select app.payout_account_json(a) from app.payout_accounts a where a.host_id = app.current_user_id()
+$$;
+comment on function api.payout_account_get() is
+  'GET /api/users/me/payout-account/ — where the signed-in host is paid; 404 when none is set. Hosts.';
+
+create function api.payout_account_set(p_body jsonb) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_uid uuid := app.current_user_id();
+  v_errors jsonb := '{}';
+  v_email text := lower(btrim(p_body ->> 'email'));
+  v_account app.payout_accounts;
+begin
+  v_errors := app.check_choice(v_errors, p_body, 'provider', enum_range(null::app.payment_provider)::text[], p_required => true);
+  if p_body ->> 'provider' = 'paypal' then
+    v_errors := app.check_text(v_errors, p_body, 'email', 3, 254, p_required => true);
+    if not v_errors ? 'email' and v_email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' then
+      v_errors := app.add_error(v_errors, 'email', 'Enter a valid email address.');
+    end if;
+  elsif p_body ? 'email' then
+    v_errors := app.add_error(v_errors, 'email', 'Only a PayPal payout account takes an email.');
+  end if;
+  perform app.raise_errors(v_errors);
+
+  select * into v_account from app.payout_accounts a where a.host_id = v_uid for update;
+  if found and v_account.provider = 'stripe' and p_body ->> 'provider' = 'stripe' then
+    -- The same Stripe account again: the API makes a fresh onboarding link for it.
+    return app.payout_account_json(v_account);
+  end if;
+  insert into app.payout_accounts as a (host_id, provider, provider_account_id, status)
+  values (v_uid, (p_body ->> 'provider')::app.payment_provider,
+          case when p_body ->> 'provider' = 'paypal' then v_email end,
+          case when p_body ->> 'provider' = 'paypal' then 'active' else 'pending' end::app.payout_account_status)
+  on conflict (host_id) do update
+     set provider = excluded.provider, provider_account_id = excluded.provider_account_id, status = excluded.status
+  returning * into v_account;
+  if v_account.status = 'active' then
+    perform app_private.payouts_release(v_uid);
+  else
+    perform app_private.defer('payouts.create_account', jsonb_build_object('host_id', v_uid), 'host:' || v_uid);
+  end if;
+  return app.payout_account_json(v_account);
+end
+$$;
+comment on function api.payout_account_set(jsonb) is
+  'POST /api/users/me/payout-account/ {provider: stripe} | {provider: paypal, email} — where the signed-in host is paid. PayPal: active at once (payouts go to the email), and pending payouts are scheduled. Stripe: a Connect account created at Stripe (a job, payouts.create_account, which the API also runs at once to return the onboarding URL); it becomes active when Stripe reports that it can receive payouts (account.updated). Setting another replaces the account; payouts already scheduled keep their destination. Hosts.';
+
+create function api.payout_account_attach(p_host uuid, p_provider_account_id text, p_status text) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_account app.payout_accounts;
+begin
+  update app.payout_accounts a
+     set provider_account_id = p_provider_account_id, status = p_status::app.payout_account_status
+   where a.host_id = p_host and a.provider = 'stripe'
+     and (a.provider_account_id is null or a.provider_account_id = p_provider_account_id)
+  returning * into v_account;
+  if not found then
+    perform app.fail(409, 'This host''s payout account is another one now.', 'provider_account_id');
+  end if;
+  if v_account.status = 'active' then
+    perform app_private.payouts_release(p_host);
+  end if;
+  return app.payout_account_json(v_account);
+end
+$$;
+comment on function api.payout_account_attach(uuid, text, text) is
+  'Record the host''s Stripe connected account (its id and whether it can receive payouts: pending | active); active releases the host''s pending payouts. Called by the API right after api.payout_account_set and by the worker (payouts.create_account); never by clients (api_internal and the owner only).';
+
+create function app_private.payout_account_apply(p_provider text, p_provider_account_id text, p_status text)
+returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_account app.payout_accounts;
+begin
+  update app.payout_accounts a set status = p_status::app.payout_account_status
+   where a.provider = p_provider::app.payment_provider and a.provider_account_id = p_provider_account_id
+  returning * into v_account;
+  if not found then
+    return 'ignored: no payout account has this id';
+  end if;
+  if v_account.status = 'active' then
+    return format('active: %s payouts scheduled', app_private.payouts_release(v_account.host_id));
+  end if;
+  return p_status;
+end
+$$;
+comment on function app_private.payout_account_apply(text, text, text) is
+  'Apply what the provider says about a host''s account (Stripe account.updated: can it receive payouts?): active schedules the host''s pending payouts. Owner only (the worker).';
+
+-- ---------------------------------------------------------------------------------
+-- Payouts
+-- ---------------------------------------------------------------------------------
+
+create trigger payouts_set_updated_at before update on app.payouts
+  for each row execute function app.tg__set_updated_at();
+
+create function app.tg_payouts__guard() returns trigger
+language plpgsql security invoker
+as $$
+begin
+  if round(new.gross, app.minor_units(new.currency)) <> new.gross
+     or round(new.fee, app.minor_units(new.currency)) <> new.fee then
+    raise exception 'payout amounts of % have at most % decimals', new.currency, app.minor_units(new.currency);
+  end if;
+  if tg_op = 'UPDATE' then
+    if new.status is distinct from old.status and not (
+         (old.status = 'pending' and new.status = 'scheduled')
+      or (old.status = 'scheduled' and new.status in ('processing', 'paid', 'failed'))
+      or (old.status = 'processing' and new.status in ('paid', 'failed'))
+      or (old.status = 'failed' and new.status = 'scheduled')) then
+      perform app.fail(409, format('A %s payout cannot become %s.', old.status, new.status), 'status');
+    end if;
+    if (new.booking_id, new.payment_id, new.host_id, new.gross, new.fee_percent, new.fee, new.currency, new.created_at)
+       is distinct from
+       (old.booking_id, old.payment_id, old.host_id, old.gross, old.fee_percent, old.fee, old.currency, old.created_at) then
+      perform app.fail(409, 'A payout''s booking, payment, host, amounts and currency never change.');
+    end if;
+  end if;
+  return new;
+end
+$$;
+comment on function app.tg_payouts__guard() is
+  'Trigger: payout amounts are at the currency''s minor units; statuses move only pending -> scheduled -> processing -> paid | failed (scheduled may go straight to paid or failed), failed -> scheduled (a retry), 409 otherwise; the computed facts never change.';
+
+create trigger payouts_guard before insert or update on app.payouts
+  for each row execute function app.tg_payouts__guard();
+
+create function app.tg_payouts__post() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform app_private.ledger_post(new.booking_id, 'payout sent',
+    app_private.ledger_move('host_payable', 'host', new.amount, new.currency),
+    p_payment => new.payment_id, p_payout => new.id);
+  return null;
+end
+$$;
+comment on function app.tg_payouts__post() is 'Trigger: a paid payout moves its amount from what the platform owes the host to the host, in the ledger.';
+
+create trigger payouts_post after update of status on app.payouts
+  for each row when (new.status = 'paid' and old.status <> 'paid' and new.amount > 0)
+  execute function app.tg_payouts__post();
+
+create function app_private.payout_schedule(p_id uuid) returns boolean
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app.payouts o
+     set status = 'scheduled', provider = a.provider, destination = a.provider_account_id, scheduled_at = now(),
+         provider_payout_id = null, failure_reason = null
+    from app.payout_accounts a
+   where o.id = p_id and a.host_id = o.host_id and a.status = 'active' and o.status in ('pending', 'failed');
+  if not found then
+    return false;
+  end if;
+  perform app_private.defer('payouts.send', jsonb_build_object('payout_id', p_id), 'payout:' || p_id);
+  return true;
+end
+$$;
+comment on function app_private.payout_schedule(uuid) is
+  'Hand a pending (or failed) payout to the worker (job payouts.send) to the host''s active payout account, recorded as its provider and destination. False when the host has no active account.';
+
+create function app_private.payouts_release(p_host uuid) returns integer
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select count(*)::int from app.payouts o
+   where o.host_id = p_host and o.status = 'pending' and app_private.payout_schedule(o.id)
+$$;
+comment on function app_private.payouts_release(uuid) is
+  'Schedule every pending payout of a host (their payout account just became active). Returns how many.';
+
+create function app_private.payout_open(p_booking uuid) returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+  v_kept numeric;
+  v_gross numeric;
+  v_pct numeric := (app_private.payment_config()).platform_fee_percent;
+  v_payout app.payouts;
+  v_entries jsonb := '[]';
+begin
+  select * into v_payment from app.payments p
+   where p.booking_id = p_booking and p.status in ('succeeded', 'partially_refunded', 'refunded')
+   for update;
+  if not found or exists (select from app.payouts o where o.booking_id = p_booking) then
+    return 'no payout: nothing paid, or paid out already';
+  end if;
+  v_kept := app_private.refundable(v_payment);
+  if v_kept <= 0 then
+    return 'no payout: refunded in full';
+  end if;
+  -- The host is paid in the listing's currency, in proportion to what the platform kept.
+  v_gross := case when v_kept = v_payment.amount then v_payment.booking_amount
+                  else round(v_payment.booking_amount * v_kept / v_payment.amount, app.minor_units(v_payment.booking_currency)) end;
+  insert into app.payouts (booking_id, payment_id, host_id, gross, fee_percent, fee, amount, currency)
+  select p_booking, v_payment.id, v_payment.host_id, v_gross, v_pct, f.fee, v_gross - f.fee, v_payment.booking_currency
+    from (select round(v_gross * v_pct / 100, app.minor_units(v_payment.booking_currency)) as fee) f
+  returning * into v_payout;
+
+  if v_payment.currency <> v_payment.booking_currency then
+    v_entries := app_private.ledger_move('platform_cash', 'fx', v_kept, v_payment.currency)
+              || app_private.ledger_move('fx', 'platform_cash', v_gross, v_payment.booking_currency);
+  end if;
+  perform app_private.ledger_post(p_booking, 'payout accrued',
+    v_entries
+    || app_private.ledger_move('platform_cash', 'host_payable', v_payout.amount, v_payout.currency)
+    || app_private.ledger_move('platform_cash', 'platform_fee', v_payout.fee, v_payout.currency),
+    p_payment => v_payment.id, p_payout => v_payout.id);
+  if app_private.payout_schedule(v_payout.id) then
+    return 'payout scheduled';
+  end if;
+  return 'payout pending: the host has no active payout account';
+end
+$$;
+comment on function app_private.payout_open(uuid) is
+  'Compute the host''s payout for a settled booking, once: gross = the payment''s booking_amount in proportion to what was not refunded (pending refunds count as refunded), fee = gross x platform_fee_percent, amount = gross - fee, in the listing''s currency; post it to the ledger (with the currency conversion when the guest paid in another currency) and schedule it if the host has an active payout account (else it stays pending). Nothing when nothing was paid or all was refunded.';
+
+create function app_private.payout_apply(p_provider text, p_payout uuid, p_provider_payout_id text, p_status text,
+                                         p_amount_minor bigint, p_currency text, p_reason text default null)
+returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payout app.payouts;
+begin
+  select * into v_payout from app.payouts o
+   where (o.id = p_payout or (o.provider = p_provider::app.payment_provider and o.provider_payout_id = p_provider_payout_id))
+   for update;
+  if not found then
+    return 'ignored: no payout has this id';
+  end if;
+  if upper(p_currency) <> v_payout.currency
+     or p_amount_minor <> (v_payout.amount * power(10::numeric, app.minor_units(v_payout.currency)))::bigint then
+    return format('ignored: the provider says %s %s, the payout is %s %s',
+                  p_amount_minor, upper(p_currency), v_payout.amount, v_payout.currency);
+  end if;
+  if v_payout.status not in ('scheduled', 'processing') or p_status = v_payout.status::text then
+    return 'unchanged: ' || v_payout.status;
+  end if;
+  update app.payouts o
+     set status = p_status::app.payout_status,
+         provider_payout_id = coalesce(p_provider_payout_id, o.provider_payout_id),
+         paid_at = case when p_status = 'paid' then now() end,
+         failed_at = case when p_status = 'failed' then now() end,
+         failure_reason = left(p_reason, 1000)
+   where o.id = v_payout.id;
+  return 'payout ' || p_status;
+end
+$$;
+comment on function app_private.payout_apply(text, uuid, text, text, bigint, text, text) is
+  'Apply what a provider''s own record says about a payout (found by our id or the provider''s): scheduled | processing -> processing | paid | failed when amount and currency match. Returns what it did. Owner only (the worker).';
+
+create function app_private.payout_give_up(p_id uuid, p_reason text) returns text
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update app.payouts o set status = 'failed', failed_at = now(), failure_reason = left(p_reason, 1000)
+   where o.id = p_id and o.status in ('scheduled', 'processing');
+  return case when found then 'failed' else 'unchanged' end;
+end
+$$;
+comment on function app_private.payout_give_up(uuid, text) is
+  'The worker''s last retry of a payout at its provider failed: the payout fails with the reason; an admin may retry it (api.payout_retry). Owner only.';
+
+create function app.payout_json(o app.payouts) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object(
+    'id', o.id, 'booking_id', o.booking_id, 'payment_id', o.payment_id, 'status', o.status,
+    'gross', o.gross::text, 'fee_percent', o.fee_percent::text, 'fee', o.fee::text, 'amount', o.amount::text,
+    'currency', o.currency, 'provider', o.provider, 'provider_payout_id', o.provider_payout_id,
+    'failure_reason', o.failure_reason, 'created_at', o.created_at, 'scheduled_at', o.scheduled_at,
+    'paid_at', o.paid_at, 'failed_at', o.failed_at)
+$$;
+comment on function app.payout_json(app.payouts) is 'A payout as the API shows it; money as decimal strings. The destination stays with the host and admins in psql.';
+
+create function api.payouts_list(p_status text default null, p_page text default null, p_page_size text default null)
+returns app.page
+language plpgsql stable security invoker
+as $$
+declare
+  v_window app.page_window := app.page_window(p_page, p_page_size);
+  v_count bigint;
+  v_results json;
+begin
+  if p_status is not null and not (p_status = any (enum_range(null::app.payout_status)::text[])) then
+    perform app.invalid('status', 'Must be one of ' || array_to_string(enum_range(null::app.payout_status)::text[], ', ') || '.');
+  end if;
+  -- Row-level security decides whose payouts these are.
+  select coalesce(max(x.total), 0),
+         coalesce(json_agg(app.payout_json(x.o) order by (x.o).created_at desc, (x.o).id), '[]')
+    into v_count, v_results
+    from (select o, count(*) over () as total
+            from app.payouts o
+           where p_status is null or o.status = p_status::app.payout_status
+           order by o.created_at desc, o.id
+           limit v_window.page_size offset v_window.skip) x;
+  return app.page(v_window, v_count, v_results);
+end
+$$;
+comment on function api.payouts_list(text, text, text) is
+  'GET /api/payouts/ — payouts, newest first: a host''s own, all for admins. Filter: status (pending, scheduled, processing, paid, failed). Paginated.';
+
+create function api.payout_retry(p_id text) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payout app.payouts;
+begin
+  if not app.is_admin() then
+    perform app.fail(403, 'Only admins can retry a payout.');
+  end if;
+  select * into v_payout from app.payouts o where o.id = app.parse_uuid(p_id) for update;
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if v_payout.status <> 'failed' then
+    perform app.fail(409, format('A %s payout cannot be retried.', v_payout.status), 'status');
+  end if;
+  if not app_private.payout_schedule(v_payout.id) then
+    perform app.fail(409, 'The host has no active payout account.', 'status');
+  end if;
+  select * into v_payout from app.payouts o where o.id = v_payout.id;
+  return app.payout_json(v_payout);
+end
+$$;
+comment on function api.payout_retry(text) is
+  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, or when the host has no active account. Admins.';
+
+-- ---------------------------------------------------------------------------------
+-- Settling a booking
+-- ---------------------------------------------------------------------------------
+
+create function app.tg_bookings__settle() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payment app.payments;
+  v_refund numeric;
+begin
+  if new.status = 'canceled' then
+    perform app_private.payments_cancel_open(new.id, coalesce(new.cancel_reason, 'The booking was canceled.'));
+    select * into v_payment from app.payments p
+     where p.booking_id = new.id and p.status in ('succeeded', 'partially_refunded') for update;
+    if found then
+      -- The policy's refund (in the listing's currency) in the payment's currency, never more than remains.
+      v_refund := least(app_private.refundable(v_payment),
+                        case when new.refund_amount >= v_payment.booking_amount then v_payment.amount
+                             else round(coalesce(new.refund_amount, 0) * coalesce(v_payment.rate, 1), app.minor_units(v_payment.currency)) end);
+      if v_refund > 0 then
+        perform app_private.refund_open(v_payment.id, v_refund, 'cancellation',
+                                        coalesce(new.cancel_reason, 'The booking was canceled.'), new.canceled_by);
+      end if;
+    end if;
+  end if;
+  -- Completed, or canceled with money kept under the policy: the host is paid what was kept.
+  perform app_private.payout_open(new.id);
+  return null;
+end
+$$;
+comment on function app.tg_bookings__settle() is
+  'Trigger: a booking that is canceled cancels its open payment (here and at the provider, a job) and refunds what the cancellation policy says (refund_amount, at the payment''s rate, never more than remains) through the provider that took the money; a booking that completes, or is canceled with money kept, opens the host''s payout. All in the same transaction as the status change.';
+
+create trigger bookings_settle after update of status on app.bookings
+  for each row when (new.status in ('canceled', 'completed') and old.status is distinct from new.status)
+  execute function app.tg_bookings__settle();

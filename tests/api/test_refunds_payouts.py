@@ -1,0 +1,361 @@
+"""Refunds, host payout accounts, payouts and the ledger, over HTTP, with Stripe's stand-in and the real worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from api.worker import RETRIES
+from tests.fix_api import assert_problem
+from tests.fix_payments import complete_stays, ledger, ledger_balances, paid_booking, pay, retry_now, webhook
+from tests.fix_users import MakeUser, User
+from tests.stripe_standin import StripeStandIn
+
+
+@pytest.fixture
+def new_host(make_user: MakeUser) -> User:
+    """A host of their own (payout accounts are one per host)."""
+    return make_user("host")
+
+
+def onboard(api: TestClient, stripe: StripeStandIn, host: User, work: Any) -> dict[str, Any]:
+    """The host sets a Stripe payout account and finishes onboarding (account.updated): active."""
+    account = api.post("/api/users/me/payout-account/", json={"provider": "stripe"}, headers=host.auth).json()
+    acct = stripe.enable_payouts(account["provider_account_id"])
+    assert webhook(api, stripe, "account.updated", acct).status_code == 200
+    work()
+    return api.get("/api/users/me/payout-account/", headers=host.auth).json()  # type: ignore[no-any-return]
+
+
+# --- refunds on cancellation ------------------------------------------------------------------
+
+
+def test_a_paid_booking_canceled_early_is_refunded_in_full_through_stripe(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    new_host: User,
+    guest: User,
+) -> None:
+    booking, payment = paid_booking(api, owner, stripe, work, new_host, guest, policy="moderate")
+
+    canceled = api.post(f"/api/bookings/{booking['id']}/cancel/", json={"reason": "Sick"}, headers=guest.auth)
+    work()
+
+    assert canceled.json()["refund_amount"] == "360.00"
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
+    assert (seen["status"], seen["amount_refunded"]) == ("refunded", "360.00")
+    (refund,) = seen["refunds"]
+    assert (refund["kind"], refund["status"], refund["amount"], refund["reason"]) == (
+        "cancellation",
+        "succeeded",
+        "360.00",
+        "Sick",
+    )
+    assert stripe.refunds[refund["provider_refund_id"]]["amount"] == 36000
+    assert api.get("/api/payouts/", headers=new_host.auth).json()["count"] == 0  # nothing kept, nothing to pay
+    assert ledger(owner, booking["id"]) == {}  # paid in, paid back
+
+
+def test_a_strict_cancellation_refunds_half_and_the_host_is_owed_the_rest(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    new_host: User,
+    guest: User,
+) -> None:
+    booking, payment = paid_booking(api, owner, stripe, work, new_host, guest, policy="strict")
+
+    api.post(f"/api/bookings/{booking['id']}/cancel/", headers=guest.auth)
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
+    assert (seen["status"], seen["amount_refunded"]) == ("partially_refunded", "180.00")
+    (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert (payout["status"], payout["gross"], payout["fee"], payout["amount"]) == (
+        "pending",
+        "180.00",
+        "18.00",
+        "162.00",
+    )
+    assert ledger(owner, booking["id"]) == {
+        ("guest", "USD"): "-180.00",
+        ("host_payable", "USD"): "162.00",
+        ("platform_fee", "USD"): "18.00",
+    }
+
+
+def test_a_host_cancellation_refunds_in_full_whatever_the_policy(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    new_host: User,
+    guest: User,
+) -> None:
+    booking, payment = paid_booking(api, owner, stripe, work, new_host, guest, policy="strict")
+
+    api.post(f"/api/bookings/{booking['id']}/cancel/", headers=new_host.auth)
+    work()
+
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "refunded"
+
+
+def test_a_refund_in_another_currency_follows_the_rate_the_guest_paid_at(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    api.post("/api/exchange-rates/", json={"base": "USD", "quote": "EUR", "rate": "0.9"}, headers=admin.auth)
+    booking, payment = paid_booking(api, owner, stripe, work, new_host, guest, policy="strict", currency="EUR")
+
+    api.post(f"/api/bookings/{booking['id']}/cancel/", headers=guest.auth)
+    work()
+
+    assert payment["amount"] == "324.00"
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
+    assert seen["amount_refunded"] == "162.00"  # half of 360.00 USD at 0.9
+    (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert (payout["gross"], payout["currency"]) == ("180.00", "USD")  # the host is paid in the listing's currency
+    assert ledger_balances(owner, booking["id"]) == {"EUR": "0.00", "USD": "0.00"}
+
+
+def test_a_payment_that_lands_after_the_booking_was_canceled_is_refunded(
+    api: TestClient, owner: psycopg.Connection[Any], stripe: StripeStandIn, work: Any, guest: User, booking: Any
+) -> None:
+    payment = pay(api, guest, booking).json()
+    api.post(f"/api/bookings/{booking['id']}/cancel/", headers=guest.auth)
+    # The guest's bank confirmed the charge just as the booking was canceled.
+    intent = stripe.set_status(payment["provider_payment_id"], "succeeded")
+    webhook(api, stripe, "payment_intent.succeeded", intent)
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
+    assert seen["status"] in ("canceled", "refunded")
+    assert ledger(owner, booking["id"]) == {}
+
+
+# --- admin refunds ----------------------------------------------------------------------------
+
+
+def test_admin_refunds_part_then_the_rest_never_more(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    _, payment = paid_booking(api, owner, stripe, work, new_host, guest)
+    url = f"/api/payments/{payment['id']}/refund/"
+
+    part = api.post(url, json={"amount": "60.50", "reason": "Broken heater"}, headers=admin.auth)
+    work()
+
+    assert part.status_code == 201, part.text
+    assert (part.json()["kind"], part.json()["amount"]) == ("goodwill", "60.50")
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "partially_refunded"
+    assert_problem(api.post(url, json={"amount": "300.00", "reason": "x"}, headers=admin.auth), 400, "amount")
+    assert_problem(api.post(url, json={"amount": "1.005", "reason": "x"}, headers=admin.auth), 400, "amount")
+    rest = api.post(url, json={"reason": "Dispute settled"}, headers=admin.auth)
+    work()
+    assert rest.json()["amount"] == "299.50"
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "refunded"
+    assert_problem(api.post(url, json={"reason": "again"}, headers=admin.auth), 409)
+
+
+def test_only_admins_refund_and_only_paid_payments(
+    api: TestClient, guest: User, host: User, admin: User, booking: dict[str, Any]
+) -> None:
+    payment = pay(api, guest, booking).json()
+    url = f"/api/payments/{payment['id']}/refund/"
+
+    assert_problem(api.post(url, json={"reason": "x"}, headers=guest.auth), 403)
+    assert_problem(api.post(url, json={"reason": "x"}, headers=host.auth), 403)
+    assert_problem(api.post(url, json={"reason": "x"}), 401)
+    assert_problem(api.post(url, json={}, headers=admin.auth), 400, "reason")
+    assert_problem(api.post(url, json={"reason": "x"}, headers=admin.auth), 409, "status")  # not paid yet
+    assert_problem(api.post("/api/payments/not-a-uuid/refund/", json={"reason": "x"}, headers=admin.auth), 404)
+
+
+def test_a_refund_stripe_keeps_refusing_fails_and_can_be_made_again(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    _, payment = paid_booking(api, owner, stripe, work, new_host, guest)
+    stripe.fail_next = [500] * 20
+    refund = api.post(f"/api/payments/{payment['id']}/refund/", json={"reason": "x"}, headers=admin.auth).json()
+
+    # Every retry fails; the last one gives up (the worker's backoff is skipped by moving the clock).
+    for _ in range(1 + RETRIES):
+        retry_now(owner)
+        work()
+    stripe.fail_next = []
+
+    failed = api.get(f"/api/payments/{payment['id']}/", headers=admin.auth).json()
+    assert failed["refunds"][0]["id"] == refund["id"]
+    assert failed["refunds"][0]["status"] == "failed" and failed["refunds"][0]["failure_reason"]
+    assert failed["status"] == "succeeded"  # nothing went back
+    again = api.post(f"/api/payments/{payment['id']}/refund/", json={"reason": "retry"}, headers=admin.auth)
+    assert again.json()["amount"] == "360.00"
+
+
+# --- payout accounts and payouts ----------------------------------------------------------------
+
+
+def test_host_onboards_with_stripe_and_pending_payouts_are_sent(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    new_host: User,
+    guest: User,
+) -> None:
+    booking, _ = paid_booking(api, owner, stripe, work, new_host, guest)
+    complete_stays(owner)
+    (pending,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert (pending["status"], pending["gross"], pending["fee_percent"], pending["fee"], pending["amount"]) == (
+        "pending",
+        "360.00",
+        "10.00",
+        "36.00",
+        "324.00",
+    )
+
+    r = api.post("/api/users/me/payout-account/", json={"provider": "stripe"}, headers=new_host.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "pending" and r.json()["onboarding_url"].startswith(stripe.base_url)
+    account = onboard(api, stripe, new_host, work)
+    work()
+
+    assert account["status"] == "active"
+    (paid,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert paid["status"] == "paid"
+    transfer = stripe.transfers[paid["provider_payout_id"]]
+    assert (transfer["amount"], transfer["destination"]) == (32400, account["provider_account_id"])
+    assert ledger(owner, booking["id"]) == {
+        ("guest", "USD"): "-360.00",
+        ("host", "USD"): "324.00",
+        ("platform_fee", "USD"): "36.00",
+    }
+
+
+def test_a_host_with_an_active_account_is_paid_when_the_stay_completes(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    new_host: User,
+    guest: User,
+) -> None:
+    onboard(api, stripe, new_host, work)
+    paid_booking(api, owner, stripe, work, new_host, guest)
+
+    complete_stays(owner)
+    work()
+    work()  # a second run sends nothing more
+
+    (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert payout["status"] == "paid"
+    assert sum(1 for t in stripe.transfers.values() if t["metadata"]["payout_id"] == payout["id"]) == 1
+
+
+def test_paypal_payout_accounts_are_active_at_once_and_need_an_email(
+    api: TestClient, new_host: User, guest: User
+) -> None:
+    url = "/api/users/me/payout-account/"
+
+    assert_problem(api.post(url, json={"provider": "paypal"}, headers=new_host.auth), 400, "email")
+    assert_problem(api.post(url, json={"provider": "paypal", "email": "nope"}, headers=new_host.auth), 400, "email")
+    assert_problem(api.post(url, json={"provider": "cash"}, headers=new_host.auth), 400, "provider")
+    assert_problem(api.get(url, headers=new_host.auth), 404)
+    r = api.post(url, json={"provider": "paypal", "email": "Host@Example.com"}, headers=new_host.auth)
+    assert (r.json()["status"], r.json()["provider_account_id"]) == ("active", "host@example.com")
+    assert api.get(url, headers=new_host.auth).json()["provider"] == "paypal"
+    assert_problem(api.post(url, json={"provider": "paypal", "email": "a@b.co"}, headers=guest.auth), 403)
+    assert_problem(api.get(url), 401)
+
+
+def test_who_sees_which_payouts(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    make_user: MakeUser,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    paid_booking(api, owner, stripe, work, new_host, guest)
+    complete_stays(owner)
+    mine = api.get("/api/payouts/", headers=new_host.auth).json()
+
+    assert mine["count"] == 1
+    assert api.get("/api/payouts/", headers=make_user("host").auth).json()["count"] == 0
+    assert mine["results"][0]["id"] in {
+        p["id"] for p in api.get("/api/payouts/?page_size=100", headers=admin.auth).json()["results"]
+    }
+    assert_problem(api.get("/api/payouts/", headers=guest.auth), 403)
+    assert_problem(api.get("/api/payouts/"), 401)
+    assert_problem(api.get("/api/payouts/?status=lost", headers=admin.auth), 400, "status")
+
+
+def test_a_failed_payout_is_retried_by_an_admin(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    account = onboard(api, stripe, new_host, work)
+    paid_booking(api, owner, stripe, work, new_host, guest)
+    stripe.accounts[account["provider_account_id"]]["payouts_enabled"] = False  # Stripe refuses transfers now
+    complete_stays(owner)
+    for _ in range(1 + RETRIES):
+        retry_now(owner)
+        work()
+    (failed,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert failed["status"] == "failed" and failed["failure_reason"]
+
+    assert_problem(api.post(f"/api/payouts/{failed['id']}/retry/", headers=new_host.auth), 403)
+    stripe.enable_payouts(account["provider_account_id"])
+    retried = api.post(f"/api/payouts/{failed['id']}/retry/", headers=admin.auth)
+    work()
+
+    assert retried.status_code == 200 and retried.json()["status"] == "scheduled"
+    assert api.get("/api/payouts/", headers=new_host.auth).json()["results"][0]["status"] == "paid"
+    assert_problem(api.post(f"/api/payouts/{failed['id']}/retry/", headers=admin.auth), 409, "status")
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+
+def test_the_ledger_is_append_only_even_for_the_owner(
+    api: TestClient, owner: psycopg.Connection[Any], stripe: StripeStandIn, work: Any, new_host: User, guest: User
+) -> None:
+    booking, _ = paid_booking(api, owner, stripe, work, new_host, guest)
+
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        owner.execute("update app.ledger_entries set amount = 1 where booking_id = %s", (booking["id"],))
+    with pytest.raises(psycopg.errors.RaiseException, match="does not balance"):
+        owner.execute(
+            'select app_private.ledger_post(%s, \'bad\', \'[{"account": "guest", "amount": 5, "currency": "USD"}]\')',
+            (booking["id"],),
+        )
