@@ -63,8 +63,8 @@ serve:
 	@echo "API      http://$(HOST):$(PORT)/api/"
 	@echo "Swagger  http://$(HOST):$(PORT)/swagger/"
 	@echo "Health   http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
-	@echo "Jobs     expiring holds and completing stays every 60 s (python -m api.jobs)"
-	@$(PY) -m api.jobs --interval 60 & jobs=$$!; trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; \
+	@echo "Worker   payments, refunds, payouts; holds and stays every minute (python -m api.worker)"
+	@$(PY) -m api.worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
 
 stop:

@@ -8,9 +8,15 @@ payment id) and hands the provider's answer to one SQL function, which decides. 
 that fails is retried with exponential backoff; a crash mid-task leaves the job to be
 retried, and the idempotency key makes the repeated call harmless.
 
-    python -m api.worker        (make run starts it beside the API)
+    python -m api.worker          (make run starts it beside the API)
+    python -m api.worker --once   (run what is due now, then exit)
 
-It connects as the owner (DATABASE_URL), like the booking job (api/jobs.py).
+Every minute it also runs the booking job (`app.run_booking_jobs()`: expire holds, complete
+stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Any number
+of workers may run: procrastinate hands each job to one of them, and jobs that touch the same
+payment (lock `payment:<id>`) run one at a time.
+
+It connects as the owner (DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ RETRIES = 8  # a job runs at most 1 + RETRIES times, waiting 2, 4, ... 512 s bet
 RETRY = RetryStrategy(
     max_attempts=RETRIES, exponential_wait=2, retry_exceptions={ProviderError, psycopg.OperationalError}
 )
-QUEUES = ["payments"]
+QUEUES = ["payments", "scheduled"]
+STALLED_AFTER = 30.0  # seconds without a heartbeat: the worker running a job is taken for dead
 
 
 def make_app(settings: Settings) -> procrastinate.App:
@@ -202,7 +209,30 @@ def make_app(settings: Settings) -> procrastinate.App:
             raise
         return str(apply_payout(payout["provider"], payout_id, current))
 
+    @app.periodic(cron="* * * * *", periodic_id="bookings")
+    @app.task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")
+    def run_booking_jobs(timestamp: int) -> str:
+        """Every minute: expire holds, complete stays (which opens payouts), purge idempotency keys."""
+        return str(sql("select app.run_booking_jobs()::text", []))
+
+    @app.periodic(cron="* * * * *", periodic_id="stalled")
+    @app.task(name="jobs.retry_stalled", queue="scheduled", queueing_lock="jobs.retry_stalled")
+    async def retry_stalled(timestamp: int) -> str:
+        return f"retried {await recover_stalled(app)} stalled jobs"
+
     return app
+
+
+async def recover_stalled(app: procrastinate.App, seconds_since_heartbeat: float = STALLED_AFTER) -> int:
+    """Retry the jobs of workers that died mid-job (no heartbeat for that long). Returns how many.
+
+    The retried task makes its provider call again with the same idempotency key, so the
+    provider answers with what the dead worker had already done, never a second object.
+    """
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+    return len(list(stalled))
 
 
 async def run_until_idle(app: procrastinate.App) -> None:
@@ -227,6 +257,7 @@ def main() -> None:
 
     async def forever() -> None:
         async with app.open_async():
+            await recover_stalled(app)
             await app.run_worker_async(queues=QUEUES)
 
     try:

@@ -164,3 +164,8 @@ def ledger_balances(owner: psycopg.Connection[Any], booking_id: str) -> dict[str
         "select currency, sum(amount)::text from app.ledger_entries where booking_id = %s group by 1", (booking_id,)
     ).fetchall()
     return dict(rows)
+
+
+def paypal_webhook(api: TestClient, paypal: PayPalStandIn, event_type: str, resource: dict[str, Any], **kw: Any) -> Any:
+    body, headers = paypal.signed_event(event_type, resource, **kw)
+    return api.post("/api/webhooks/paypal/", content=body, headers={**headers, "Content-Type": "application/json"})

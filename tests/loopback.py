@@ -24,7 +24,9 @@ class Server:
         self.sock.bind(("127.0.0.1", 0))
         port = self.sock.getsockname()[1]
         standin.base_url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(standin.app(), lifespan="off", ws="none", log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            standin.app(), lifespan="off", ws="none", log_level="warning", access_log=False, timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

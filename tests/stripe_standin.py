@@ -12,13 +12,14 @@ Idempotency-Key (the same key returns the first answer and creates nothing new):
 
 Knobs for a test: `fail_next` (answer the next requests with these HTTP statuses),
 `lose_next_response` (create the object, remember it under the key, then answer 500, as when
-the network drops the answer), `set_status` (the guest paid, or a card was declined), and
+the network drops the answer), `slow_next` (create the intent, then wait before answering), `set_status` (the guest paid, or a card was declined), and
 `enable_payouts` (the host finished onboarding), `refund_status` (what new refunds become), and
 `signed_event` builds a webhook body with a valid (or stale) Stripe-Signature header.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -51,6 +52,7 @@ class StripeStandIn:
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> answer
     fail_next: list[int] = field(default_factory=list)
     lose_next_response: bool = False
+    slow_next: float = 0.0  # seconds to sit on the next created intent's answer (a worker can die meanwhile)
     calls: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -119,6 +121,8 @@ class StripeStandIn:
             if self.lose_next_response:
                 self.lose_next_response = False
                 return stripe_error(500, "The connection was reset.")
+            delay, self.slow_next = self.slow_next, 0.0
+        await asyncio.sleep(delay)
         return JSONResponse(intent)
 
     async def retrieve(self, request: Request) -> Response:

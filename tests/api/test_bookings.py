@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from api.settings import Settings
 from tests.fix_data import day, new_listing
 from tests.fix_users import MakeUser, User
 
@@ -361,11 +362,12 @@ def test_block_validation(client: TestClient, host: User, listing: str) -> None:
 # --- the job runner ------------------------------------------------------------------------
 
 
-def test_job_runner_runs_the_sql_job(owner_url: str) -> None:
-    from api.jobs import run_once
+def test_the_worker_runs_the_booking_job(settings: Settings) -> None:
+    from api.worker import make_app
 
-    result = asyncio.run(run_once(owner_url))
-    assert set(result) == {"expired", "completed", "purged_keys"}
+    result = make_app(settings).tasks["bookings.run_jobs"](timestamp=0)
+
+    assert set(orjson.loads(result)) == {"expired", "completed", "purged_keys"}
 
 
 def test_admin_confirms_and_cancels_with_full_refund(

@@ -1,0 +1,207 @@
+"""Paying, refunding and paying out through PayPal, over HTTP (the gateway against PayPal's loopback stand-in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from starlette.testclient import TestClient
+
+from api.paypal import PayPalGateway
+from api.settings import Settings
+from tests.fix_api import assert_problem
+from tests.fix_payments import (
+    booking_status,
+    complete_stays,
+    ledger,
+    pay,
+    paypal_webhook,
+    retry_now,
+)
+from tests.fix_users import MakeUser, User
+from tests.paypal_standin import PayPalStandIn
+
+
+def pay_with_paypal(api: TestClient, guest: User, booking: dict[str, Any]) -> dict[str, Any]:
+    r = pay(api, guest, booking, provider="paypal")
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def capture(api: TestClient, user: User | None, payment: dict[str, Any]) -> Any:
+    return api.post(f"/api/payments/{payment['id']}/capture/", headers=user.auth if user else {})
+
+
+def test_guest_pays_with_paypal_approves_and_the_capture_confirms_the_booking(
+    api: TestClient, owner: psycopg.Connection[Any], paypal: PayPalStandIn, guest: User, booking: dict[str, Any]
+) -> None:
+    payment = pay_with_paypal(api, guest, booking)
+
+    assert (payment["payment_method"], payment["status"], payment["client_secret"]) == (
+        "paypal",
+        "requires_payment",
+        None,
+    )
+    (order,) = paypal.orders_for(payment["id"])
+    assert payment["approve_url"] == next(link["href"] for link in order["links"] if link["rel"] == "approve")
+    assert order["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "360.00"}
+    assert_problem(capture(api, guest, payment), 409)  # not approved yet
+
+    paypal.approve(order["id"])
+    captured = capture(api, guest, payment)
+
+    assert captured.status_code == 200, captured.text
+    assert captured.json()["status"] == "succeeded"
+    assert booking_status(owner, booking["id"]) == "confirmed"
+    assert capture(api, guest, payment).json()["status"] == "succeeded"  # again: nothing more
+    assert len(order["purchase_units"][0]["payments"]["captures"]) == 1
+    assert ledger(owner, booking["id"]) == {("guest", "USD"): "-360.00", ("platform_cash", "USD"): "360.00"}
+
+
+def test_who_may_capture(
+    api: TestClient, make_user: MakeUser, host: User, guest: User, booking: dict[str, Any]
+) -> None:
+    payment = pay_with_paypal(api, guest, booking)
+
+    assert_problem(capture(api, host, payment), 403)
+    assert_problem(capture(api, make_user("guest"), payment), 404)
+    assert_problem(capture(api, None, payment), 401)
+    assert_problem(api.post("/api/payments/nope/capture/", headers=guest.auth), 404)
+
+
+def test_a_stripe_payment_is_not_captured(api: TestClient, guest: User, booking: dict[str, Any]) -> None:
+    payment = pay(api, guest, booking).json()
+
+    assert_problem(capture(api, guest, payment), 409, "provider")
+
+
+def test_a_lost_capture_answer_is_retried_by_the_worker_and_captures_once(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    paypal: PayPalStandIn,
+    guest: User,
+    booking: dict[str, Any],
+    work: Any,
+) -> None:
+    payment = pay_with_paypal(api, guest, booking)
+    (order,) = paypal.orders_for(payment["id"])
+    paypal.approve(order["id"])
+    paypal.lose_next_response = True  # PayPal captured; the answer never arrived
+
+    first = capture(api, guest, payment)
+    work()
+
+    assert first.status_code == 200 and first.json()["status"] == "requires_payment"
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "succeeded"
+    assert len(paypal.orders[order["id"]]["purchase_units"][0]["payments"]["captures"]) == 1
+    assert booking_status(owner, booking["id"]) == "confirmed"
+
+
+def test_a_capture_webhook_confirms_a_payment_nobody_recorded(
+    api: TestClient,
+    pay_settings: Settings,
+    paypal: PayPalStandIn,
+    guest: User,
+    booking: dict[str, Any],
+    work: Any,
+) -> None:
+    payment = pay_with_paypal(api, guest, booking)
+    (order,) = paypal.orders_for(payment["id"])
+    paypal.approve(order["id"])
+    # Captured at PayPal by a process that died before it could record it.
+    PayPalGateway(pay_settings).capture(order["id"], payment["id"])
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "requires_payment"
+    cap = paypal.orders[order["id"]]["purchase_units"][0]["payments"]["captures"][0]
+
+    r = paypal_webhook(api, paypal, "PAYMENT.CAPTURE.COMPLETED", cap)
+    again = paypal_webhook(api, paypal, "PAYMENT.CAPTURE.COMPLETED", cap)
+    work()
+
+    assert r.status_code == 200 and r.json()["new"] is True and again.status_code == 200
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "succeeded"
+
+
+def test_paypal_webhooks_with_a_bad_signature_are_400_and_record_nothing(
+    api: TestClient, owner: psycopg.Connection[Any], paypal: PayPalStandIn, client: TestClient
+) -> None:
+    before = owner.execute("select count(*) from app_private.webhook_events").fetchone()
+
+    bad = paypal_webhook(api, paypal, "PAYMENT.CAPTURE.COMPLETED", {"id": "CAP-1"}, bad=True)
+    unsigned = api.post("/api/webhooks/paypal/", content=b"{}", headers={"Content-Type": "application/json"})
+
+    assert_problem(bad, 400)
+    assert_problem(unsigned, 400)
+    assert owner.execute("select count(*) from app_private.webhook_events").fetchone() == before
+    assert_problem(paypal_webhook(client, paypal, "PAYMENT.CAPTURE.COMPLETED", {"id": "CAP-1"}), 503)
+
+
+def captured_paypal_booking(
+    api: TestClient, paypal: PayPalStandIn, guest: User, booking: dict[str, Any]
+) -> dict[str, Any]:
+    payment = pay_with_paypal(api, guest, booking)
+    paypal.approve(paypal.orders_for(payment["id"])[0]["id"])
+    assert capture(api, guest, payment).json()["status"] == "succeeded"
+    return payment
+
+
+def test_canceling_a_paypal_booking_refunds_through_paypal(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    paypal: PayPalStandIn,
+    guest: User,
+    booking: dict[str, Any],
+    work: Any,
+) -> None:
+    payment = captured_paypal_booking(api, paypal, guest, booking)
+
+    api.post(f"/api/bookings/{booking['id']}/cancel/", headers=guest.auth)
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
+    assert (seen["status"], seen["amount_refunded"]) == ("refunded", "360.00")
+    (refund,) = seen["refunds"]
+    assert paypal.refunds[refund["provider_refund_id"]]["amount"] == {"value": "360.00", "currency_code": "USD"}
+    assert ledger(owner, booking["id"]) == {}
+
+
+def test_a_host_paid_by_paypal_is_paid_when_paypal_says_so(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    paypal: PayPalStandIn,
+    make_user: MakeUser,
+    guest: User,
+    work: Any,
+) -> None:
+    from tests.fix_data import day, new_listing
+
+    host = make_user("host")
+    api.post(
+        "/api/users/me/payout-account/", json={"provider": "paypal", "email": "ada@example.com"}, headers=host.auth
+    )
+    listing = new_listing(owner, host.id, price="120.00")
+    booking = api.post(
+        "/api/bookings/",
+        json={"product_id": listing, "start_date": day(30), "end_date": day(33), "guests": 1},
+        headers=guest.auth,
+    ).json()
+    captured_paypal_booking(api, paypal, guest, booking)
+
+    complete_stays(owner)
+    work()
+    (payout,) = api.get("/api/payouts/", headers=host.auth).json()["results"]
+    assert payout["status"] == "processing"
+    batch = paypal.payouts[payout["provider_payout_id"]]
+    assert batch["items"][0]["payout_item"]["receiver"] == "ada@example.com"
+    assert batch["items"][0]["payout_item"]["amount"] == {"value": "324.00", "currency": "USD"}
+
+    paypal.set_payout_status(payout["provider_payout_id"], "SUCCESS")
+    paypal_webhook(api, paypal, "PAYMENT.PAYOUTS-ITEM.SUCCEEDED", batch["items"][0])
+    retry_now(owner)
+    work()
+
+    assert api.get("/api/payouts/", headers=host.auth).json()["results"][0]["status"] == "paid"
+    assert ledger(owner, booking["id"]) == {
+        ("guest", "USD"): "-360.00",
+        ("host", "USD"): "324.00",
+        ("platform_fee", "USD"): "36.00",
+    }
