@@ -137,6 +137,11 @@ def main() -> None:
                         psycopg.sql.Identifier(role), psycopg.sql.Literal(password)
                     )
                 )
+        if settings.platform_fee_percent:
+            # The fee lives in the database (app_private.payment_settings); this is how a deployment sets it.
+            conn.execute(
+                "update app_private.payment_settings set platform_fee_percent = %s", [settings.platform_fee_percent]
+            )
     print(f"migrated: {len(applied)} new ({', '.join(applied) or 'none'}); functions and policies re-applied")
 
 

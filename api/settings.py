@@ -60,6 +60,8 @@ class Settings:
     stripe_secret_key: str = config("STRIPE_SECRET_KEY", default="")
     stripe_webhook_secret: str = config("STRIPE_WEBHOOK_SECRET", default="")
     stripe_api_base: str = config("STRIPE_API_BASE", default="https://api.stripe.com")
+    # Written into app_private.payment_settings by `make migrate` when set (the database keeps the fee).
+    platform_fee_percent: str = config("PLATFORM_FEE_PERCENT", default="")
     paypal_client_id: str = config("PAYPAL_CLIENT_ID", default="")
     paypal_client_secret: str = config("PAYPAL_CLIENT_SECRET", default="")
     paypal_webhook_id: str = config("PAYPAL_WEBHOOK_ID", default="")

@@ -185,3 +185,23 @@ def test_every_list_returns_the_one_page_type(owner: psycopg.Connection[Any]) ->
     )
     assert listed and {f: returning.get(f) for f in listed} == dict.fromkeys(listed, True)
     assert {f for f, is_page in returning.items() if is_page} == set(listed)
+
+
+def test_platform_fee_percent_from_the_environment_lands_in_the_database(
+    owner_url: str, owner: psycopg.Connection[Any]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def migrate_with(fee: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PLATFORM_FEE_PERCENT": fee}
+        return subprocess.run([sys.executable, "-m", "api.migrate", owner_url], env=env, capture_output=True, text=True)
+
+    try:
+        assert migrate_with("12.5").returncode == 0
+        assert rows(owner, "select platform_fee_percent::text from app_private.payment_settings") == [("12.50",)]
+        refused = migrate_with("80")
+        assert refused.returncode != 0 and "platform_fee_percent" in refused.stderr
+    finally:
+        owner.execute("update app_private.payment_settings set platform_fee_percent = 10")
