@@ -250,6 +250,10 @@ def main() -> None:
     parser.add_argument("--once", action="store_true", help="run the jobs that are due, then exit")
     args = parser.parse_args()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    if settings.log_level.lower() != "debug":
+        # procrastinate tells of every job start and end at INFO (four lines a minute for the
+        # periodic jobs alone); failed jobs are still logged, at ERROR.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     app = make_app(settings)
     if args.once:
         asyncio.run(run_until_idle(app))
