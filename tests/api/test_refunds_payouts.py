@@ -359,3 +359,77 @@ def test_the_ledger_is_append_only_even_for_the_owner(
             'select app_private.ledger_post(%s, \'bad\', \'[{"account": "guest", "amount": 5, "currency": "USD"}]\')',
             (booking["id"],),
         )
+
+
+def test_a_pending_stripe_refund_succeeds_when_stripe_reports_charge_refunded(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    _, payment = paid_booking(api, owner, stripe, work, new_host, guest)
+    stripe.refund_status = "pending"
+    try:
+        api.post(f"/api/payments/{payment['id']}/refund/", json={"amount": "100.00", "reason": "x"}, headers=admin.auth)
+        work()
+    finally:
+        stripe.refund_status = "succeeded"
+    (pending,) = api.get(f"/api/payments/{payment['id']}/", headers=admin.auth).json()["refunds"]
+    assert (pending["status"], pending["provider_refund_id"] is not None) == ("pending", True)
+
+    stripe.refunds[pending["provider_refund_id"]]["status"] = "succeeded"
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": payment["provider_payment_id"], "amount_refunded": 1}
+    assert webhook(api, stripe, "charge.refunded", charge).status_code == 200
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=admin.auth).json()
+    assert (seen["refunds"][0]["status"], seen["status"], seen["amount_refunded"]) == (
+        "succeeded",
+        "partially_refunded",
+        "100.00",
+    )
+
+
+def test_lost_answers_never_refund_or_pay_out_twice(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    account = onboard(api, stripe, new_host, work)
+    _, payment = paid_booking(api, owner, stripe, work, new_host, guest)
+    stripe.lose_next_response = True  # the refund is made; its answer is lost
+    api.post(f"/api/payments/{payment['id']}/refund/", json={"amount": "60.00", "reason": "x"}, headers=admin.auth)
+    work()
+    retry_now(owner)
+    work()
+
+    refunds = [r for r in stripe.refunds.values() if r["payment_intent"] == payment["provider_payment_id"]]
+    assert [r["amount"] for r in refunds] == [6000]
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["amount_refunded"] == "60.00"
+
+    stripe.lose_next_response = True  # the transfer is made; its answer is lost
+    complete_stays(owner)
+    work()
+    retry_now(owner)
+    work()
+
+    (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    transfers = [t for t in stripe.transfers.values() if t["destination"] == account["provider_account_id"]]
+    assert [t["amount"] for t in transfers] == [27000]  # (360 - 60) less the 10 % fee, once
+    assert (payout["status"], payout["amount"]) == ("paid", "270.00")
+
+
+def test_payout_retry_needs_an_admin_and_an_existing_payout(api: TestClient, admin: User, guest: User) -> None:
+    missing = "00000000-0000-0000-0000-000000000000"
+
+    assert_problem(api.post(f"/api/payouts/{missing}/retry/", headers=admin.auth), 404)
+    assert_problem(api.post("/api/payouts/not-a-uuid/retry/", headers=admin.auth), 404)
+    assert_problem(api.post(f"/api/payouts/{missing}/retry/", headers=guest.auth), 403)
+    assert_problem(api.post(f"/api/payouts/{missing}/retry/"), 401)
