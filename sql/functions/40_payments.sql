@@ -53,6 +53,34 @@ as $$
 $$;
 comment on function app.minor_units(text) is 'Digits after the decimal point of a currency (ISO 4217): 2 for USD, 0 for JPY, 3 for KWD; null for an unknown code.';
 
+create function app.money(p_amount numeric, p_currency text, p_field text default 'amount') returns numeric
+language plpgsql stable security invoker
+as $$
+begin
+  if round(p_amount, app.minor_units(p_currency)) <> p_amount then
+    perform app.fail(400, format('%s amounts have at most %s decimals.', p_currency, app.minor_units(p_currency)), p_field);
+  end if;
+  -- Written with exactly the currency's minor units as the scale: 120 USD is 120.00, 5000 JPY is 5000.
+  return round(p_amount, app.minor_units(p_currency));
+end
+$$;
+comment on function app.money(numeric, text, text) is
+  'An amount of p_currency written at exactly its minor units (120 USD -> 120.00); more decimals than the currency has is a 400 naming p_field.';
+
+create function app_private.provider_disagrees(p_amount_minor bigint, p_currency text, p_amount numeric,
+                                               p_our_currency text)
+returns text
+language sql stable security invoker
+as $$
+  select case when upper(p_currency) is distinct from p_our_currency
+                or p_amount_minor is distinct from (p_amount * power(10::numeric, app.minor_units(p_our_currency)))::bigint
+              then format('ignored: the provider says %s %s (minor units), we have %s %s',
+                          p_amount_minor, upper(p_currency), p_amount, p_our_currency)
+         end
+$$;
+comment on function app_private.provider_disagrees(bigint, text, numeric, text) is
+  'Null when a provider''s amount (in minor units) and currency are ours; otherwise why the provider''s record is ignored. Used by payment_apply, refund_apply and payout_apply: what a provider reports is applied only when it is about the same money.';
+
 create function app.exchange_rate(p_base text, p_quote text) returns numeric
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
@@ -130,13 +158,8 @@ create function app.tg_payments__guard() returns trigger
 language plpgsql security invoker
 as $$
 begin
-  if round(new.amount, app.minor_units(new.currency)) <> new.amount
-     or round(new.amount_refunded, app.minor_units(new.currency)) <> new.amount_refunded then
-    perform app.fail(400, format('%s amounts have at most %s decimals.', new.currency, app.minor_units(new.currency)), 'amount');
-  end if;
-  -- Written with exactly the currency's minor units as the scale: 120 USD is stored as 120.00.
-  new.amount := round(new.amount, app.minor_units(new.currency));
-  new.amount_refunded := round(new.amount_refunded, app.minor_units(new.currency));
+  new.amount := app.money(new.amount, new.currency);
+  new.amount_refunded := app.money(new.amount_refunded, new.currency, 'amount_refunded');
   if tg_op = 'UPDATE' then
     if new.status is distinct from old.status and not (
          (old.status = 'requires_payment' and new.status in ('processing', 'succeeded', 'failed', 'canceled'))
@@ -386,10 +409,8 @@ begin
   if not found then
     return 'ignored: no payment has this provider id';
   end if;
-  if upper(p_currency) <> v_payment.currency
-     or p_amount_minor <> (v_payment.amount * power(10::numeric, app.minor_units(v_payment.currency)))::bigint then
-    return format('ignored: the provider says %s %s, the payment is %s %s',
-                  p_amount_minor, upper(p_currency), v_payment.amount, v_payment.currency);
+  if app_private.provider_disagrees(p_amount_minor, p_currency, v_payment.amount, v_payment.currency) is not null then
+    return app_private.provider_disagrees(p_amount_minor, p_currency, v_payment.amount, v_payment.currency);
   end if;
   if p_status = v_payment.status::text
      or (p_status = 'succeeded' and v_payment.status in ('partially_refunded', 'refunded')) then

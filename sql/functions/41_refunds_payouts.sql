@@ -119,10 +119,7 @@ begin
     new.host_id := v_payment.host_id;
     new.provider := v_payment.provider;
     new.currency := v_payment.currency;
-    if round(new.amount, app.minor_units(new.currency)) <> new.amount then
-      perform app.fail(400, format('%s amounts have at most %s decimals.', new.currency, app.minor_units(new.currency)), 'amount');
-    end if;
-    new.amount := round(new.amount, app.minor_units(new.currency));
+    new.amount := app.money(new.amount, new.currency);
     v_remaining := app_private.refundable(v_payment);
     if new.amount > v_remaining then
       perform app.fail(409, format('Only %s %s of this payment can still be refunded.', v_remaining, new.currency), 'amount');
@@ -257,10 +254,8 @@ begin
   if not found then
     return 'ignored: no refund has this id';
   end if;
-  if upper(p_currency) <> v_refund.currency
-     or p_amount_minor <> (v_refund.amount * power(10::numeric, app.minor_units(v_refund.currency)))::bigint then
-    return format('ignored: the provider says %s %s, the refund is %s %s',
-                  p_amount_minor, upper(p_currency), v_refund.amount, v_refund.currency);
+  if app_private.provider_disagrees(p_amount_minor, p_currency, v_refund.amount, v_refund.currency) is not null then
+    return app_private.provider_disagrees(p_amount_minor, p_currency, v_refund.amount, v_refund.currency);
   end if;
   update app.refunds r
      set provider_refund_id = coalesce(r.provider_refund_id, p_provider_refund_id)
@@ -418,10 +413,9 @@ create function app.tg_payouts__guard() returns trigger
 language plpgsql security invoker
 as $$
 begin
-  if round(new.gross, app.minor_units(new.currency)) <> new.gross
-     or round(new.fee, app.minor_units(new.currency)) <> new.fee then
-    raise exception 'payout amounts of % have at most % decimals', new.currency, app.minor_units(new.currency);
-  end if;
+  new.gross := app.money(new.gross, new.currency, 'gross');
+  new.fee := app.money(new.fee, new.currency, 'fee');
+  new.amount := app.money(new.amount, new.currency);
   if tg_op = 'UPDATE' then
     if new.status is distinct from old.status and not (
          (old.status = 'pending' and new.status = 'scheduled')
@@ -555,10 +549,8 @@ begin
   if not found then
     return 'ignored: no payout has this id';
   end if;
-  if upper(p_currency) <> v_payout.currency
-     or p_amount_minor <> (v_payout.amount * power(10::numeric, app.minor_units(v_payout.currency)))::bigint then
-    return format('ignored: the provider says %s %s, the payout is %s %s',
-                  p_amount_minor, upper(p_currency), v_payout.amount, v_payout.currency);
+  if app_private.provider_disagrees(p_amount_minor, p_currency, v_payout.amount, v_payout.currency) is not null then
+    return app_private.provider_disagrees(p_amount_minor, p_currency, v_payout.amount, v_payout.currency);
   end if;
   if v_payout.status not in ('scheduled', 'processing') or p_status = v_payout.status::text then
     return 'unchanged: ' || v_payout.status;
