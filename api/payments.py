@@ -249,10 +249,11 @@ class StripeGateway:
             if host.get("provider_account_id"):
                 acct = self.client.v1.accounts.retrieve(host["provider_account_id"])
             else:
+                # Only what both callers (the API and the worker) know, so both send the same
+                # parameters under the one idempotency key; Stripe's onboarding asks the rest.
                 acct = self.client.v1.accounts.create(
                     params={
                         "type": "express",
-                        **({"email": host["email"]} if host.get("email") else {}),
                         "capabilities": {"transfers": {"requested": True}},
                         "metadata": {"host_id": host["id"]},
                     },

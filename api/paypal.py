@@ -66,6 +66,9 @@ CAPTURE_STATUS = {
     "FAILED": "failed",
 }
 REFUND_STATUS = {"COMPLETED": "succeeded", "PENDING": "pending", "FAILED": "failed", "CANCELLED": "failed"}
+# A batch's status says the batch was processed, not that its item reached the host: a SUCCESS
+# batch may hold an UNCLAIMED (no PayPal account at that email yet) or RETURNED item. Nexus
+# sends one item per batch and follows that item; the batch status stands in until items exist.
 PAYOUT_STATUS = {
     "SUCCESS": "paid",
     "NEW": "processing",
@@ -74,6 +77,19 @@ PAYOUT_STATUS = {
     "DENIED": "failed",
     "CANCELED": "failed",
     "FAILED": "failed",
+}
+PAYOUT_ITEM_STATUS = {
+    "SUCCESS": "paid",
+    "NEW": "processing",
+    "PENDING": "processing",
+    "ONHOLD": "processing",
+    "UNCLAIMED": "processing",  # waiting for the receiver to claim it (PayPal returns it after 30 days)
+    "FAILED": "failed",
+    "RETURNED": "failed",
+    "BLOCKED": "failed",
+    "REFUNDED": "failed",
+    "REVERSED": "failed",
+    "DENIED": "failed",
 }
 WEBHOOK_HEADERS = {  # verify-webhook-signature field -> the webhook request's header
     "auth_algo": "paypal-auth-algo",
@@ -314,9 +330,17 @@ class PayPalGateway:
         amount = header.get("amount") or {}  # absent from the create answer: then what we sent
         value = amount.get("value") or (sent or {}).get("amount")
         currency = amount.get("currency") or (sent or {}).get("currency")
+        items = body.get("items") or []
+        item_status = str(items[0].get("transaction_status")) if items else None
+        status = (
+            PAYOUT_ITEM_STATUS.get(item_status, "processing")
+            if item_status
+            else PAYOUT_STATUS.get(str(header.get("batch_status")), "processing")
+        )
         return ProviderPayout(
             id=str(header["payout_batch_id"]),
-            status=PAYOUT_STATUS.get(str(header.get("batch_status")), "processing"),
+            status=status,
+            reason=f"PayPal: the payout item is {item_status}." if status == "failed" and item_status else None,
             amount_minor=to_minor(str(value)),
             currency=str(currency).upper(),
         )

@@ -217,6 +217,9 @@ async def pay(route: Route, request: Request, args: dict[str, Any], execute: Exe
     provider = orjson.loads(args["body"]).get("provider")
     gateway = payments.gateway(cfg, provider) if provider in ("stripe", "paypal") else None  # else SQL says 400
     payment = orjson.loads((await execute(args))[0][0])
+    if payment["provider_payment_id"] is None:
+        # A replayed answer (Idempotency-Key) may be older than the payment: act on what it is now.
+        payment = orjson.loads(await as_caller(request, "select api.payment_get(%s)", [payment["id"]]))
     if gateway and payment["provider"] == gateway.name and payment["status"] == "requires_payment":
         if not payment["provider_payment_id"]:
             try:
@@ -271,7 +274,7 @@ async def payout_account(route: Route, request: Request, args: dict[str, Any], e
         claims = auth.verify(cfg, request.headers.get("authorization"))
         assert claims is not None
         gateway = payments.gateway(cfg, "stripe")
-        host = {"id": claims["sub"], **account}
+        host = {"id": claims["sub"], "provider_account_id": account["provider_account_id"]}
         try:
             created = await run_in_threadpool(gateway.account, host)
         except payments.ProviderError as exc:

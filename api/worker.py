@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -176,14 +175,11 @@ def make_app(settings: Settings) -> procrastinate.App:
 
     @app.task(name="payouts.create_account", queue="payments", retry=RETRY)
     def create_account(host_id: str) -> str:
-        host = sql(
-            "select jsonb_build_object('id', u.id, 'email', u.email, 'account', to_jsonb(a))"
-            " from app.users u join app.payout_accounts a on a.host_id = u.id where u.id = %s",
-            [host_id],
-        )
-        if host is None or host["account"]["provider"] != "stripe" or host["account"]["provider_account_id"]:
+        account_row = sql("select to_jsonb(a) from app.payout_accounts a where a.host_id = %s", [host_id])
+        if account_row is None or account_row["provider"] != "stripe" or account_row["provider_account_id"]:
             return "nothing to do"
-        account = payments.gateway(settings, "stripe").account(host)
+        # The same parameters as the API's own call (api/specials.py payout_account): one idempotency key, one account.
+        account = payments.gateway(settings, "stripe").account({"id": host_id})
         return str(sql("select api.payout_account_attach(%s, %s, %s)", [host_id, account.id, account.status]))
 
     @app.task(name="payouts.send", queue="payments", retry=RETRY, pass_context=True)
@@ -196,13 +192,14 @@ def make_app(settings: Settings) -> procrastinate.App:
         if payout is None or payout["status"] not in ("scheduled", "processing"):
             return "nothing to do"
         gateway = payments.gateway(settings, payout["provider"])
-        # One provider object per scheduling: a retry of this job reuses the key, an admin's retry does not.
-        scheduled = int(datetime.fromisoformat(payout["scheduled_at"]).timestamp())
+        # One provider object per attempt (app.payouts.attempt): retries of the job and an admin's
+        # retry after an unanswered call reuse the key, so the provider returns what it did.
         try:
             if payout["provider_payout_id"]:
                 current = gateway.retrieve_payout(payout["provider_payout_id"])
             else:
-                current = gateway.payout({**payout, "attempt_key": f"{payout_id}.{scheduled}"}, payout["destination"])
+                attempt_key = f"{payout_id}.{payout['attempt']}"
+                current = gateway.payout({**payout, "attempt_key": attempt_key}, payout["destination"])
         except ProviderError as exc:
             if last_attempt(context):
                 sql("select app_private.payout_give_up(%s, %s)", [payout_id, f"The payout could not be sent: {exc}"])

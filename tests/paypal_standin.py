@@ -120,8 +120,11 @@ class PayPalStandIn:
         with self.lock:
             self.refunds[refund_id]["status"] = status
 
-    def set_payout_status(self, batch_id: str, status: str) -> None:
-        item_status = {"SUCCESS": "SUCCESS", "DENIED": "FAILED", "CANCELED": "RETURNED"}.get(status, "PENDING")
+    def set_payout_status(self, batch_id: str, status: str, item_status: str | None = None) -> None:
+        """The batch's status, and its items' (by default what the batch status implies)."""
+        item_status = item_status or {"SUCCESS": "SUCCESS", "DENIED": "FAILED", "CANCELED": "RETURNED"}.get(
+            status, "PENDING"
+        )
         with self.lock:
             batch = self.payouts[batch_id]
             batch["batch_header"]["batch_status"] = status

@@ -141,7 +141,7 @@ class StripeStandIn:
         intent = self.intents.get(request.path_params["id"])
         if intent is None:
             return stripe_error(404, "No such payment_intent.", "invalid_request_error")
-        if intent["status"] in ("succeeded", "canceled"):
+        if intent["status"] in ("succeeded", "canceled", "processing"):
             return stripe_error(
                 400,
                 f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}.",

@@ -164,6 +164,8 @@ begin
     if new.status is distinct from old.status and not (
          (old.status = 'requires_payment' and new.status in ('processing', 'succeeded', 'failed', 'canceled'))
       or (old.status = 'processing' and new.status in ('succeeded', 'failed', 'canceled'))
+      -- Only the provider's own record moves a closed payment: the money arrived after all.
+      or (old.status in ('failed', 'canceled') and new.status = 'succeeded')
       or (old.status = 'succeeded' and new.status in ('partially_refunded', 'refunded'))
       or (old.status = 'partially_refunded' and new.status = 'refunded')) then
       perform app.fail(409, format('A %s payment cannot become %s.', old.status, new.status), 'status');
@@ -183,7 +185,7 @@ begin
 end
 $$;
 comment on function app.tg_payments__guard() is
-  'Trigger: an amount has at most its currency''s minor units (400) and is stored with exactly that scale; statuses move only requires_payment -> processing|succeeded|failed|canceled, processing -> succeeded|failed|canceled, succeeded -> partially_refunded|refunded, partially_refunded -> refunded (409 otherwise, even from psql); the paid facts and a provider id once set never change.';
+  'Trigger: an amount has at most its currency''s minor units (400) and is stored with exactly that scale; statuses move only requires_payment -> processing|succeeded|failed|canceled, processing -> succeeded|failed|canceled, failed|canceled -> succeeded (the provider took the money after all: payment_apply then refunds it), succeeded -> partially_refunded|refunded, partially_refunded -> refunded (409 otherwise, even from psql); the paid facts and a provider id once set never change.';
 
 create trigger payments_guard before insert or update on app.payments
   for each row execute function app.tg_payments__guard();
@@ -301,19 +303,25 @@ declare
 begin
   update app.payments p
      set provider_payment_id = p_provider_payment_id,
-         client_secret = coalesce(p_client_secret, p.client_secret),
-         approve_url = coalesce(p_approve_url, p.approve_url)
+         -- What the guest pays with, only while the payment is open.
+         client_secret = case when p.status = 'requires_payment' then coalesce(p_client_secret, p.client_secret) end,
+         approve_url = case when p.status = 'requires_payment' then coalesce(p_approve_url, p.approve_url) end
    where p.id = p_id
      and (p.provider_payment_id is null or p.provider_payment_id = p_provider_payment_id)
   returning * into v_payment;
   if not found then
     perform app.fail(409, 'This payment is attached to another provider object.', 'provider_payment_id');
   end if;
+  if v_payment.status in ('failed', 'canceled') then
+    -- Created at the provider after we closed it (a slow call, a replayed request): cancel it there too.
+    perform app_private.defer('payments.cancel_at_provider', jsonb_build_object('payment_id', v_payment.id),
+                              'payment:' || v_payment.id);
+  end if;
   return app.payment_json(v_payment);
 end
 $$;
 comment on function api.payment_attach(uuid, text, text, text) is
-  'Record the provider''s object for a payment (its id, and the Stripe client secret or PayPal approval URL). Idempotent: the same id again changes nothing; another id is a 409. Called by the API right after api.payment_create and by the worker''s retries (payments.create_at_provider); never by clients (api_internal and the owner only).';
+  'Record the provider''s object for a payment (its id, and the Stripe client secret or PayPal approval URL while the payment is open). A payment already failed or canceled keeps no secret and its new provider object is canceled (a job). Idempotent: the same id again changes nothing; another id is a 409. Called by the API right after api.payment_create and by the worker''s retries (payments.create_at_provider); never by clients (api_internal and the owner only).';
 
 create function api.payment_capture(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -418,9 +426,17 @@ begin
   end if;
 
   if p_status = 'succeeded' then
-    update app.payments p set status = 'succeeded', succeeded_at = now() where p.id = v_payment.id;
+    -- The booking first: its lock orders this against another payment of it succeeding at once.
     select * into v_booking from app.bookings b where b.id = v_payment.booking_id for update;
-    if v_booking.status = 'pending' then
+    -- The provider has the money, whatever we thought (even a payment we canceled or gave up on).
+    update app.payments p set status = 'succeeded', succeeded_at = now() where p.id = v_payment.id;
+    if exists (select from app.payments p
+                where p.booking_id = v_payment.booking_id and p.id <> v_payment.id
+                  and p.status in ('succeeded', 'partially_refunded', 'refunded')) then
+      perform app_private.refund_open(v_payment.id, v_payment.amount, 'cancellation',
+                                      'The booking was already paid; this payment goes back.', null);
+      return 'succeeded: the booking was already paid, refunded in full';
+    elsif v_booking.status = 'pending' then
       -- Paid in time or not, the guest has paid: the hold ends and the stay is confirmed.
       update app.bookings b set status = 'confirmed', confirmed_at = now(), expires_at = null
        where b.id = v_booking.id;

@@ -90,7 +90,7 @@ comment on function app.tg_payments__post() is
   'Trigger: a payment that succeeds moves its amount from the guest to the platform''s cash in the ledger.';
 
 create trigger payments_post after update of status on app.payments
-  for each row when (new.status = 'succeeded' and old.status in ('requires_payment', 'processing'))
+  for each row when (new.status = 'succeeded' and old.status in ('requires_payment', 'processing', 'failed', 'canceled'))
   execute function app.tg_payments__post();
 
 -- ---------------------------------------------------------------------------------
@@ -125,7 +125,9 @@ begin
       perform app.fail(409, format('Only %s %s of this payment can still be refunded.', v_remaining, new.currency), 'amount');
     end if;
   else
-    if new.status is distinct from old.status and not (old.status = 'pending' and new.status in ('succeeded', 'failed')) then
+    if new.status is distinct from old.status
+       and not ((old.status = 'pending' and new.status in ('succeeded', 'failed'))
+                or (old.status = 'failed' and new.status = 'succeeded')) then
       perform app.fail(409, format('A %s refund cannot become %s.', old.status, new.status), 'status');
     end if;
     if (new.payment_id, new.amount, new.currency, new.kind, new.created_at)
@@ -140,7 +142,7 @@ begin
 end
 $$;
 comment on function app.tg_refunds__guard() is
-  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed.';
+  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed, and failed -> succeeded when the provider reports a refund we had given up on.';
 
 create trigger refunds_guard before insert or update on app.refunds
   for each row execute function app.tg_refunds__guard();
@@ -178,7 +180,7 @@ comment on function app.tg_refunds__settle() is
   'Trigger: a refund that succeeds adds to its payment''s amount_refunded (the payment becomes partially_refunded or refunded) and moves the money from the platform''s cash back to the guest in the ledger.';
 
 create trigger refunds_settle after update of status on app.refunds
-  for each row when (new.status = 'succeeded' and old.status = 'pending')
+  for each row when (new.status = 'succeeded' and old.status in ('pending', 'failed'))
   execute function app.tg_refunds__settle();
 
 create function app_private.refund_open(p_payment uuid, p_amount numeric, p_kind app.refund_kind, p_reason text,
@@ -260,7 +262,9 @@ begin
   update app.refunds r
      set provider_refund_id = coalesce(r.provider_refund_id, p_provider_refund_id)
    where r.id = v_refund.id and r.provider_refund_id is null;
-  if v_refund.status <> 'pending' or p_status = 'pending' then
+  -- Pending moves on; a refund we gave up on succeeds if the provider says it did after all.
+  if p_status = 'pending' or p_status = v_refund.status::text
+     or not (v_refund.status = 'pending' or (v_refund.status = 'failed' and p_status = 'succeeded')) then
     return 'unchanged: ' || v_refund.status;
   end if;
   update app.refunds r
@@ -421,6 +425,7 @@ begin
          (old.status = 'pending' and new.status = 'scheduled')
       or (old.status = 'scheduled' and new.status in ('processing', 'paid', 'failed'))
       or (old.status = 'processing' and new.status in ('paid', 'failed'))
+      or (old.status = 'paid' and new.status = 'failed')
       or (old.status = 'failed' and new.status = 'scheduled')) then
       perform app.fail(409, format('A %s payout cannot become %s.', old.status, new.status), 'status');
     end if;
@@ -434,7 +439,7 @@ begin
 end
 $$;
 comment on function app.tg_payouts__guard() is
-  'Trigger: payout amounts are at the currency''s minor units; statuses move only pending -> scheduled -> processing -> paid | failed (scheduled may go straight to paid or failed), failed -> scheduled (a retry), 409 otherwise; the computed facts never change.';
+  'Trigger: payout amounts are at the currency''s minor units; statuses move only pending -> scheduled -> processing -> paid | failed (scheduled may go straight to paid or failed), paid -> failed (the provider returned it), failed -> scheduled (a retry), 409 otherwise; the computed facts never change.';
 
 create trigger payouts_guard before insert or update on app.payouts
   for each row execute function app.tg_payouts__guard();
@@ -456,6 +461,23 @@ create trigger payouts_post after update of status on app.payouts
   for each row when (new.status = 'paid' and old.status <> 'paid' and new.amount > 0)
   execute function app.tg_payouts__post();
 
+create function app.tg_payouts__return() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform app_private.ledger_post(new.booking_id, 'payout returned',
+    app_private.ledger_move('host', 'host_payable', new.amount, new.currency),
+    p_payment => new.payment_id, p_payout => new.id);
+  return null;
+end
+$$;
+comment on function app.tg_payouts__return() is 'Trigger: a paid payout the provider returned (never reached the host) is owed to the host again, in the ledger.';
+
+create trigger payouts_return after update of status on app.payouts
+  for each row when (old.status = 'paid' and new.status = 'failed' and new.amount > 0)
+  execute function app.tg_payouts__return();
+
 create function app_private.payout_schedule(p_id uuid) returns boolean
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
@@ -463,6 +485,10 @@ as $$
 begin
   update app.payouts o
      set status = 'scheduled', provider = a.provider, destination = a.provider_account_id, scheduled_at = now(),
+         -- A new provider attempt only when the last one surely failed there (or was sent elsewhere).
+         attempt = case when o.status = 'failed' and (o.provider_payout_id is not null
+                                                      or o.destination is distinct from a.provider_account_id)
+                        then o.attempt + 1 else o.attempt end,
          provider_payout_id = null, failure_reason = null
     from app.payout_accounts a
    where o.id = p_id and a.host_id = o.host_id and a.status = 'active' and o.status in ('pending', 'failed');
@@ -498,16 +524,16 @@ declare
   v_payout app.payouts;
   v_entries jsonb := '[]';
 begin
+  -- The payment the platform kept (a second one, paid late, goes back in full).
   select * into v_payment from app.payments p
-   where p.booking_id = p_booking and p.status in ('succeeded', 'partially_refunded', 'refunded')
+   where p.booking_id = p_booking and p.status in ('succeeded', 'partially_refunded') and app_private.refundable(p) > 0
+   order by p.succeeded_at, p.id
+   limit 1
    for update;
   if not found or exists (select from app.payouts o where o.booking_id = p_booking) then
-    return 'no payout: nothing paid, or paid out already';
+    return 'no payout: nothing paid and kept, or paid out already';
   end if;
   v_kept := app_private.refundable(v_payment);
-  if v_kept <= 0 then
-    return 'no payout: refunded in full';
-  end if;
   -- The host is paid in the listing's currency, in proportion to what the platform kept.
   v_gross := case when v_kept = v_payment.amount then v_payment.booking_amount
                   else round(v_payment.booking_amount * v_kept / v_payment.amount, app.minor_units(v_payment.booking_currency)) end;
@@ -552,7 +578,8 @@ begin
   if app_private.provider_disagrees(p_amount_minor, p_currency, v_payout.amount, v_payout.currency) is not null then
     return app_private.provider_disagrees(p_amount_minor, p_currency, v_payout.amount, v_payout.currency);
   end if;
-  if v_payout.status not in ('scheduled', 'processing') or p_status = v_payout.status::text then
+  if p_status = v_payout.status::text
+     or not (v_payout.status in ('scheduled', 'processing') or (v_payout.status = 'paid' and p_status = 'failed')) then
     return 'unchanged: ' || v_payout.status;
   end if;
   update app.payouts o
@@ -566,7 +593,7 @@ begin
 end
 $$;
 comment on function app_private.payout_apply(text, uuid, text, text, bigint, text, text) is
-  'Apply what a provider''s own record says about a payout (found by our id or the provider''s): scheduled | processing -> processing | paid | failed when amount and currency match. Returns what it did. Owner only (the worker).';
+  'Apply what a provider''s own record says about a payout (found by our id or the provider''s): scheduled | processing -> processing | paid | failed, and paid -> failed when the provider returned it, when amount and currency match. Returns what it did. Owner only (the worker).';
 
 create function app_private.payout_give_up(p_id uuid, p_reason text) returns text
 language plpgsql volatile security definer
@@ -587,7 +614,7 @@ as $$
   select jsonb_build_object(
     'id', o.id, 'booking_id', o.booking_id, 'payment_id', o.payment_id, 'status', o.status,
     'gross', o.gross::text, 'fee_percent', o.fee_percent::text, 'fee', o.fee::text, 'amount', o.amount::text,
-    'currency', o.currency, 'provider', o.provider, 'provider_payout_id', o.provider_payout_id,
+    'currency', o.currency, 'provider', o.provider, 'provider_payout_id', o.provider_payout_id, 'attempt', o.attempt,
     'failure_reason', o.failure_reason, 'created_at', o.created_at, 'scheduled_at', o.scheduled_at,
     'paid_at', o.paid_at, 'failed_at', o.failed_at)
 $$;
@@ -662,7 +689,10 @@ begin
   if new.status = 'canceled' then
     perform app_private.payments_cancel_open(new.id, coalesce(new.cancel_reason, 'The booking was canceled.'));
     select * into v_payment from app.payments p
-     where p.booking_id = new.id and p.status in ('succeeded', 'partially_refunded') for update;
+     where p.booking_id = new.id and p.status in ('succeeded', 'partially_refunded') and app_private.refundable(p) > 0
+     order by p.succeeded_at, p.id
+     limit 1
+     for update;
     if found then
       -- The policy's refund (in the listing's currency) in the payment's currency, never more than remains.
       v_refund := least(app_private.refundable(v_payment),

@@ -14,7 +14,8 @@
  *     minor units (integers) exist only at the provider boundary, in Python;
  *   - a payment in another currency records the rate it used (booking amount x rate,
  *     rounded to the payment currency's minor units = amount);
- *   - at most one open (requires_payment or processing) and one succeeded payment per booking;
+ *   - at most one open (requires_payment or processing) payment per booking; a second payment
+ *     that the provider reports paid (a late success of one we had closed) is refunded in full;
  *   - a provider id identifies one payment (unique per provider); card data is never stored:
  *     only the provider's ids and the client secret the frontend needs to confirm;
  *   - a provider event is recorded once (primary key provider + event id), so a redelivered
@@ -107,8 +108,6 @@ create table app.payments (
 create unique index payments_provider_id_key on app.payments (provider, provider_payment_id);
 create unique index payments_one_open_per_booking on app.payments (booking_id)
   where status in ('requires_payment', 'processing');
-create unique index payments_one_paid_per_booking on app.payments (booking_id)
-  where status in ('succeeded', 'partially_refunded', 'refunded');
 create index payments_guest_idx on app.payments (guest_id, created_at);
 create index payments_host_idx on app.payments (host_id, created_at);
 create index payments_created_idx on app.payments (created_at, id);
@@ -236,7 +235,7 @@ comment on column app.payout_accounts.updated_at is 'When last changed.';
 
 create type app.payout_status as enum ('pending', 'scheduled', 'processing', 'paid', 'failed');
 comment on type app.payout_status is
-  'pending (the host has no active payout account yet: it accrues) -> scheduled (a job sends it) -> processing (the provider accepted it) -> paid | failed; failed -> scheduled when an admin retries.';
+  'pending (the host has no active payout account yet: it accrues) -> scheduled (a job sends it) -> processing (the provider accepted it) -> paid | failed; paid -> failed when the provider returns it (e.g. PayPal, unclaimed); failed -> scheduled when an admin retries.';
 
 create table app.payouts (
   id uuid primary key default gen_random_uuid(),
@@ -252,6 +251,7 @@ create table app.payouts (
   provider app.payment_provider,
   destination text check (length(destination) between 1 and 255),
   provider_payout_id text check (length(provider_payout_id) between 1 and 255),
+  attempt integer not null default 1 check (attempt >= 1),
   failure_reason text check (length(failure_reason) <= 1000),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
@@ -269,7 +269,7 @@ create index payouts_host_idx on app.payouts (host_id, created_at);
 create index payouts_status_idx on app.payouts (status) where status in ('pending', 'scheduled', 'failed');
 comment on table app.payouts is
   'What a host is paid for one booking once it is settled (the stay completed, or it was canceled with money kept under the policy): gross = what the guest paid net of refunds, in the listing''s currency; fee = gross x fee_percent (payment_settings.platform_fee_percent when it was computed), rounded to the currency''s minor units; amount = gross - fee. Written only by the functions in sql/functions/41_refunds_payouts.sql.';
-comment on column app.payouts.id is 'Payout id (also the provider idempotency key: nexus-payout-{id}).';
+comment on column app.payouts.id is 'Payout id.';
 comment on column app.payouts.booking_id is 'The booking paid out (one payout per booking).';
 comment on column app.payouts.payment_id is 'The guest''s payment the money came from.';
 comment on column app.payouts.host_id is 'Who is paid.';
@@ -282,6 +282,7 @@ comment on column app.payouts.currency is 'The listing''s currency.';
 comment on column app.payouts.provider is 'Through which provider it was sent (the host''s payout account when scheduled).';
 comment on column app.payouts.destination is 'The Stripe connected account or PayPal email it was sent to.';
 comment on column app.payouts.provider_payout_id is 'Stripe transfer id (tr_...) or PayPal payout batch id.';
+comment on column app.payouts.attempt is 'Which provider attempt this is (the idempotency key is nexus-payout-{id}.{attempt}): a retry after a failure the provider confirmed is a new attempt; after one it never answered (it may have paid), the same attempt, so the provider returns what it did.';
 comment on column app.payouts.failure_reason is 'Why the last attempt failed.';
 comment on column app.payouts.created_at is 'When computed (the booking settled).';
 comment on column app.payouts.updated_at is 'When last changed.';

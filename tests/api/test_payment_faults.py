@@ -92,3 +92,29 @@ def test_a_provider_down_past_every_retry_fails_the_payment_and_the_guest_may_pa
     stripe.fail_next = []
     again = pay(api, guest, booking).json()
     assert again["id"] != payment["id"] and again["provider_payment_id"]
+
+
+def test_replaying_a_payment_request_after_it_failed_opens_nothing_at_the_provider(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    guest: User,
+    booking: dict[str, Any],
+    work: Any,
+) -> None:
+    stripe.fail_next = [503] * (2 + RETRIES)
+    payment = pay(api, guest, booking, key="pay-once").json()
+    for _ in range(1 + RETRIES):
+        retry_now(owner)
+        work()
+    stripe.fail_next = []
+
+    replay = pay(api, guest, booking, key="pay-once")
+
+    assert replay.status_code == 201
+    assert (replay.json()["id"], replay.json()["status"], replay.json()["client_secret"]) == (
+        payment["id"],
+        "failed",
+        None,
+    )
+    assert stripe.intents_for(payment["id"]) == []

@@ -205,3 +205,56 @@ def test_a_host_paid_by_paypal_is_paid_when_paypal_says_so(
         ("host", "USD"): "324.00",
         ("platform_fee", "USD"): "36.00",
     }
+
+
+def test_an_unclaimed_paypal_payout_is_not_paid_until_claimed_and_a_returned_one_is_owed_again(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    paypal: PayPalStandIn,
+    make_user: MakeUser,
+    admin: User,
+    guest: User,
+    work: Any,
+) -> None:
+    from tests.fix_data import day, new_listing
+
+    host = make_user("host")
+    api.post(
+        "/api/users/me/payout-account/", json={"provider": "paypal", "email": "typo@example.con"}, headers=host.auth
+    )
+    listing = new_listing(owner, host.id, price="120.00")
+    booking = api.post(
+        "/api/bookings/",
+        json={"product_id": listing, "start_date": day(30), "end_date": day(33), "guests": 1},
+        headers=guest.auth,
+    ).json()
+    captured_paypal_booking(api, paypal, guest, booking)
+    complete_stays(owner)
+    work()
+    (payout,) = api.get("/api/payouts/", headers=host.auth).json()["results"]
+
+    # The batch is done, but nobody has a PayPal account at that email: the item waits, unclaimed.
+    paypal.set_payout_status(payout["provider_payout_id"], "SUCCESS", item_status="UNCLAIMED")
+    paypal_webhook(
+        api, paypal, "PAYMENT.PAYOUTS-ITEM.UNCLAIMED", paypal.payouts[payout["provider_payout_id"]]["items"][0]
+    )
+    work()
+    assert api.get("/api/payouts/", headers=host.auth).json()["results"][0]["status"] == "processing"
+
+    # 30 days later PayPal returns it: the host is owed it again, and an admin sends it anew.
+    paypal.set_payout_status(payout["provider_payout_id"], "SUCCESS", item_status="RETURNED")
+    paypal_webhook(
+        api, paypal, "PAYMENT.PAYOUTS-ITEM.RETURNED", paypal.payouts[payout["provider_payout_id"]]["items"][0]
+    )
+    work()
+    (returned,) = api.get("/api/payouts/", headers=host.auth).json()["results"]
+    assert returned["status"] == "failed" and "RETURNED" in returned["failure_reason"]
+    assert ledger(owner, booking["id"])[("host_payable", "USD")] == "324.00"
+    api.post(
+        "/api/users/me/payout-account/", json={"provider": "paypal", "email": "ada@example.com"}, headers=host.auth
+    )
+    retried = api.post(f"/api/payouts/{payout['id']}/retry/", headers=admin.auth).json()
+    work()
+    (again,) = api.get("/api/payouts/", headers=host.auth).json()["results"]
+    assert (retried["attempt"], again["provider_payout_id"] != payout["provider_payout_id"]) == (2, True)
+    assert paypal.payouts[again["provider_payout_id"]]["items"][0]["payout_item"]["receiver"] == "ada@example.com"

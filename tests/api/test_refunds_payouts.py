@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from api.worker import RETRIES
 from tests.fix_api import assert_problem
+from tests.fix_data import day, new_listing
 from tests.fix_payments import complete_stays, ledger, ledger_balances, paid_booking, pay, retry_now, webhook
 from tests.fix_users import MakeUser, User
 from tests.stripe_standin import StripeStandIn
@@ -140,8 +141,79 @@ def test_a_payment_that_lands_after_the_booking_was_canceled_is_refunded(
     work()
 
     seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
-    assert seen["status"] in ("canceled", "refunded")
+    assert (seen["status"], seen["amount_refunded"]) == ("refunded", "360.00")
     assert ledger(owner, booking["id"]) == {}
+
+
+def test_a_processing_payment_canceled_with_its_hold_is_refunded_when_it_succeeds(
+    api: TestClient, owner: psycopg.Connection[Any], stripe: StripeStandIn, work: Any, guest: User, booking: Any
+) -> None:
+    payment = pay(api, guest, booking).json()
+    webhook(api, stripe, "payment_intent.processing", stripe.set_status(payment["provider_payment_id"], "processing"))
+    work()
+    owner.execute("update app.bookings set expires_at = now() - interval '1 minute' where id = %s", (booking["id"],))
+    owner.execute("select app.run_booking_jobs()")  # the hold expires; Stripe cannot cancel a processing intent
+    work()
+    assert api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()["status"] == "canceled"
+
+    # The bank debit clears days later.
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
+    assert (seen["status"], seen["refunds"][0]["reason"]) == (
+        "refunded",
+        "The booking was canceled before the payment completed.",
+    )
+    assert ledger(owner, booking["id"]) == {}
+
+
+def test_a_second_payment_that_succeeds_late_goes_back_and_the_first_is_kept(
+    api: TestClient, owner: psycopg.Connection[Any], stripe: StripeStandIn, work: Any, guest: User, booking: Any
+) -> None:
+    first = pay(api, guest, booking).json()
+    webhook(api, stripe, "payment_intent.payment_failed", stripe.set_status(first["provider_payment_id"], "canceled"))
+    work()  # we take it for dead: the guest pays again
+    second = pay(api, guest, booking).json()
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(second["provider_payment_id"], "succeeded"))
+    work()
+
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(first["provider_payment_id"], "succeeded"))
+    work()
+
+    statuses = {
+        p["id"]: p["status"]
+        for p in api.get(f"/api/payments/?booking={booking['id']}", headers=guest.auth).json()["results"]
+    }
+    assert statuses == {first["id"]: "refunded", second["id"]: "succeeded"}
+    assert ledger(owner, booking["id"]) == {("guest", "USD"): "-360.00", ("platform_cash", "USD"): "360.00"}
+
+
+def test_a_host_in_a_currency_without_minor_units_is_paid_the_right_amount(
+    api: TestClient, owner: psycopg.Connection[Any], stripe: StripeStandIn, work: Any, new_host: User, guest: User
+) -> None:
+    account = onboard(api, stripe, new_host, work)
+    listing = new_listing(owner, new_host.id, price="18000", currency="JPY")
+    booking = api.post(
+        "/api/bookings/",
+        json={"product_id": listing, "start_date": day(30), "end_date": day(33), "guests": 1},
+        headers=guest.auth,
+    ).json()
+    payment = pay(api, guest, booking).json()
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    work()
+
+    complete_stays(owner)
+    work()
+
+    (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
+    assert (payout["gross"], payout["fee"], payout["amount"], payout["status"]) == ("54000", "5400", "48600", "paid")
+    transfer = stripe.transfers[payout["provider_payout_id"]]
+    assert (transfer["amount"], transfer["currency"], transfer["destination"]) == (
+        48600,
+        "jpy",
+        account["provider_account_id"],
+    )
 
 
 # --- admin refunds ----------------------------------------------------------------------------
