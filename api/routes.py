@@ -215,4 +215,20 @@ ROUTES: list[Route] = [
     Route("POST", "/api/payouts/{id}/retry/", "api.payout_retry", ADMIN, "payments"),
     Route("POST", "/api/webhooks/stripe/", "api.webhook_receive", ANYONE, "payments", special=specials.webhook),
     Route("POST", "/api/webhooks/paypal/", "api.webhook_receive", ANYONE, "payments", special=specials.webhook),
+    # --- reviews (sql/functions/50_reviews.sql) --------------------------------------------
+    Route(
+        "GET",
+        "/api/products/{id}/reviews/",
+        "api.product_reviews",
+        ANYONE,
+        "reviews",
+        query=("ordering", *LIST),
+        page=True,
+    ),
+    Route("POST", "/api/bookings/{id}/review/", "api.review_create", SIGNED_IN, "reviews", body=True, status=201),
+    Route("GET", "/api/reviews/", "api.reviews_list", SIGNED_IN, "reviews", query=("as", "hidden", *LIST), page=True),
+    Route("PATCH", "/api/reviews/{id}/", "api.review_update", SIGNED_IN, "reviews", body=True),
+    Route("PUT", "/api/reviews/{id}/response/", "api.review_respond", SIGNED_IN, "reviews", body=True),
+    Route("POST", "/api/reviews/{id}/hide/", "api.review_hide", ADMIN, "reviews", body=True),
+    Route("POST", "/api/reviews/{id}/unhide/", "api.review_unhide", ADMIN, "reviews"),
 ]

@@ -120,6 +120,13 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_admin", "SELECT", ("admin",)),
     },
     "app.ledger_entries": {("select_as_admin", "SELECT", ("admin",))},
+    "app.reviews": {
+        ("select_visible", "SELECT", ("admin", "anon", "guest", "host")),
+        ("select_own", "SELECT", ("admin", "guest", "host")),
+        ("select_as_host", "SELECT", ("admin", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
+    "app_private.review_settings": set(),
     "app.exchange_rates": {
         ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
         ("insert_as_admin", "INSERT", ("admin",)),

@@ -77,3 +77,18 @@ def test_the_api_runs_the_built_statement(as_role: As) -> None:
     direct, _ = conn.execute(page_sql).fetchone()  # type: ignore[misc]
     (api,) = conn.execute("select results from api.product_list(p_ordering => 'price')").fetchone()  # type: ignore[misc]
     assert api == direct
+
+
+@pytest.mark.parametrize("ordering", ["rating", "-rating"])
+def test_ordering_by_rating_reads_the_maintained_aggregate_through_its_index(
+    as_role: As, owner_url: str, ordering: str
+) -> None:
+    """The reviews keep products.rating_avg current; ordering by it walks products_rating_idx, no sort of all rows."""
+    conn = as_role("anon")
+    (page_sql,) = conn.execute("select page_sql from app.product_list_sql(p_ordering => %s)", [ordering]).fetchone()  # type: ignore[misc]
+
+    with psycopg.connect(owner_url) as owner:
+        text = plan(owner, page_sql)
+
+    assert "rating_avg" in page_sql and "reviews" not in page_sql
+    assert "products_rating_idx" in text, text
