@@ -25,7 +25,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, db, openapi, specials
+from api import auth, db, events, openapi, specials
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
 from api.routes import ROUTES, Route
@@ -257,9 +257,11 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.openapi = None
+        app.state.broker = events.Broker(cfg.app_url())  # listens only once a stream is opened
         try:
             yield
         finally:
+            await app.state.broker.close()
             await pool.close()
 
     cfg.media_root.mkdir(parents=True, exist_ok=True)

@@ -231,4 +231,44 @@ ROUTES: list[Route] = [
     Route("PUT", "/api/reviews/{id}/response/", "api.review_respond", SIGNED_IN, "reviews", body=True),
     Route("POST", "/api/reviews/{id}/hide/", "api.review_hide", ADMIN, "reviews", body=True),
     Route("POST", "/api/reviews/{id}/unhide/", "api.review_unhide", ADMIN, "reviews"),
+    # --- notifications (sql/functions/60_notifications.sql, api/events.py, api/worker.py) ---
+    Route(
+        "GET",
+        "/api/notifications/",
+        "api.notifications_list",
+        SIGNED_IN,
+        "notifications",
+        query=("unread", *LIST),
+        page=True,
+    ),
+    Route("GET", "/api/notifications/unread-count/", "api.notifications_unread_count", SIGNED_IN, "notifications"),
+    Route("POST", "/api/notifications/read-all/", "api.notifications_read_all", SIGNED_IN, "notifications"),
+    Route("POST", "/api/notifications/{id}/read/", "api.notification_read", SIGNED_IN, "notifications"),
+    Route(
+        "GET",
+        "/api/notifications/stream",
+        "api.notifications_since",
+        SIGNED_IN,
+        "notifications",
+        special=specials.stream,
+    ),
+    Route(
+        "GET",
+        "/api/users/me/notification-preferences/",
+        "api.notification_preferences_get",
+        SIGNED_IN,
+        "notifications",
+    ),
+    Route(
+        "PUT",
+        "/api/users/me/notification-preferences/",
+        "api.notification_preferences_set",
+        SIGNED_IN,
+        "notifications",
+        body=True,
+    ),
+    Route(
+        "GET", "/api/admin/notifications/dead/", "api.notifications_dead", ADMIN, "notifications", query=LIST, page=True
+    ),
+    Route("POST", "/api/admin/notifications/{id}/resend/", "api.notification_resend", ADMIN, "notifications"),
 ]

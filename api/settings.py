@@ -60,6 +60,15 @@ class Settings:
     stripe_secret_key: str = config("STRIPE_SECRET_KEY", default="")
     stripe_webhook_secret: str = config("STRIPE_WEBHOOK_SECRET", default="")
     stripe_api_base: str = config("STRIPE_API_BASE", default="https://api.stripe.com")
+    # Email through an SMTP relay (SendGrid, Mailgun, ...); without SMTP_HOST emails stay in the
+    # local outbox (app_private.email_outbox, `make outbox`).
+    smtp_host: str = config("SMTP_HOST", default="")
+    smtp_port: int = config("SMTP_PORT", cast=int, default=587)
+    smtp_user: str = config("SMTP_USER", default="")
+    smtp_password: str = config("SMTP_PASSWORD", default="")
+    smtp_starttls: bool = config("SMTP_STARTTLS", cast=bool, default=True)
+    email_from: str = config("EMAIL_FROM", default="nexus@localhost")
+    sse_heartbeat_seconds: float = config("SSE_HEARTBEAT_SECONDS", cast=float, default=15.0)
     # Written into app_private.payment_settings by `make migrate` when set (the database keeps the fee).
     platform_fee_percent: str = config("PLATFORM_FEE_PERCENT", default="")
     paypal_client_id: str = config("PAYPAL_CLIENT_ID", default="")

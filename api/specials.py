@@ -21,17 +21,21 @@ which calls the route's function with (possibly changed) arguments.
   PayPal order at once and reports the provider's answer (api.payment_report).
 - `payout_account`: the function records the host's choice; for Stripe, Python creates the
   Connect account at once (or the job does) and returns its onboarding URL.
+- `stream`: Server-Sent Events of the caller's notifications; the function reads what is new,
+  LISTEN/NOTIFY (api/events.py) says when to read again.
 - `webhook`: Python verifies the provider's signature over the raw body (Stripe's HMAC,
   PayPal's verify call); the event is recorded once as api_internal (the worker applies it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +44,9 @@ import psycopg
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from api import auth, db, oauth, payments
+from api import auth, db, events, oauth, payments
 from api.auth import sign_access
 from api.errors import Problem, from_database
 from api.settings import Settings
@@ -309,3 +313,48 @@ async def webhook(route: Route, request: Request, args: dict[str, Any], execute:
         [provider, event.id, event.type, event.kind, event.object_id],
     )
     return Response(result, media_type="application/json")
+
+
+async def stream(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """Server-Sent Events of the caller's notifications (api.notifications_since), woken by LISTEN/NOTIFY.
+
+    Replays what came after Last-Event-ID first; then each notification as it commits, with a
+    heartbeat comment when nothing happens. Each read borrows a pool connection for one call;
+    waiting holds none (api/events.py). The stream ends when the access token expires: the
+    client reconnects with a fresh token and its Last-Event-ID.
+    """
+    cfg: Settings = request.app.state.settings
+    claims = auth.verify(cfg, request.headers.get("authorization"))
+    assert claims is not None
+    last = request.headers.get("last-event-id") or None
+    first = orjson.loads((await execute({"after": last}))[0][0])  # a bad Last-Event-ID is a 400 here, not mid-stream
+    broker: events.Broker = request.app.state.broker
+    queue = await broker.subscribe(claims["sub"])
+
+    async def frames() -> AsyncIterator[bytes]:
+        nonlocal last
+        batch = first
+        try:
+            yield b"retry: 2000\n\n"
+            while True:
+                for note in batch:
+                    last = str(note["seq"])
+                    yield b"id: %s\nevent: notification\ndata: %s\n\n" % (last.encode(), orjson.dumps(note))
+                if len(batch) < 100:  # caught up: wait for news
+                    if time.time() >= claims["exp"]:
+                        return
+                    try:
+                        await asyncio.wait_for(queue.get(), timeout=cfg.sse_heartbeat_seconds)
+                    except TimeoutError:
+                        yield b": heartbeat\n\n"
+                        batch = []
+                        continue
+                batch = orjson.loads((await execute({"after": last}))[0][0])
+        finally:
+            broker.unsubscribe(claims["sub"], queue)
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

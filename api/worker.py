@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
 from typing import Any
 
+import aiosmtplib
 import procrastinate
 import psycopg
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
+from psycopg.types.json import Jsonb
 
 from api import payments
 from api.errors import Problem
@@ -40,7 +44,10 @@ RETRIES = 8  # a job runs at most 1 + RETRIES times, waiting 2, 4, ... 512 s bet
 RETRY = RetryStrategy(
     max_attempts=RETRIES, exponential_wait=2, retry_exceptions={ProviderError, psycopg.OperationalError}
 )
-QUEUES = ["payments", "scheduled"]
+QUEUES = ["payments", "payouts", "notifications", "scheduled"]  # a deferred task's queue is its name's prefix
+# Emails: the database decides when one is a dead letter (notification_settings.email_max_attempts);
+# waits of 3, 9, 27 ... seconds between attempts (10 attempts span about 8 hours).
+EMAIL_RETRY = RetryStrategy(max_attempts=50, exponential_wait=3, retry_exceptions={ProviderError})
 STALLED_AFTER = 30.0  # seconds without a heartbeat: the worker running a job is taken for dead
 
 
@@ -173,7 +180,7 @@ def make_app(settings: Settings) -> procrastinate.App:
             raise
         return str(apply_refund(refund["provider"], refund_id, current))
 
-    @app.task(name="payouts.create_account", queue="payments", retry=RETRY)
+    @app.task(name="payouts.create_account", queue="payouts", retry=RETRY)
     def create_account(host_id: str) -> str:
         account_row = sql("select to_jsonb(a) from app.payout_accounts a where a.host_id = %s", [host_id])
         if account_row is None or account_row["provider"] != "stripe" or account_row["provider_account_id"]:
@@ -182,7 +189,7 @@ def make_app(settings: Settings) -> procrastinate.App:
         account = payments.gateway(settings, "stripe").account({"id": host_id})
         return str(sql("select api.payout_account_attach(%s, %s, %s)", [host_id, account.id, account.status]))
 
-    @app.task(name="payouts.send", queue="payments", retry=RETRY, pass_context=True)
+    @app.task(name="payouts.send", queue="payouts", retry=RETRY, pass_context=True)
     def send_payout(context: JobContext, payout_id: str) -> str:
         payout = sql(
             "select app.payout_json(o) || jsonb_build_object('destination', o.destination)"
@@ -206,6 +213,40 @@ def make_app(settings: Settings) -> procrastinate.App:
             raise
         return str(apply_payout(payout["provider"], payout_id, current))
 
+    async def asql(query: str, params: list[Any]) -> Any:
+        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+            row = await (await conn.execute(query, params)).fetchone()
+        return row[0] if row else None
+
+    @app.task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)
+    async def send_email(notification_id: str) -> str:
+        """Hand one notification's email to the relay (or keep it in the local outbox without SMTP_HOST).
+
+        The row says whether it is still to send, so a retried or duplicated job sends nothing
+        twice once the relay accepted it; the Message-ID is the same on every attempt.
+        """
+        mail = await asql("select app_private.email_render(%s, %s)", [notification_id, settings.frontend_url])
+        if mail is None or mail["state"] != "pending":
+            return "nothing to do"
+        if not settings.smtp_host:
+            return str(await asql("select app_private.email_sent(%s, %s)", [notification_id, Jsonb(mail)]))
+        try:
+            await aiosmtplib.send(
+                email_message(settings, mail),
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_user or None,
+                password=settings.smtp_password or None,
+                start_tls=settings.smtp_starttls,
+                timeout=30,
+            )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            state = await asql("select app_private.email_failed(%s, %s)", [notification_id, str(exc)])
+            if state == "pending":
+                raise ProviderError(f"smtp: {exc}") from exc  # retried with backoff
+            return f"{state}: {exc}"
+        return str(await asql("select app_private.email_sent(%s)", [notification_id]))
+
     @app.periodic(cron="* * * * *", periodic_id="bookings")
     @app.task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")
     def run_booking_jobs(timestamp: int) -> str:
@@ -218,6 +259,19 @@ def make_app(settings: Settings) -> procrastinate.App:
         return f"retried {await recover_stalled(app)} stalled jobs"
 
     return app
+
+
+def email_message(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
+    """The MIME message of a rendered notification (app_private.email_render): text with an HTML alternative."""
+    message = EmailMessage()
+    message["From"] = formataddr((mail["from_name"], settings.email_from))
+    message["To"] = mail["to"]
+    message["Subject"] = mail["subject"]
+    message["Message-ID"] = mail["message_id"]
+    message["Date"] = formatdate(usegmt=True)
+    message.set_content(mail["text"])
+    message.add_alternative(mail["html"], subtype="html")
+    return message
 
 
 async def recover_stalled(app: procrastinate.App, seconds_since_heartbeat: float = STALLED_AFTER) -> int:

@@ -1,7 +1,7 @@
-"""Payment fixtures: loopback stand-ins of Stripe and PayPal, an app configured for both, the worker.
+"""Third-party fixtures: loopback stand-ins of Stripe and PayPal, an SMTP sink, an app configured for all, the worker.
 
 A plugin (pyproject addopts `-p tests.fix_payments`): tests ask for `api`, `stripe`,
-`paypal`, `work` and `booking` by name; the helpers (`pay`, `webhook`, ...) are imported.
+`paypal`, `smtp`, `work` and `booking` by name; the helpers (`pay`, `webhook`, ...) are imported.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tests.fix_data import day, new_listing
 from tests.fix_users import User
 from tests.loopback import Server
 from tests.paypal_standin import PayPalStandIn
+from tests.smtp_sink import SmtpSink
 from tests.stripe_standin import StripeStandIn
 
 
@@ -38,9 +39,21 @@ def paypal() -> Iterator[PayPalStandIn]:
 
 
 @pytest.fixture(scope="session")
-def pay_settings(settings: Settings, stripe: StripeStandIn, paypal: PayPalStandIn) -> Settings:
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def pay_settings(settings: Settings, stripe: StripeStandIn, paypal: PayPalStandIn, smtp: SmtpSink) -> Settings:
+    """Every third party configured: Stripe, PayPal, and email to the SMTP sink."""
     return replace(
         settings,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        email_from="bookings@nexus.test",
+        frontend_url="https://nexus.test",
         stripe_secret_key=stripe.secret_key,
         stripe_webhook_secret=stripe.webhook_secret,
         stripe_api_base=stripe.base_url,
@@ -67,6 +80,9 @@ def _standins_recover(request: pytest.FixtureRequest) -> Iterator[None]:
             standin = request.getfixturevalue(name)
             standin.fail_next.clear()
             standin.lose_next_response = False
+    if "smtp" in request.fixturenames:
+        sink = request.getfixturevalue("smtp")
+        sink.refuse_next, sink.stall_rcpt = 0, 0.0
 
 
 @pytest.fixture

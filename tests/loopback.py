@@ -17,7 +17,7 @@ import uvicorn
 class Server:
     """Serve a stand-in with uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
-    def __init__(self, standin: Any) -> None:
+    def __init__(self, standin: Any, lifespan: str = "off") -> None:
         self.standin = standin
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -25,7 +25,12 @@ class Server:
         port = self.sock.getsockname()[1]
         standin.base_url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
-            standin.app(), lifespan="off", ws="none", log_level="warning", access_log=False, timeout_graceful_shutdown=1
+            standin.app(),
+            lifespan=lifespan,
+            ws="none",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

@@ -127,6 +127,13 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_admin", "SELECT", ("admin",)),
     },
     "app_private.review_settings": set(),
+    "app.notifications": {
+        ("select_own", "SELECT", ("admin", "guest", "host")),
+        ("update_own", "UPDATE", ("admin", "guest", "host")),
+    },
+    "app_private.notification_settings": set(),
+    "app_private.notification_types": set(),
+    "app_private.email_outbox": set(),
     "app.exchange_rates": {
         ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
         ("insert_as_admin", "INSERT", ("admin",)),

@@ -1,0 +1,6 @@
+"""0010 notifications: see the block comment at the top of sql/schema/0010_notifications.sql."""
+
+from api.migrate import sql_step
+
+steps = [sql_step("schema/0010_notifications.sql")]
+__depends__ = {"0008.reviews"}
