@@ -2,7 +2,8 @@
 
 Functions raise `PTnnn` (the HTTP status in the SQLSTATE, PostgREST's convention) with
 a message a client can show and the field in COLUMN (app.fail), or every invalid field
-at once as JSON in DETAIL (app.raise_errors). Anything else maps by SQLSTATE class,
+at once as JSON in DETAIL (app.raise_errors); a HINT `Retry-After: <seconds>` (app.fail's
+p_retry_after) becomes that header. Anything else maps by SQLSTATE class,
 never by the server's message text (which depends on lc_messages) or by constraint
 names. SQL text, constraint names and values never leave the server.
 """
@@ -10,6 +11,7 @@ names. SQL text, constraint names and values never leave the server.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -101,6 +103,9 @@ BY_CLASS: dict[str, tuple[int, str]] = {
 }
 
 
+RETRY_AFTER = re.compile(r"Retry-After: ([0-9]{1,9})")  # the HINT app.fail writes for p_retry_after
+
+
 def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
     """Translate a database error into the Problem a client sees."""
     state = exc.sqlstate or ""
@@ -115,7 +120,8 @@ def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
         errors = {fieldname: [message]} if fieldname else None
         if diag.message_detail and diag.message_detail.startswith("{"):
             errors = orjson.loads(diag.message_detail)  # app.raise_errors: every invalid field at once
-        return Problem(status, message, errors)
+        retry = RETRY_AFTER.fullmatch(diag.message_hint or "")
+        return Problem(status, message, errors, {"Retry-After": retry[1]} if retry else None)
     if state == "42501":  # insufficient_privilege
         if anonymous:
             return Problem(401, "Authentication required.")

@@ -231,6 +231,24 @@ ROUTES: list[Route] = [
     Route("PUT", "/api/reviews/{id}/response/", "api.review_respond", SIGNED_IN, "reviews", body=True),
     Route("POST", "/api/reviews/{id}/hide/", "api.review_hide", ADMIN, "reviews", body=True),
     Route("POST", "/api/reviews/{id}/unhide/", "api.review_unhide", ADMIN, "reviews"),
+    # --- messages (sql/functions/51_messages.sql) ---------------------------------------
+    Route("GET", "/api/conversations/", "api.conversations_list", SIGNED_IN, "messages", query=LIST, page=True),
+    Route("POST", "/api/conversations/", "api.conversation_start", SIGNED_IN, "messages", body=True, status=201),
+    Route("GET", "/api/conversations/unread/", "api.conversations_unread", SIGNED_IN, "messages"),
+    Route(
+        "GET",
+        "/api/conversations/{id}/messages/",
+        "api.messages_list",
+        SIGNED_IN,
+        "messages",
+        query=("before", "page_size"),
+    ),
+    Route(
+        "POST", "/api/conversations/{id}/messages/", "api.message_send", SIGNED_IN, "messages", body=True, status=201
+    ),
+    Route("POST", "/api/conversations/{id}/read/", "api.conversation_read", SIGNED_IN, "messages"),
+    Route("POST", "/api/messages/{id}/report/", "api.message_report", SIGNED_IN, "messages", body=True, status=201),
+    Route("GET", "/api/reports/messages/", "api.message_reports_list", ADMIN, "messages", query=LIST, page=True),
     # --- notifications (sql/functions/60_notifications.sql, api/events.py, api/worker.py) ---
     Route(
         "GET",

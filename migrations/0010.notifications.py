@@ -3,4 +3,4 @@
 from api.migrate import sql_step
 
 steps = [sql_step("schema/0010_notifications.sql")]
-__depends__ = {"0008.reviews"}
+__depends__ = {"0009.messages"}

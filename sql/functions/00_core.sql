@@ -37,20 +37,28 @@ as $$
 $$;
 comment on function app.is_admin() is 'True when the request runs as the admin role, also inside SECURITY DEFINER functions.';
 
-create function app.fail(p_status int, p_message text, p_field text default null)
+create function app.fail(p_status int, p_message text, p_field text default null, p_retry_after int default null)
 returns void
 language plpgsql volatile security invoker
 as $$
 begin
-  -- SQLSTATE PTnnn carries the HTTP status (PostgREST's convention); COLUMN names the field.
+  -- SQLSTATE PTnnn carries the HTTP status (PostgREST's convention); COLUMN names the field;
+  -- HINT "Retry-After: <seconds>" becomes that response header (api/errors.py).
+  if p_retry_after is not null then
+    raise exception using
+      errcode = 'PT' || p_status::text,
+      message = p_message,
+      column = coalesce(p_field, ''),
+      hint = 'Retry-After: ' || greatest(p_retry_after, 1)::text;
+  end if;
   raise exception using
     errcode = 'PT' || p_status::text,
     message = p_message,
     column = coalesce(p_field, '');
 end
 $$;
-comment on function app.fail(int, text, text) is
-  'Raise a client error: SQLSTATE PT<status> (e.g. PT400, PT404, PT409) with a message a client can show; p_field names the offending field (RFC 9457 errors.<field>).';
+comment on function app.fail(int, text, text, int) is
+  'Raise a client error: SQLSTATE PT<status> (e.g. PT400, PT404, PT409, PT429) with a message a client can show; p_field names the offending field (RFC 9457 errors.<field>); p_retry_after (seconds, at least 1) becomes the Retry-After header (e.g. with 429 or 503).';
 
 create function app.invalid(p_field text, p_message text) returns void
 language sql volatile security invoker

@@ -524,3 +524,24 @@ comment on function app.tg_login_attempts__notify() is
 
 create trigger login_attempts_notify after insert on app_private.login_attempts
   for each row when (new.succeeded) execute function app.tg_login_attempts__notify();
+
+create function app.tg_messages__notify() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform app_private.notify(new.recipient_id, 'new_message', jsonb_build_object(
+      'conversation_id', new.conversation_id, 'message_id', new.id,
+      'sender', (select u.first_name from app.users u where u.id = new.sender_id),
+      'listing', (select p.name from app.conversations c join app.products p on p.id = c.product_id
+                   where c.id = new.conversation_id),
+      'excerpt', left(new.body, 300)),
+    p_throttle_key => new.conversation_id::text);
+  return null;
+end
+$$;
+comment on function app.tg_messages__notify() is
+  'Trigger: a new message tells its recipient, in the app always, by email at most once per conversation every notification_settings.message_email_minutes.';
+
+create trigger messages_notify after insert on app.messages
+  for each row execute function app.tg_messages__notify();

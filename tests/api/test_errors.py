@@ -81,3 +81,13 @@ def test_a_forbidden_call_is_401_when_anonymous_and_403_when_signed_in(owner: ps
 
     assert from_database(error, anonymous=True).status == 401
     assert from_database(error, anonymous=False).status == 403
+
+
+def test_a_function_can_ask_the_client_to_retry_later(owner: psycopg.Connection[Any]) -> None:
+    limited = from_database(raised(owner, "select app.fail(429, 'Slow down.', null, 17)"), anonymous=False)
+    at_least_one = from_database(raised(owner, "select app.fail(429, 'Slow down.', null, 0)"), anonymous=False)
+    plain = from_database(raised(owner, "select app.fail(409, 'Taken.', 'slug')"), anonymous=False)
+
+    assert (limited.status, limited.detail, limited.headers) == (429, "Slow down.", {"Retry-After": "17"})
+    assert at_least_one.headers == {"Retry-After": "1"}
+    assert plain.headers == {}

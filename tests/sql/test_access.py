@@ -148,6 +148,16 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app_private.idempotency_keys": set(),
     "app_private.payment_settings": set(),
     "app_private.webhook_events": set(),
+    "app.conversations": {
+        ("select_as_party", "SELECT", ("admin", "guest", "host")),
+        ("select_reported_as_admin", "SELECT", ("admin",)),
+    },
+    "app.messages": {
+        ("select_as_party", "SELECT", ("admin", "guest", "host")),
+        ("select_reported_as_admin", "SELECT", ("admin",)),
+    },
+    "app.message_reports": {("select_as_admin", "SELECT", ("admin",))},
+    "app_private.message_settings": set(),
 }
 
 
