@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install postgres db migrate demo run serve stop test check psql pgcli createadmin bench-data bench clean
+.PHONY: help install postgres db migrate demo run serve stop test check psql pgcli createadmin outbox bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -25,6 +25,7 @@ help:
 	@echo "make migrate      apply migrations (functions and policies are re-created every time)"
 	@echo "make psql|pgcli   a shell on the database as the owner (the DBA's door)"
 	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
+	@echo "make outbox       the newest emails kept locally (no SMTP_HOST set); N=20 for more"
 	@echo "make check        ruff (lint + format check) and mypy"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
 
@@ -83,6 +84,11 @@ psql: db
 
 pgcli: db
 	$(VENV)/bin/pgcli "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')"
+
+# Emails kept locally when no SMTP_HOST is set (the demo works offline).
+outbox: db
+	@$(PG_BIN)/psql -X -q "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')" -P pager=off \
+	  -c "select created_at, to_address, subject, text_body from app_private.email_outbox order by id desc limit $${N:-10}"
 
 createadmin: migrate
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make createadmin EMAIL=admin@example.com PASSWORD=..."; exit 2; }

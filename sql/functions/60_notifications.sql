@@ -153,13 +153,18 @@ comment on function api.notifications_list(text, text, text) is
   'GET /api/notifications/ — your in-app notifications, newest first; unread=true for the unread only. Paginated. Signed in.';
 
 create function api.notifications_since(p_after text default null) returns jsonb
-language sql stable security invoker
+language plpgsql stable security invoker
 as $$
-  select coalesce(jsonb_agg(app.notification_json(n) order by n.seq), '[]')
-    from (select * from app.notifications n
-           where n.in_app and n.seq > coalesce(app.parse_int(p_after, 'Last-Event-ID', 0, 2147483647), 0)
-           order by n.seq
-           limit 100) n
+declare
+  -- Parsed first: inside the query a bad value would go unnoticed when there are no rows.
+  v_after bigint := coalesce(app.parse_int(p_after, 'Last-Event-ID', 0, 2147483647), 0);
+begin
+  return (select coalesce(jsonb_agg(app.notification_json(n) order by n.seq), '[]')
+            from (select * from app.notifications n
+                   where n.in_app and n.seq > v_after
+                   order by n.seq
+                   limit 100) n);
+end
 $$;
 comment on function api.notifications_since(text) is
   'GET /api/notifications/stream — Server-Sent Events of your in-app notifications: on connect, those after Last-Event-ID (a seq; at most 100), then each new one as it commits, with a heartbeat comment every 15 s. Signed in.';

@@ -19,7 +19,7 @@
 
 create table app_private.notification_settings (
   id boolean primary key default true check (id),
-  email_max_attempts integer not null default 6 check (email_max_attempts between 1 and 50),
+  email_max_attempts integer not null default 10 check (email_max_attempts between 1 and 50),
   message_email_minutes integer not null default 15 check (message_email_minutes between 0 and 1440),
   from_name text not null default 'Nexus' check (length(from_name) between 1 and 100)
 );
@@ -27,7 +27,7 @@ insert into app_private.notification_settings default values;
 comment on table app_private.notification_settings is
   'Notification settings (one row; a DBA changes them with UPDATE). Read through app_private.notification_config().';
 comment on column app_private.notification_settings.id is 'Always true: the table has exactly one row.';
-comment on column app_private.notification_settings.email_max_attempts is 'How many times the worker tries to hand an email to the relay before it is a dead letter (email_state dead, visible to admins). Default 6.';
+comment on column app_private.notification_settings.email_max_attempts is 'How many times the worker tries to hand an email to the relay before it is a dead letter (email_state dead, visible to admins); the waits between attempts grow 3, 9, 27 ... seconds, so 10 attempts span about 8 hours. Default 10.';
 comment on column app_private.notification_settings.message_email_minutes is 'At most one new-message email per conversation and recipient in this many minutes (in-app always). Default 15.';
 comment on column app_private.notification_settings.from_name is 'The display name emails are sent from (the address is EMAIL_FROM).';
 

@@ -1,0 +1,141 @@
+"""The live stream of notifications (Server-Sent Events), against the app served by uvicorn on loopback.
+
+A real server, not the in-process client: the stream is endless, and what is tested is that a
+notification committed by another request arrives within a second, that heartbeats flow, and
+that a reconnect with Last-Event-ID replays what was missed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx2
+import orjson
+import psycopg
+import pytest
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Settings
+from tests.fix_data import day, new_listing
+from tests.fix_users import User
+from tests.loopback import Server
+
+
+@dataclass
+class LiveApp:
+    settings: Settings
+    base_url: str = ""
+
+    def app(self) -> Starlette:
+        return create_app(self.settings)
+
+
+@pytest.fixture(scope="module")
+def live(pay_settings: Settings) -> Iterator[LiveApp]:
+    with Server(LiveApp(replace(pay_settings, sse_heartbeat_seconds=0.3)), lifespan="on") as app:
+        yield app
+
+
+class Stream:
+    """Read an SSE stream in a thread; `next_event()` waits for the next event (skipping comments)."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.client = httpx2.Client(timeout=httpx2.Timeout(10.0))
+        self.response = self.client.send(self.client.build_request("GET", url, headers=headers), stream=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for line in self.response.iter_lines():
+                self.lines.put(line)
+        except httpx2.HTTPError:
+            pass
+
+    def next_event(self, timeout: float) -> dict[str, Any]:
+        event: dict[str, Any] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if line == "" and "data" in event:
+                return event
+            if line.startswith(":"):
+                event.setdefault("comments", []).append(line)
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                event[key] = value.strip()
+
+    def close(self) -> None:
+        self.response.close()
+        self.client.close()
+
+
+def request_booking(live: LiveApp, owner: psycopg.Connection[Any], host: User, guest: User, offset: int) -> None:
+    listing = new_listing(owner, host.id)
+    r = httpx2.post(
+        f"{live.base_url}/api/bookings/",
+        json={"product_id": listing, "start_date": day(offset), "end_date": day(offset + 1), "guests": 1},
+        headers=guest.auth,
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_a_new_notification_arrives_within_a_second_and_a_reconnect_replays_what_was_missed(
+    live: LiveApp, owner: psycopg.Connection[Any], host: User, guest: User
+) -> None:
+    url = f"{live.base_url}/api/notifications/stream"
+    stream = Stream(url, host.auth)
+    try:
+        assert stream.response.status_code == 200
+        assert stream.response.headers["content-type"].startswith("text/event-stream")
+        started = time.monotonic()
+        request_booking(live, owner, host, guest, 10)
+        event = stream.next_event(timeout=2)
+        elapsed = time.monotonic() - started
+    finally:
+        stream.close()
+    first = orjson.loads(event["data"])
+    assert (event["event"], first["type"], event["id"]) == ("notification", "booking_requested", str(first["seq"]))
+    assert elapsed < 1.0, elapsed
+
+    # While disconnected, two more happen; the reconnect replays both, in order, then waits.
+    request_booking(live, owner, host, guest, 12)
+    request_booking(live, owner, host, guest, 14)
+    again = Stream(url, {**host.auth, "Last-Event-ID": event["id"]})
+    try:
+        replayed = [again.next_event(timeout=2) for _ in range(2)]
+        time.sleep(0.7)
+        lines = []
+        while not again.lines.empty():
+            lines.append(again.lines.get())
+    finally:
+        again.close()
+    seqs = [int(e["id"]) for e in replayed]
+    assert seqs == sorted(seqs) and seqs[0] > int(event["id"])
+    assert [orjson.loads(e["data"])["type"] for e in replayed] == ["booking_requested"] * 2
+    assert ": heartbeat" in lines
+
+
+def test_the_stream_is_only_the_callers_own_and_needs_a_token(
+    live: LiveApp, owner: psycopg.Connection[Any], host: User, guest: User, other_host: User
+) -> None:
+    url = f"{live.base_url}/api/notifications/stream"
+    assert httpx2.get(url).status_code == 401
+    assert httpx2.get(url, headers={**host.auth, "Last-Event-ID": "yesterday"}).status_code == 400
+
+    stream = Stream(url, other_host.auth)
+    try:
+        request_booking(live, owner, host, guest, 16)  # for host, not other_host
+        with pytest.raises(queue.Empty):
+            while True:
+                event = stream.next_event(timeout=0.8)
+                assert "data" not in event
+    finally:
+        stream.close()
