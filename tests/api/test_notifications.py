@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -383,3 +384,62 @@ def test_a_worker_killed_mid_send_loses_no_mail_and_sends_none_twice(
 
     (mail,) = smtp.to(host.email)
     assert str(mail["Subject"]) == "New booking request for Sea view"
+
+
+def test_a_relay_that_is_down_is_retried_and_the_mail_goes_out_once_it_is_back(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    pay_settings: Settings,
+    smtp: SmtpSink,
+    work: Any,
+    host: User,
+    guest: User,
+) -> None:
+    work()  # whatever earlier tests left to send goes first
+    book(api, owner, host, guest)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = replace(pay_settings, smtp_port=closed.getsockname()[1])  # nothing listens there
+
+        asyncio.run(run_until_idle(make_app(down)))
+
+    (state, attempts, error) = owner.execute(  # type: ignore[misc]
+        "select email_state::text, email_attempts, email_error from app.notifications where user_id = %s", (host.id,)
+    ).fetchone()
+    assert (state, attempts) == ("pending", 1) and error
+    assert smtp.to(host.email) == []
+    retry_now(owner)
+    work()
+    assert len(smtp.to(host.email)) == 1
+
+
+def test_money_mails_reach_the_right_party(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    smtp: SmtpSink,
+    work: Any,
+    host: User,
+    guest: User,
+) -> None:
+    booking = book(api, owner, host, guest)
+    declined = pay(api, guest, booking).json()
+    owner.execute(
+        "select app_private.payment_apply('stripe', %s, 'failed', 30000, 'USD', 'Your card was declined.')",
+        (declined["provider_payment_id"],),
+    )
+    account = api.post("/api/users/me/payout-account/", json={"provider": "stripe"}, headers=host.auth).json()
+    webhook(api, stripe, "account.updated", stripe.enable_payouts(account["provider_account_id"]))
+    payment = pay(api, guest, booking).json()
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    work()
+    owner.execute("select app.run_booking_jobs(now() + interval '30 days')")
+    work()
+
+    guest_mail = subjects(smtp, guest)
+    host_mail = subjects(smtp, host)
+    assert "Your payment for Sea view did not go through" in guest_mail
+    assert "How was Sea view?" in guest_mail
+    assert "Payout sent: 270.00 USD" in host_mail
+    assert not any(s.startswith(("Payout", "Payment")) for s in host_mail if "Payout sent" not in s)
+    assert not any(s.startswith("Payout") for s in guest_mail)
