@@ -19,13 +19,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, db, events, openapi, specials
+from api import admin, auth, db, events, openapi, specials
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
 from api.routes import ROUTES, Route
@@ -275,6 +275,8 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         Mount("/swagger/assets", StaticFiles(directory=openapi.SWAGGER_ASSETS), name="swagger-assets"),
         Mount(cfg.media_url.rstrip("/"), StaticFiles(directory=cfg.media_root), name="media"),
         *build_routes(ROUTES),
+        StarletteRoute("/admin", lambda request: RedirectResponse("/admin/", status_code=308), methods=["GET"]),
+        *admin.routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -289,4 +289,22 @@ ROUTES: list[Route] = [
         "GET", "/api/admin/notifications/dead/", "api.notifications_dead", ADMIN, "notifications", query=LIST, page=True
     ),
     Route("POST", "/api/admin/notifications/{id}/resend/", "api.notification_resend", ADMIN, "notifications"),
+    # --- admin (sql/functions/70_admin.sql; the dashboard at /admin/ is api/admin.py) --------
+    Route("GET", "/api/admin/overview/", "api.admin_overview", ADMIN, "admin"),
+    Route(
+        "GET", "/api/admin/audit/", "api.audit_list", ADMIN, "admin", query=("actor", "table", "row", *LIST), page=True
+    ),
+    Route(
+        "GET",
+        "/api/admin/products/",
+        "api.admin_products",
+        ADMIN,
+        "admin",
+        query=("search", "host", "category", "published", *LIST),
+        page=True,
+    ),
+    Route("GET", "/api/admin/users/{id}/", "api.admin_user", ADMIN, "admin"),
+    Route("POST", "/api/users/{id}/end-sessions/", "api.user_sessions_end", ADMIN, "admin"),
+    Route("GET", "/api/admin/bookings/{id}/", "api.admin_booking", ADMIN, "admin"),
+    Route("GET", "/api/admin/payments/{id}/", "api.admin_payment", ADMIN, "admin"),
 ]
