@@ -320,27 +320,38 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
 
     Replays what came after Last-Event-ID first; then each notification as it commits, with a
     heartbeat comment when nothing happens. Each read borrows a pool connection for one call;
-    waiting holds none (api/events.py). The stream ends when the access token expires: the
-    client reconnects with a fresh token and its Last-Event-ID.
+    waiting holds none (api/events.py). The function reads a little behind the cursor (late
+    commits); what this stream already sent is dropped here. The stream ends when the access
+    token expires: the client reconnects with a fresh token and its Last-Event-ID.
     """
     cfg: Settings = request.app.state.settings
     claims = auth.verify(cfg, request.headers.get("authorization"))
     assert claims is not None
     last = request.headers.get("last-event-id") or None
-    first = orjson.loads((await execute({"after": last}))[0][0])  # a bad Last-Event-ID is a 400 here, not mid-stream
     broker: events.Broker = request.app.state.broker
+    # Listen first, then read: a notification committed in between still wakes us.
     queue = await broker.subscribe(claims["sub"])
+    try:
+        first = orjson.loads((await execute({"after": last}))[0][0])  # a bad Last-Event-ID is a 400 here
+    except BaseException:
+        broker.unsubscribe(claims["sub"], queue)
+        raise
 
     async def frames() -> AsyncIterator[bytes]:
         nonlocal last
         batch = first
+        sent: set[int] = {int(last)} if last else set()
         try:
             yield b"retry: 2000\n\n"
             while True:
-                for note in batch:
-                    last = str(note["seq"])
-                    yield b"id: %s\nevent: notification\ndata: %s\n\n" % (last.encode(), orjson.dumps(note))
-                if len(batch) < 100:  # caught up: wait for news
+                fresh = [n for n in batch if n["seq"] not in sent]
+                for note in fresh:
+                    sent.add(note["seq"])
+                    yield b"id: %d\nevent: notification\ndata: %s\n\n" % (note["seq"], orjson.dumps(note))
+                if sent:
+                    last = str(max(sent))
+                    sent = {s for s in sent if s > max(sent) - 200}  # enough to drop the re-read tail
+                if len(fresh) < 100:  # caught up: wait for news
                     if time.time() >= claims["exp"]:
                         return
                     try:

@@ -47,7 +47,9 @@ RETRY = RetryStrategy(
 QUEUES = ["payments", "payouts", "notifications", "scheduled"]  # a deferred task's queue is its name's prefix
 # Emails: the database decides when one is a dead letter (notification_settings.email_max_attempts);
 # waits of 3, 9, 27 ... seconds between attempts (10 attempts span about 8 hours).
-EMAIL_RETRY = RetryStrategy(max_attempts=50, exponential_wait=3, retry_exceptions={ProviderError})
+EMAIL_RETRY = RetryStrategy(
+    max_attempts=50, exponential_wait=3, retry_exceptions={ProviderError, psycopg.OperationalError}
+)
 STALLED_AFTER = 30.0  # seconds without a heartbeat: the worker running a job is taken for dead
 
 
@@ -231,8 +233,14 @@ def make_app(settings: Settings) -> procrastinate.App:
         if not settings.smtp_host:
             return str(await asql("select app_private.email_sent(%s, %s)", [notification_id, Jsonb(mail)]))
         try:
+            message = email_message(settings, mail)
+        except (ValueError, TypeError) as exc:  # a header Python refuses to write: retrying cannot help
+            return str(
+                await asql("select app_private.email_failed(%s, %s, true)", [notification_id, f"unsendable: {exc}"])
+            )
+        try:
             await aiosmtplib.send(
-                email_message(settings, mail),
+                message,
                 hostname=settings.smtp_host,
                 port=settings.smtp_port,
                 username=settings.smtp_user or None,
@@ -266,7 +274,7 @@ def email_message(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr((mail["from_name"], settings.email_from))
     message["To"] = mail["to"]
-    message["Subject"] = mail["subject"]
+    message["Subject"] = " ".join(str(mail["subject"]).split())  # one line, whatever a listing's name holds
     message["Message-ID"] = mail["message_id"]
     message["Date"] = formatdate(usegmt=True)
     message.set_content(mail["text"])

@@ -190,14 +190,15 @@ as $$
   select app.add_error(p_errors, p_field, case
     when v is null or jsonb_typeof(v) = 'null' then app.body_problem(v, p_required, p_nullable)
     when jsonb_typeof(v) <> 'string' then 'Must be text.'
-    when length(btrim(v #>> '{}')) < p_min then
+    -- Blank is blank whatever the whitespace: spaces, tabs, line breaks.
+    when length(btrim(v #>> '{}', E' \t\r\n\f\v')) < p_min then
       case when p_min = 1 then 'This field may not be blank.' else format('At least %s characters.', p_min) end
     when length(btrim(v #>> '{}')) > p_max then format('At most %s characters.', p_max)
   end)
   from (select p_body -> p_field) f(v)
 $$;
 comment on function app.check_text(jsonb, jsonb, text, int, int, boolean, boolean) is
-  'Check a text field of a JSON body: a string of p_min to p_max characters once trimmed (read it as btrim(body ->> field)). Returns p_errors with the field''s message added when it is unacceptable.';
+  'Check a text field of a JSON body: a string of p_min to p_max characters once trimmed (whitespace of any kind counts as blank; read it as btrim(body ->> field)). Returns p_errors with the field''s message added when it is unacceptable.';
 
 create function app.check_number(p_errors jsonb, p_body jsonb, p_field text, p_min numeric, p_max numeric,
                                  p_scale int default 0, p_required boolean default false)

@@ -329,7 +329,7 @@ declare
 begin
   with marked as (
     update app.messages m
-       set read_at = now()
+       set read_at = greatest(now(), m.sent_at)  -- a message sent by a transaction that began after ours
      where m.conversation_id = v_conversation.id and m.recipient_id = v_uid and m.read_at is null
     returning 1)
   select count(*) into v_marked from marked;

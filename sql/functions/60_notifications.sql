@@ -53,15 +53,20 @@ create function app_private.notification_wanted(p_user uuid, p_type text, out em
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
+  -- Only a JSON true or false counts: preferences is the user's free-form object (PATCH /api/users/me/).
   select case when t.mandatory then true
-              else coalesce((u.preferences #>> array['notifications', t.type, 'email'])::boolean, t.email_default) end,
+              when jsonb_typeof(u.preferences #> array['notifications', t.type, 'email']) = 'boolean'
+                then (u.preferences #>> array['notifications', t.type, 'email'])::boolean
+              else t.email_default end,
          case when t.mandatory then true
-              else coalesce((u.preferences #>> array['notifications', t.type, 'in_app'])::boolean, t.in_app_default) end
+              when jsonb_typeof(u.preferences #> array['notifications', t.type, 'in_app']) = 'boolean'
+                then (u.preferences #>> array['notifications', t.type, 'in_app'])::boolean
+              else t.in_app_default end
     from app_private.notification_types t, app.users u
    where t.type = p_type and u.id = p_user
 $$;
 comment on function app_private.notification_wanted(uuid, text) is
-  'Whether a user wants a type by email and in the app: their preferences (users.preferences.notifications.<type>.email / in_app), else the type''s defaults; mandatory types always.';
+  'Whether a user wants a type by email and in the app: their preferences (users.preferences.notifications.<type>.email / in_app, when a JSON boolean), else the type''s defaults; mandatory types always.';
 
 create function app_private.notify(p_user uuid, p_type text, p_data jsonb, p_throttle_key text default null)
 returns uuid
@@ -159,15 +164,20 @@ declare
   -- Parsed first: inside the query a bad value would go unnoticed when there are no rows.
   v_after bigint := coalesce(app.parse_int(p_after, 'Last-Event-ID', 0, 2147483647), 0);
 begin
+  -- seq is taken at insert, but transactions commit in any order: a notification with a
+  -- smaller seq may become visible after a larger one was sent. So the last minute's
+  -- notifications just before the cursor are read again; the stream drops what it sent.
   return (select coalesce(jsonb_agg(app.notification_json(n) order by n.seq), '[]')
             from (select * from app.notifications n
-                   where n.in_app and n.seq > v_after
+                   where n.in_app
+                     and (n.seq > v_after
+                          or (n.seq > v_after - 100 and n.created_at > now() - interval '1 minute'))
                    order by n.seq
-                   limit 100) n);
+                   limit 200) n);
 end
 $$;
 comment on function api.notifications_since(text) is
-  'GET /api/notifications/stream — Server-Sent Events of your in-app notifications: on connect, those after Last-Event-ID (a seq; at most 100), then each new one as it commits, with a heartbeat comment every 15 s. Signed in.';
+  'GET /api/notifications/stream — Server-Sent Events of your in-app notifications: on connect, those after Last-Event-ID (a seq), then each new one as it commits, with a heartbeat comment every 15 s. Delivery is at least once: the last minute''s notifications just before the cursor are read again (transactions commit out of seq order), so a reconnecting client may see an id twice and drops it. Signed in.';
 
 create function api.notification_read(p_id text) returns jsonb
 language plpgsql volatile security invoker
@@ -313,7 +323,7 @@ $$;
 comment on function app_private.email_sent(uuid, jsonb) is
   'The relay accepted a notification''s email (or, with p_outbox, it was kept in app_private.email_outbox because no SMTP_HOST is set): email_state sent. Owner only (the worker).';
 
-create function app_private.email_failed(p_id uuid, p_error text) returns text
+create function app_private.email_failed(p_id uuid, p_error text, p_final boolean default false) returns text
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
@@ -322,15 +332,15 @@ declare
 begin
   update app.notifications n
      set email_attempts = n.email_attempts + 1, email_error = left(p_error, 1000),
-         email_state = case when n.email_attempts + 1 >= (app_private.notification_config()).email_max_attempts
+         email_state = case when p_final or n.email_attempts + 1 >= (app_private.notification_config()).email_max_attempts
                             then 'dead' else 'pending' end::app.email_state
    where n.id = p_id and n.email_state = 'pending'
   returning * into v_row;
   return coalesce(v_row.email_state::text, 'unchanged');
 end
 $$;
-comment on function app_private.email_failed(uuid, text) is
-  'The relay refused a notification''s email or could not be reached: one more attempt counted; at notification_settings.email_max_attempts it is a dead letter (dead), else still pending (the worker retries with backoff). Returns the new state. Owner only (the worker).';
+comment on function app_private.email_failed(uuid, text, boolean) is
+  'The relay refused a notification''s email or could not be reached: one more attempt counted; at notification_settings.email_max_attempts, or at once with p_final (an email that cannot be written), it is a dead letter (dead), else still pending (the worker retries with backoff). Returns the new state. Owner only (the worker).';
 
 create function api.notifications_dead(p_page text default null, p_page_size text default null) returns app.page
 language plpgsql stable security definer

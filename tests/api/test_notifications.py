@@ -443,3 +443,40 @@ def test_money_mails_reach_the_right_party(
     assert "Payout sent: 270.00 USD" in host_mail
     assert not any(s.startswith(("Payout", "Payment")) for s in host_mail if "Payout sent" not in s)
     assert not any(s.startswith("Payout") for s in guest_mail)
+
+
+def test_garbage_in_a_users_free_form_preferences_breaks_nothing(
+    api: TestClient, owner: psycopg.Connection[Any], host: User, guest: User
+) -> None:
+    junk = {"preferences": {"notifications": {"hold_expired": {"in_app": "nope", "email": 3}, "booking_requested": 7}}}
+    assert api.patch("/api/users/me/", json=junk, headers=guest.auth).status_code == 200
+    booking = book(api, owner, host, guest)
+    owner.execute("update app.bookings set expires_at = now() - interval '1 minute' where id = %s", (booking["id"],))
+
+    owner.execute("select app.run_booking_jobs()")  # the job every booking depends on still runs
+
+    assert types(api, guest) == ["hold_expired"]  # junk is no answer: the defaults apply
+
+
+def test_a_listing_name_with_line_breaks_makes_a_one_line_subject(
+    api: TestClient, owner: psycopg.Connection[Any], smtp: SmtpSink, work: Any, host: User, guest: User
+) -> None:
+    book(api, owner, host, guest, name="Loft\r\nBcc: victim@example.com")
+    work()
+
+    (mail,) = smtp.to(host.email)
+    assert str(mail["Subject"]) == "New booking request for Loft Bcc: victim@example.com"
+    assert mail["Bcc"] is None
+
+
+def test_a_notification_committed_late_is_still_read_behind_the_cursor(
+    api: TestClient, owner: psycopg.Connection[Any], as_role: Any, host: User, guest: User
+) -> None:
+    book(api, owner, host, guest)
+    book(api, owner, host, guest)
+    older, newer = sorted(n["seq"] for n in api.get("/api/notifications/", headers=host.auth).json()["results"])
+
+    conn = as_role("host", host.id)
+    (rows,) = conn.execute("select api.notifications_since(%s)", (str(newer),)).fetchone()
+
+    assert older in [n["seq"] for n in rows]  # the stream drops what it already sent; nothing committed late is lost

@@ -249,3 +249,9 @@ def test_own_review_lists(client: TestClient, guest: User, admin: User) -> None:
     assert_problem(client.get("/api/reviews/?as=everyone", headers=guest.auth), 400, "as")
     assert_problem(client.get("/api/reviews/?hidden=maybe", headers=admin.auth), 400, "hidden")
     assert client.get("/api/reviews/?as=host", headers=guest.auth).json()["count"] == 0
+
+
+def test_whitespace_is_blank(client: TestClient, owner: psycopg.Connection[Any], own_host: User, guest: User) -> None:
+    booking = stay(client, owner, own_host, guest)
+
+    assert_problem(review(client, guest, booking, comment="\n\t  \r\n"), 400, "comment")
