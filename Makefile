@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install postgres db migrate demo run serve stop test check psql pgcli createadmin outbox bench-data bench clean
+.PHONY: help install postgres db migrate demo run serve stop test browser check psql pgcli createadmin outbox bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -71,7 +71,20 @@ serve:
 stop:
 	@scripts/pg-local stop
 
-test: install
+# The browser tests drive Debian's Chromium (tests/browser); without it they are skipped, saying why.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Chromium for the browser tests with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else \
+	    echo "Chromium is missing: the browser tests will be skipped (sudo apt-get install -y chromium)"; \
+	  fi; \
+	fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 check: $(VENV)/.installed

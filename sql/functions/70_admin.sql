@@ -113,8 +113,9 @@ begin
         select b.status, count(*) as n from app.bookings b
          where (b.created_at at time zone 'UTC')::date >= v_month group by 1) s),
     'money_month', (select coalesce(jsonb_agg(jsonb_build_object(
-          'currency', m.currency, 'paid_in', sum_paid::text, 'refunded', sum_refunded::text,
-          'fees', sum_fees::text, 'paid_out', sum_out::text) order by m.currency), '[]')
+          'currency', m.currency, 'paid_in', app.money(sum_paid, m.currency)::text,
+          'refunded', app.money(sum_refunded, m.currency)::text, 'fees', app.money(sum_fees, m.currency)::text,
+          'paid_out', app.money(sum_out, m.currency)::text) order by m.currency), '[]')
         from (select currency, sum(paid_in) as sum_paid, sum(refunded) as sum_refunded, sum(fees) as sum_fees,
                      sum(paid_out) as sum_out
                 from analytics.money_daily where day >= v_month group by currency) m),
@@ -131,9 +132,12 @@ begin
         from generate_series(v_today - 29, v_today, interval '1 day') d(day)
         left join (select (created_at at time zone 'UTC')::date as day, count(*) as n from app.bookings
                     where created_at >= v_today - 29 group by 1) b on b.day = d.day::date),
-    'revenue_per_day', (select coalesce(jsonb_agg(jsonb_build_object('day', m.day, 'currency', m.currency,
-                                                                   'paid_in', m.paid_in::text) order by m.day, m.currency), '[]')
-        from analytics.money_daily m where m.day >= v_today - 29));
+    'revenue_per_day', (select coalesce(jsonb_agg(jsonb_build_object('day', d.day::date, 'currency', c.currency,
+                                                                   'paid_in', coalesce(m.paid_in, 0)::text)
+                                                order by c.currency, d.day), '[]')
+        from (select distinct currency from analytics.money_daily where day >= v_today - 29) c
+        cross join generate_series(v_today - 29, v_today, interval '1 day') d(day)
+        left join analytics.money_daily m on m.day = d.day::date and m.currency = c.currency));
 end
 $$;
 comment on function api.admin_overview() is
