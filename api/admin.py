@@ -332,7 +332,7 @@ async def user(request: Request, s: Session) -> Response:
 
 async def listings(request: Request, s: Session) -> Response:
     q = request.query_params
-    params = {k: q.get(k) for k in ("search", "host", "category", "published", "page")}
+    params = {k: q.get(k) for k in ("search", "host", "category", "published", "min_price", "max_price", "page")}
     return render(request, s, "listings.html", page=await page(request, s, "api.admin_products", params))
 
 
@@ -352,7 +352,7 @@ async def listing(request: Request, s: Session) -> Response:
 
 async def bookings(request: Request, s: Session) -> Response:
     q = request.query_params
-    params = {k: q.get(k) for k in ("status", "product", "from", "to", "page")}
+    params = {k: q.get(k) for k in ("status", "product", "guest", "host", "from", "to", "page")}
     return render(request, s, "bookings.html", page=await page(request, s, "api.bookings_list", params))
 
 
@@ -368,7 +368,7 @@ async def booking(request: Request, s: Session) -> Response:
 
 async def payments(request: Request, s: Session) -> Response:
     q = request.query_params
-    params = {k: q.get(k) for k in ("status", "provider", "booking", "page")}
+    params = {k: q.get(k) for k in ("status", "provider", "booking", "currency", "from", "to", "page")}
     payouts = await page(
         request, s, "api.payouts_list", {"status": q.get("payout_status"), "page": q.get("payout_page")}
     )

@@ -378,7 +378,7 @@ comment on function api.become_host() is
 -- ---------------------------------------------------------------------------------------
 
 create function api.users_list(p_search text default null, p_role text default null,
-                               p_page text default null, p_page_size text default null)
+                               p_page text default null, p_page_size text default null, p_active text default null)
 returns app.page
 language plpgsql stable security invoker
 as $$
@@ -390,11 +390,15 @@ begin
   if p_role is not null and p_role not in ('guest', 'host', 'admin') then
     perform app.invalid('role', 'Choose guest, host or admin.');
   end if;
+  if p_active is not null and p_active not in ('true', 'false') then
+    perform app.invalid('active', 'Must be true or false.');
+  end if;
   select coalesce(max(x.total), 0), coalesce(json_agg(app.user_json(x.u) order by (x.u).created_at desc, (x.u).id), '[]')
     into v_count, v_results
     from (select u, count(*) over () as total
             from app.users u
            where (p_role is null or u.role = p_role::app.user_role)
+             and (p_active is null or u.is_active = p_active::boolean)
              and (p_search is null or u.email ilike '%' || p_search || '%'
                   or (u.first_name || ' ' || u.last_name) ilike '%' || p_search || '%')
            order by u.created_at desc, u.id
@@ -402,8 +406,8 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.users_list(text, text, text, text) is
-  'Admin: list users, newest first. Filters: search (email or name, any part, ignoring case), role. Paginated (page, page_size up to 100).';
+comment on function api.users_list(text, text, text, text, text) is
+  'Admin: list users, newest first. Filters: search (email or name, any part, ignoring case), role, active (true|false). Paginated (page, page_size up to 100).';
 
 create function api.user_update(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security invoker

@@ -350,7 +350,9 @@ create function api.bookings_list(
   p_from text default null,
   p_to text default null,
   p_page text default null,
-  p_page_size text default null
+  p_page_size text default null,
+  p_guest text default null,
+  p_host text default null
 ) returns app.page
 language plpgsql stable security invoker
 as $$
@@ -360,6 +362,8 @@ declare
   v_product uuid := app.parse_uuid(p_product, 'product', 400);
   v_from date := app.parse_date(p_from, 'from');
   v_to date := app.parse_date(p_to, 'to');
+  v_guest uuid := app.parse_uuid(p_guest, 'guest', 400);
+  v_host uuid := app.parse_uuid(p_host, 'host', 400);
   v_count bigint;
   v_results json;
 begin
@@ -386,6 +390,8 @@ begin
                  end
              and (p_status is null or b.status = p_status::app.booking_status)
              and (v_product is null or b.product_id = v_product)
+             and (v_guest is null or b.guest_id = v_guest)
+             and (v_host is null or b.host_id = v_host)
              and (v_from is null or b.end_date > v_from)
              and (v_to is null or b.start_date < v_to)
            order by b.created_at desc, b.id
@@ -393,8 +399,8 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.bookings_list(text, text, text, text, text, text, text) is
-  'GET /api/bookings/: your bookings as a guest, newest first; ?as=host: bookings of your listings; an admin without ?as sees all. Filters: status (pending, confirmed, completed, canceled), product (listing id), from/to (stays overlapping [from, to), YYYY-MM-DD). Paginated: page (from 1), page_size (1-100, default 20); a page past the end is 404.';
+comment on function api.bookings_list(text, text, text, text, text, text, text, text, text) is
+  'GET /api/bookings/: your bookings as a guest, newest first; ?as=host: bookings of your listings; an admin without ?as sees all. Filters: status (pending, confirmed, completed, canceled), product (listing id), guest and host (user ids, within what you may see), from/to (stays overlapping [from, to), YYYY-MM-DD). Paginated: page (from 1), page_size (1-100, default 20); a page past the end is 404.';
 
 -- ---------------------------------------------------------------------------------
 -- Transitions

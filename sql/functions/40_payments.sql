@@ -516,13 +516,16 @@ comment on function api.payment_get(text) is
 
 create function api.payments_list(p_status text default null, p_provider text default null,
                                   p_booking text default null, p_page text default null,
-                                  p_page_size text default null)
+                                  p_page_size text default null, p_currency text default null,
+                                  p_from text default null, p_to text default null)
 returns app.page
 language plpgsql stable security invoker
 as $$
 declare
   v_window app.page_window := app.page_window(p_page, p_page_size);
   v_booking uuid := app.parse_uuid(p_booking, 'booking', 400);
+  v_from date := app.parse_date(p_from, 'from');
+  v_to date := app.parse_date(p_to, 'to');
   v_count bigint;
   v_results json;
 begin
@@ -541,10 +544,13 @@ begin
            where (p_status is null or p.status = p_status::app.payment_status)
              and (p_provider is null or p.provider = p_provider::app.payment_provider)
              and (v_booking is null or p.booking_id = v_booking)
+             and (p_currency is null or p.currency = upper(p_currency))
+             and (v_from is null or p.created_at >= v_from)
+             and (v_to is null or p.created_at < v_to + 1)
            order by p.created_at desc, p.id
            limit v_window.page_size offset v_window.skip) x;
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.payments_list(text, text, text, text, text) is
-  'GET /api/payments/ — payments, newest first: a guest''s own, a host''s on their listings (without client secrets), all for admins. Filters: status, provider (stripe, paypal), booking (id). Paginated.';
+comment on function api.payments_list(text, text, text, text, text, text, text, text) is
+  'GET /api/payments/ — payments, newest first: a guest''s own, a host''s on their listings (without client secrets), all for admins. Filters: status, provider (stripe, paypal), booking (id), currency (ISO 4217), from/to (created on those UTC days, YYYY-MM-DD). Paginated.';

@@ -148,13 +148,16 @@ comment on function api.admin_overview() is
 -- ---------------------------------------------------------------------------------
 
 create function api.admin_products(p_search text default null, p_host text default null, p_category text default null,
-                                   p_published text default null, p_page text default null, p_page_size text default null)
+                                   p_published text default null, p_page text default null, p_page_size text default null,
+                                   p_min_price text default null, p_max_price text default null)
 returns app.page
 language plpgsql stable security invoker
 as $$
 declare
   v_window app.page_window := app.page_window(p_page, p_page_size);
   v_host uuid := app.parse_uuid(p_host, 'host', 400);
+  v_min numeric := app.parse_price(p_min_price, 'min_price');
+  v_max numeric := app.parse_price(p_max_price, 'max_price');
   v_count bigint;
   v_results json;
 begin
@@ -178,13 +181,15 @@ begin
              and (v_host is null or p.host_id = v_host)
              and (p_category is null or c.slug = p_category)
              and (p_published is null or p.published = p_published::boolean)
+             and (v_min is null or p.price_per_night >= v_min)
+             and (v_max is null or p.price_per_night <= v_max)
            order by p.created_at desc, p.id
            limit v_window.page_size offset v_window.skip) x;
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.admin_products(text, text, text, text, text, text) is
-  'GET /api/admin/products/ — every listing, published or not, newest first, with its host''s email. Filters: search (name or location), host (id), category (slug), published (true|false). Paginated. Admins (RLS).';
+comment on function api.admin_products(text, text, text, text, text, text, text, text) is
+  'GET /api/admin/products/ — every listing, published or not, newest first, with its host''s email. Filters: search (name or location), host (id), category (slug), published (true|false), min_price and max_price (per night). Paginated. Admins (RLS).';
 
 create function api.admin_user(p_id text) returns jsonb
 language sql stable security invoker

@@ -28,7 +28,7 @@ grant execute on function app.payment_json(app.payments) to guest, host, admin;
 grant execute on function api.currency_list(text, text) to anon, guest, host, admin;
 grant execute on function api.exchange_rate_set(jsonb) to admin;
 grant execute on function api.payment_create(text, jsonb, text), api.payment_get(text),
-  api.payments_list(text, text, text, text, text)
+  api.payments_list(text, text, text, text, text, text, text, text)
   to guest, host, admin;
 -- What only the API process may assert: a provider object it created, an event whose signature it verified.
 grant execute on function api.payment_attach(uuid, text, text, text), api.webhook_receive(text, text, text, text, text)

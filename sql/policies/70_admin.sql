@@ -4,7 +4,7 @@
  */
 
 grant execute on function api.audit_list(text, text, text, text, text), api.admin_overview(),
-  api.admin_products(text, text, text, text, text, text), api.admin_user(text), api.user_sessions_end(text),
+  api.admin_products(text, text, text, text, text, text, text, text), api.admin_user(text), api.user_sessions_end(text),
   api.admin_booking(text), api.admin_payment(text)
   to admin;
 -- app.tg__audit and app_private.audit_log stay with the owner: the trigger writes, api.audit_list reads.
