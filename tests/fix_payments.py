@@ -108,6 +108,13 @@ def pay(api: TestClient, user: User, booking: dict[str, Any], **body: Any) -> An
     return api.post(f"/api/bookings/{booking['id']}/payments/", json={"provider": "stripe", **body}, headers=headers)
 
 
+def pay_and_succeed(api: TestClient, stripe: StripeStandIn, guest: User, booking: dict[str, Any]) -> dict[str, Any]:
+    """The guest pays with Stripe and Stripe says it succeeded (the webhook is in; run the worker to apply it)."""
+    payment: dict[str, Any] = pay(api, guest, booking).json()
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    return payment
+
+
 def webhook(api: TestClient, stripe: StripeStandIn, event_type: str, obj: dict[str, Any], **kw: Any) -> Any:
     body, signature = stripe.signed_event(event_type, obj, **kw)
     return api.post(

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from api.settings import Settings
 from tests.fix_data import day, new_listing
-from tests.fix_payments import pay, webhook
+from tests.fix_payments import pay, pay_and_succeed
 from tests.fix_users import User
 from tests.stripe_standin import StripeStandIn
 
@@ -196,8 +196,7 @@ def test_each_kind_of_action_works_and_is_audited(
         json={"product_id": listing, "start_date": day(50), "end_date": day(52), "guests": 1},
         headers=guest.auth,
     ).json()
-    payment = pay(api, guest, booking).json()
-    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    payment = pay_and_succeed(api, stripe, guest, booking)
     work()
     token = csrf(boss.get("/admin/").text)
 

@@ -20,7 +20,7 @@ from api.settings import Settings
 from api.worker import make_app, recover_stalled, run_until_idle
 from tests.fix_api import assert_problem
 from tests.fix_data import day, new_listing
-from tests.fix_payments import pay, retry_now, webhook
+from tests.fix_payments import pay, pay_and_succeed, retry_now, webhook
 from tests.fix_users import MakeUser, User
 from tests.smtp_sink import SmtpSink
 from tests.stripe_standin import StripeStandIn
@@ -87,8 +87,7 @@ def test_paying_confirms_and_both_parties_hear_it_and_the_guest_gets_a_receipt(
     guest: User,
 ) -> None:
     booking = book(api, owner, host, guest)
-    payment = pay(api, guest, booking).json()
-    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    pay_and_succeed(api, stripe, guest, booking)
     work()
 
     assert types(api, guest) == ["payment_succeeded", "booking_confirmed"]
@@ -106,8 +105,7 @@ def test_a_cancellation_tells_the_other_party_with_the_refund_and_the_refund_tel
     guest: User,
 ) -> None:
     booking = book(api, owner, host, guest)
-    payment = pay(api, guest, booking).json()
-    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    pay_and_succeed(api, stripe, guest, booking)
     work()
 
     api.post(f"/api/bookings/{booking['id']}/cancel/", headers=guest.auth)
@@ -430,8 +428,7 @@ def test_money_mails_reach_the_right_party(
     )
     account = api.post("/api/users/me/payout-account/", json={"provider": "stripe"}, headers=host.auth).json()
     webhook(api, stripe, "account.updated", stripe.enable_payouts(account["provider_account_id"]))
-    payment = pay(api, guest, booking).json()
-    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(payment["provider_payment_id"], "succeeded"))
+    pay_and_succeed(api, stripe, guest, booking)
     work()
     owner.execute("select app.run_booking_jobs(now() + interval '30 days')")
     work()
