@@ -20,6 +20,7 @@ endif
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
+	@echo "make serve        serve only (production: WORKERS=n, defaults to the cores; refuses development defaults)"
 	@echo "make test         install and run the test suite (its own PostgreSQL clusters)"
 	@echo "make stop         stop the local PostgreSQL cluster"
 	@echo "make migrate      apply migrations (functions and policies are re-created every time)"
@@ -60,13 +61,15 @@ demo: migrate
 
 run: demo serve
 
+# make run: the development server (NEXUS_ENV=development allows the development defaults).
+run: export NEXUS_ENV ?= development
 serve:
 	@echo "API      http://$(HOST):$(PORT)/api/"
 	@echo "Swagger  http://$(HOST):$(PORT)/swagger/"
 	@echo "Health   http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "Worker   payments, refunds, payouts; holds and stays every minute (python -m api.worker)"
 	@$(PY) -m api.worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(VENV)/bin/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+	  $(PY) -m api.serve --host $(HOST) --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 stop:
 	@scripts/pg-local stop
@@ -108,7 +111,7 @@ createadmin: migrate
 	@$(PY) -m api.createadmin "$(EMAIL)" "$(PASSWORD)"
 
 clean: stop
-	rm -rf .pg $(VENV) media
+	rm -rf "$$(readlink -f .pg)" .pg $(VENV) media
 
 # --- benchmark (bench/) ---------------------------------------------------------------
 bench-data: migrate

@@ -188,8 +188,9 @@ async def problem_handler(request: Request, exc: Exception) -> Response:
 class RequestContext:
     """Give each request an id (echoed as X-Request-ID) and log one JSON line for it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -211,7 +212,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if log.isEnabledFor(logging.INFO):
+            if self.access_log and log.isEnabledFor(logging.INFO):
                 log.info(
                     orjson.dumps(
                         {
@@ -257,7 +258,7 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.openapi = None
-        app.state.broker = events.Broker(cfg.app_url())  # listens only once a stream is opened
+        app.state.broker = events.Broker(cfg.listen_database_url or cfg.app_url())  # listens once a stream opens
         try:
             yield
         finally:
@@ -281,7 +282,7 @@ def create_app(cfg: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestContext),
+            Middleware(RequestContext, access_log=cfg.access_log),
             Middleware(
                 CORSMiddleware,
                 allow_origins=cfg.cors_origins,

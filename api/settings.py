@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 config = Config(ROOT / ".env" if (ROOT / ".env").exists() else None)
 
 
+# Public, so that a deployment that forgets JWT_KEYS is refused (api/serve.py), never quietly insecure.
+DEV_JWT_KEY = "change-me-in-production-please-32b"
+
+
 def local_database_url() -> str:
     """The project's own cluster: a Unix socket inside the project folder (or loopback TCP with PGPORT)."""
     port = os.environ.get("PGPORT")
@@ -37,12 +41,12 @@ class Settings:
     authenticator_password: str = config("AUTHENTICATOR_PASSWORD", default="")
     analyst_password: str = config("ANALYST_PASSWORD", default="")
     app_database_url: str = config("APP_DATABASE_URL", default="")
+    # LISTEN needs a session of its own: behind PgBouncer (transaction pooling) point this at PostgreSQL itself.
+    listen_database_url: str = config("LISTEN_DATABASE_URL", default="")
     pool_min: int = config("DB_POOL_MIN", cast=int, default=2)
     pool_max: int = config("DB_POOL_MAX", cast=int, default=10)
     pool_timeout: float = config("DB_POOL_TIMEOUT", cast=float, default=5.0)
-    jwt_keys: dict[str, str] = field(
-        default_factory=lambda: _keys(config("JWT_KEYS", default="dev:change-me-in-production-please-32b"))
-    )
+    jwt_keys: dict[str, str] = field(default_factory=lambda: _keys(config("JWT_KEYS", default=f"dev:{DEV_JWT_KEY}")))
     jwt_issuer: str = config("JWT_ISSUER", default="nexus")
     jwt_audience: str = config("JWT_AUDIENCE", default="nexus-api")
     access_ttl: int = config("ACCESS_TOKEN_TTL", cast=int, default=900)
@@ -54,6 +58,10 @@ class Settings:
         default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="*").split(",") if o.strip()]
     )
     log_level: str = config("LOG_LEVEL", default="info")
+    access_log: bool = config("ACCESS_LOG", cast=bool, default=True)  # one JSON line per request (nexus.access)
+    graceful_shutdown_seconds: int = config("GRACEFUL_SHUTDOWN_SECONDS", cast=int, default=20)
+    # production refuses the development defaults (api/serve.py); make run sets development
+    nexus_env: str = config("NEXUS_ENV", default="production")
     # Where the guests' and hosts' web app lives (links sent out: payout onboarding, emails).
     frontend_url: str = config("FRONTEND_URL", default="http://127.0.0.1:8000")
     # Payment providers: one without its secret key is not offered (503).
