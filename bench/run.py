@@ -1,6 +1,6 @@
 """The load benchmark (make bench): the API over HTTP against the same SQL run directly.
 
-One API server (uvicorn via bench/serve.py, against the bench database `nexus_bench`
+One API server (python -m api.serve, against the bench database `nexus_bench`
 built by bench/data.py) serves every workload. Each workload is driven
 
   * over HTTP by wrk (a separate process; bench/wrk.lua varies the URLs), and
@@ -21,7 +21,6 @@ Every load targets 127.0.0.1 or the local Unix socket, and every loop is bounded
 Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
                            [--only healthz,search,browse,deep,filter,detail,bookings]
                            [--no-bookings] [--no-migrate]
-Environment: BENCH_UVICORN_ARGS adds uvicorn options (e.g. "--loop uvloop --http httptools").
 """
 
 from __future__ import annotations
@@ -225,21 +224,21 @@ class Server:
             APP_DATABASE_URL="",
             DB_POOL_MIN=str(pool),
             DB_POOL_MAX=str(pool),
+            NEXUS_ENV="development",  # the bench database uses the development defaults
+            ACCESS_LOG="false",
         )
         self.log = open(log_path, "wb")  # closed in stop()
+        # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
         cmd = [
             sys.executable,
             "-m",
-            "bench.serve",  # uvicorn's CLI, with the multi-worker TCP_NODELAY bug worked around
-            "api.main:app",
+            "api.serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(self.port),
             "--workers",
             str(workers),
-            "--no-access-log",
-            *os.environ.get("BENCH_UVICORN_ARGS", "").split(),  # e.g. "--loop uvloop --http httptools"
         ]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
@@ -603,9 +602,8 @@ def environment(args: argparse.Namespace) -> list[str]:
         f"- machine: {os.cpu_count()} CPUs ({platform.machine()}), load average at start {loadavg()}"
         " (other people's tests may be running: figures are indicative)",
         f"- PostgreSQL: {row[0].split(',')[0]}; shared_buffers {row[1]}, jit {row[2]}; local Unix socket",
-        f"- API: uvicorn api.main:app (via bench/serve.py), {args.workers} worker(s), pool {args.pool} connection(s) per worker, "
-        f"access log as shipped (LOG_LEVEL={os.environ.get('LOG_LEVEL', 'info')})"
-        f"{'; uvicorn ' + os.environ['BENCH_UVICORN_ARGS'] if os.environ.get('BENCH_UVICORN_ARGS') else ''}",
+        f"- API: python -m api.serve (uvicorn), {args.workers} worker(s), pool {args.pool} connection(s) per worker, "
+        "no access log (ACCESS_LOG=false)",
         f"- load: wrk ({wrk_v[0].split(' [')[0] if wrk_v else 'wrk'}) and pgbench -M prepared, "
         f"{args.connections} connections, {args.threads} threads; per workload a {args.warmup:g} s warm-up of each, "
         f"then {args.duration:g} s measured of each (the SQL in two halves, before and after the API run)",
