@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install postgres db migrate demo run serve stop test browser check psql pgcli createadmin outbox bench-data bench clean
+.PHONY: help install postgres db migrate demo run serve stop test test-pgbouncer browser check psql pgcli createadmin outbox bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
 	@echo "make outbox       the newest emails kept locally (no SMTP_HOST set); N=20 for more"
 	@echo "make check        ruff (lint + format check) and mypy"
+	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
 
 $(VENV)/.installed: pyproject.toml
@@ -89,6 +90,15 @@ browser:
 
 test: install browser
 	$(PY) -m pytest -q
+
+# The same suite with the API and every client role connecting through PgBouncer (transaction pooling).
+test-pgbouncer: install
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null 2>&1 \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }; \
+	  else echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; fi; }
+	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser tests/api tests/sql
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check api tests bench migrations

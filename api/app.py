@@ -254,7 +254,7 @@ def create_app(cfg: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = db.make_pool(cfg.app_url(), cfg.pool_min, cfg.pool_max, cfg.pool_timeout, cfg.media_url)
+        pool = db.make_pool(cfg.app_url(), cfg.pool_min, cfg.pool_max, cfg.pool_timeout, cfg.media_url, cfg.db_prepare)
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.openapi = None

@@ -1,12 +1,13 @@
 """One request = one transaction, in one round trip.
 
 The connection pool logs in as `authenticator`. For each request, pipelined and
-sent together before a single Sync: set role, JWT claims and read-only (GETs) with
+sent together before a single Sync: set role, JWT claims, read-only (GETs) and MEDIA_URL with
 set_config(..., true); for a signed-in user `app.check_session()` (deactivated users
 and revoked sessions stop here); the call itself. In the extended query protocol
 everything up to a Sync is one implicit transaction: it commits at the Sync, or
 rolls back whole if any statement fails, and the local settings end with it; so no
-BEGIN or COMMIT is sent. JSON comes back as bytes, untouched.
+BEGIN or COMMIT is sent; nothing is set on the session, so PgBouncer's transaction pooling
+is safe. JSON comes back as bytes, untouched.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from api.errors import from_database
 
 SET_CONTEXT = (
     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-    " set_config('transaction_read_only', %s, true)"
+    " set_config('transaction_read_only', %s, true), set_config('nexus.media_url', %s, true)"
 )
 CHECK_SESSION = "select app.check_session()"
 
@@ -40,26 +41,38 @@ def configure(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.adapters.register_loader("jsonb", RawJSON)
 
 
-def make_pool(url: str, min_size: int, max_size: int, timeout: float, media_url: str) -> AsyncConnectionPool:
-    """The authenticator's pool. Each connection learns MEDIA_URL once (nexus.media_url, read by app.media_url())."""
+class Pool(AsyncConnectionPool):
+    """The authenticator's pool, and the MEDIA_URL each transaction learns (nexus.media_url, read by app.media_url())."""
+
+    media_url: str = "/media/"
+
+
+def make_pool(url: str, min_size: int, max_size: int, timeout: float, media_url: str, prepare: bool = True) -> Pool:
+    """The authenticator's pool.
+
+    Everything a transaction needs is set in that transaction (SET_CONTEXT), never on the
+    session, so it also works through PgBouncer in transaction pooling. `prepare=False` sends
+    no server-side prepared statements (PgBouncer before 1.21 cannot route them).
+    """
 
     async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
         configure(conn)
-        await conn.execute("select set_config('nexus.media_url', %s, false)", [media_url])
 
-    return AsyncConnectionPool(
+    pool = Pool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         configure=_configure,
-        kwargs={"autocommit": True, "prepare_threshold": 0},
+        kwargs={"autocommit": True, "prepare_threshold": 0 if prepare else None},
         timeout=timeout,
     )
+    pool.media_url = media_url
+    return pool
 
 
 async def call(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     role: str,
     claims: dict[str, Any] | None,
     sql: str | psycopg.sql.Composed,
@@ -71,7 +84,7 @@ async def call(
     # On any error the implicit transaction has already rolled back at the Sync; a
     # connection left in any other state is rolled back or discarded by the pool.
     async with pool.connection() as conn, conn.pipeline() as pipe:
-        await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off"))
+        await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off", pool.media_url))
         if claims:
             await conn.execute(CHECK_SESSION)
         cur = conn.cursor(row_factory=tuple_row)
@@ -80,7 +93,7 @@ async def call(
         return await cur.fetchall()
 
 
-async def call_as(pool: AsyncConnectionPool, role: str, sql: str, params: list[Any]) -> Any:
+async def call_as(pool: Pool, role: str, sql: str, params: list[Any]) -> Any:
     """One call as `role` without a user (e.g. `api_internal`, for what only this process verified); its value.
 
     A database error becomes the Problem a client would see (as an anonymous caller).

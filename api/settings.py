@@ -46,6 +46,8 @@ class Settings:
     pool_min: int = config("DB_POOL_MIN", cast=int, default=2)
     pool_max: int = config("DB_POOL_MAX", cast=int, default=10)
     pool_timeout: float = config("DB_POOL_TIMEOUT", cast=float, default=5.0)
+    # Server-side prepared statements (faster); false behind PgBouncer < 1.21 in transaction pooling.
+    db_prepare: bool = config("DB_PREPARE", cast=bool, default=True)
     jwt_keys: dict[str, str] = field(default_factory=lambda: _keys(config("JWT_KEYS", default=f"dev:{DEV_JWT_KEY}")))
     jwt_issuer: str = config("JWT_ISSUER", default="nexus")
     jwt_audience: str = config("JWT_AUDIENCE", default="nexus-api")

@@ -24,12 +24,15 @@ from tests.fix_users import User
 
 
 @pytest.fixture(scope="session")
-def settings(owner_url: str, app_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(owner_url: str, app_url: str, direct_app_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     media: Path = tmp_path_factory.mktemp("media")
+    behind_pgbouncer = app_url != direct_app_url
     return replace(
         Settings(),
         database_url=owner_url,
         app_database_url=app_url,
+        listen_database_url=direct_app_url,
+        db_prepare=not behind_pgbouncer,  # PgBouncer 1.18 cannot route server-side prepared statements
         media_root=media,
         pool_min=1,
         pool_max=20,

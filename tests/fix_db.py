@@ -4,13 +4,20 @@ The cluster comes from testing.postgresql (as the `postgres` system user when th
 run as root: scripts/initdb, scripts/postgres). The owner role `nexus` is created
 exactly as the README tells a DBA (LOGIN CREATEROLE, owns the database) and runs the
 migrations. Set NEXUS_TEST_DATABASE_URL to point the suite at an existing, empty
-database instead (its user must be such an owner).
+database instead (its user must be such an owner). With NEXUS_TEST_PGBOUNCER=1 (make
+test-pgbouncer) every connection of the API and of the client roles goes through a
+PgBouncer in transaction pooling that the session starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,9 +63,76 @@ def owner_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def app_url(owner_url: str) -> str:
-    """How the API connects: as authenticator."""
+def direct_app_url(owner_url: str) -> str:
+    """The authenticator straight to PostgreSQL (LISTEN needs a session of its own)."""
     return with_user(owner_url, "authenticator")
+
+
+@pytest.fixture(scope="session")
+def app_url(owner_url: str, direct_app_url: str) -> Iterator[str]:
+    """How the API connects: as authenticator; through a PgBouncer in transaction pooling when
+    NEXUS_TEST_PGBOUNCER=1 (make test-pgbouncer), as deployed behind one."""
+    if os.environ.get("NEXUS_TEST_PGBOUNCER") != "1":
+        yield direct_app_url
+        return
+    with PgBouncer(owner_url) as bouncer:
+        yield with_user(bouncer.url, "authenticator")
+
+
+class PgBouncer:
+    """Debian's pgbouncer on a free loopback port in front of the test cluster, transaction pooling."""
+
+    def __init__(self, owner_url: str) -> None:
+        target = conninfo_to_dict(owner_url)
+        self.dir = Path(tempfile.mkdtemp(prefix="nexus-pgbouncer-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        (self.dir / "userlist.txt").write_text('"authenticator" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(
+            f"""[databases]
+nexus = host={target["host"]} port={target["port"]} dbname=nexus
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.dir}/userlist.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 60
+ignore_startup_parameters = extra_float_digits
+logfile = {self.dir}/pgbouncer.log
+"""
+        )
+        self.url = f"postgresql://authenticator@127.0.0.1:{self.port}/nexus"
+
+    def __enter__(self) -> PgBouncer:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            pytest.exit("NEXUS_TEST_PGBOUNCER=1 needs pgbouncer: apt-get install -y pgbouncer", returncode=2)
+        command = [binary, str(self.dir / "pgbouncer.ini")]
+        if os.geteuid() == 0:  # pgbouncer refuses to run as root
+            shutil.chown(self.dir, "postgres")
+            for f in self.dir.iterdir():
+                shutil.chown(f, "postgres")
+            command = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *command]
+        self.process = subprocess.Popen(command)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with psycopg.connect(self.url, connect_timeout=1) as conn:
+                    conn.execute("select 1")
+                return self
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +166,6 @@ class As:
 @pytest.fixture
 def as_role(app_url: str) -> Iterator[As]:
     """`as_role('guest', user_id).execute(...)`: SQL as that user, through the authenticator."""
-    with psycopg.connect(app_url, autocommit=True) as conn:
+    with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as conn:
         yield As(conn)
         conn.execute("rollback")

@@ -30,7 +30,7 @@ def test_fifty_connections_twenty_rounds_exactly_one_winner(owner: psycopg.Conne
         # pair of stays overlaps (all contain night 44), in many different shapes.
         body = {"start_date": day(40 + i % 5), "end_date": day(45 + i % 7), "guests": 1}
         claims = json.dumps({"sub": guests[i], "role": "guest"})
-        with psycopg.connect(app_url, autocommit=True) as conn:
+        with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as conn:
             for r in range(ROUNDS):
                 payload = json.dumps({**body, "product_id": listings[r]})
                 barrier.wait()

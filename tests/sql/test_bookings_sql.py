@@ -55,7 +55,7 @@ def book(
 
 @pytest.fixture
 def app(app_url: str) -> Any:
-    with psycopg.connect(app_url, autocommit=True) as conn:
+    with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as conn:
         yield conn
 
 
@@ -319,7 +319,7 @@ def test_concurrent_retries_with_one_key_make_one_booking(owner: psycopg.Connect
     results: list[Any] = [None] * n
 
     def attempt(i: int) -> None:
-        with psycopg.connect(app_url, autocommit=True) as conn:
+        with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as conn:
             barrier.wait()
             try:
                 results[i] = book(conn, guest, listing, 30, 33, key="same-key")["id"]

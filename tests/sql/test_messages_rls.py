@@ -230,7 +230,7 @@ def test_concurrent_sends_never_overshoot_the_limit(
     claims = json.dumps({"sub": thread.host.id, "role": "host"})
 
     def worker() -> None:
-        with psycopg.connect(app_url, autocommit=True) as conn:
+        with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as conn:
             barrier.wait()
             try:
                 with conn.transaction():

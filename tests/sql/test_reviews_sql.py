@@ -94,7 +94,7 @@ def test_concurrent_reviews_of_one_listing_keep_its_rating_exact(owner: psycopg.
 
     def review(i: int) -> None:
         try:
-            with psycopg.connect(app_url, autocommit=True) as conn, conn.transaction():
+            with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as conn, conn.transaction():
                 conn.execute(
                     "select set_config('role', 'guest', true), set_config('request.jwt.claims', %s, true)",
                     (json.dumps({"sub": guests[i], "role": "guest"}),),
