@@ -65,7 +65,7 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 # The transaction the API sends for an anonymous GET (api/db.py), pipelined in one round trip.
 TX = """\\startpipeline
 select set_config('role', :role, true), set_config('request.jwt.claims', '', true), \
-set_config('transaction_read_only', :ro, true);
+set_config('transaction_read_only', :ro, true), set_config('nexus.media_url', '/media/', true);
 {call};
 \\endpipeline
 """
@@ -344,9 +344,8 @@ def pgbench(w: Workload, seconds: float, connections: int, threads: int, workdir
     # pgbench prepares every statement of a pipeline when it connects, before the script's
     # set_config('role', ...) runs; authenticator (NOINHERIT) could not even see schema api
     # then. Starting the session as anon lets the prepare succeed; each transaction still
-    # switches role itself, exactly as the API does. Like the API's pool connections
-    # (api/db.py), the session also knows the media URL that photo URLs are built from.
-    env = {**os.environ, "PGOPTIONS": "-c role=anon -c nexus.media_url=/media/"}
+    # switches role (and sets the media URL photo URLs are built from) itself, exactly as the API does.
+    env = {**os.environ, "PGOPTIONS": "-c role=anon"}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, cwd=workdir, env=env)
     tps = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", out.stdout, re.M)
     done = re.search(r"^number of transactions actually processed: (\d+)", out.stdout, re.M)
