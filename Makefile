@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install postgres db migrate demo run serve stop test test-pgbouncer browser check psql pgcli createadmin outbox bench-data bench clean
+.PHONY: help install postgres db migrate demo run serve stop test test-pgbouncer test-tools check psql pgcli createadmin outbox bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -75,29 +75,28 @@ serve:
 stop:
 	@scripts/pg-local stop
 
-# The browser tests drive Debian's Chromium (tests/browser); without it they are skipped, saying why.
-browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# What some tests drive, from Debian: Chromium (tests/browser), HAProxy (tests/api/test_scale_out.py),
+# PgBouncer (make test-pgbouncer). Without them those tests are skipped, saying why.
+TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer
+test-tools:
+	@missing=""; for t in $(TEST_TOOLS); do [ -x $$t ] || missing="$$missing $$(basename $$t)"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Chromium for the browser tests with apt-get"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
-	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-	      || echo "could not install chromium: the browser tests will be skipped"; \
+	    echo "installing$$missing for the tests with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	      || echo "could not install$$missing: the tests that need them will be skipped"; \
 	  else \
-	    echo "Chromium is missing: the browser tests will be skipped (sudo apt-get install -y chromium)"; \
+	    echo "missing$$missing: those tests will be skipped (sudo apt-get install -y$$missing)"; \
 	  fi; \
 	fi
 
-test: install browser
+test: install test-tools
 	$(PY) -m pytest -q
 
 # The same suite with the API and every client role connecting through PgBouncer (transaction pooling).
-test-pgbouncer: install
-	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
-	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null 2>&1 \
-	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }; \
-	  else echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; fi; }
+test-pgbouncer: install test-tools
+	@[ -x /usr/sbin/pgbouncer ] || { echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; }
 	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser tests/api tests/sql
 
 check: $(VENV)/.installed

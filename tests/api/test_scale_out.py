@@ -1,0 +1,160 @@
+"""Two API instances behind HAProxy (Debian's) on loopback: nothing a client relies on lives in one
+instance's memory. Sessions, the sign-in throttle, idempotency keys and cached reads (ETags) are
+the database's, so they hold across instances."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import psycopg
+import pytest
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Settings
+from tests.fix_api import PASSWORD, login, new_email, register
+from tests.fix_data import day, new_listing
+from tests.fix_users import User
+from tests.loopback import Server
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+pytestmark = pytest.mark.skipif(
+    not Path(HAPROXY).exists(), reason="haproxy is not installed (make test installs it as root)"
+)
+
+
+@dataclass
+class Instance:
+    settings: Settings
+    base_url: str = ""
+
+    def app(self) -> Starlette:
+        return create_app(self.settings)
+
+
+@dataclass
+class Cluster:
+    balancer: str
+    a: str
+    b: str
+
+
+@pytest.fixture(scope="module")
+def cluster(settings: Settings) -> Iterator[Cluster]:
+    with Server(Instance(settings), lifespan="on") as a, Server(Instance(settings), lifespan="on") as b:
+        folder = Path(tempfile.mkdtemp(prefix="nexus-haproxy-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        (folder / "haproxy.cfg").write_text(
+            f"""global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend api
+    bind 127.0.0.1:{port}
+    default_backend nexus
+backend nexus
+    balance roundrobin
+    http-response set-header X-Instance %s
+    server a {a.base_url.removeprefix("http://")}
+    server b {b.base_url.removeprefix("http://")}
+"""
+        )
+        proxy = subprocess.Popen([HAPROXY, "-f", str(folder / "haproxy.cfg")])
+        balancer = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if httpx2.get(balancer + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "haproxy did not come up"
+            time.sleep(0.1)
+        try:
+            yield Cluster(balancer, a.base_url, b.base_url)
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_balancer_spreads_requests_over_both_instances(cluster: Cluster) -> None:
+    with httpx2.Client(base_url=cluster.balancer) as c:
+        served = {c.get("/api/categories/").headers["x-instance"] for _ in range(6)}
+
+    assert served == {"a", "b"}
+
+
+def test_signing_out_everywhere_on_one_instance_ends_the_session_on_both(cluster: Cluster) -> None:
+    with httpx2.Client(base_url=cluster.balancer) as c:
+        user = register(c).json()
+        tokens = login(c, user["email"]).json()
+    auth = {"Authorization": f"Bearer {tokens['access']}"}
+    assert httpx2.get(cluster.a + "/api/users/me/", headers=auth).status_code == 200
+    assert httpx2.get(cluster.b + "/api/users/me/", headers=auth).status_code == 200
+
+    assert httpx2.post(cluster.a + "/api/token/revoke-all/", headers=auth).status_code in (200, 204)
+
+    assert httpx2.get(cluster.a + "/api/users/me/", headers=auth).status_code == 401
+    assert httpx2.get(cluster.b + "/api/users/me/", headers=auth).status_code == 401
+    refreshed = httpx2.post(cluster.b + "/api/token/refresh/", json={"refresh": tokens["refresh"]})
+    assert refreshed.status_code == 401
+
+
+def test_the_sign_in_throttle_counts_failures_on_both_instances(cluster: Cluster) -> None:
+    with httpx2.Client(base_url=cluster.a) as a:
+        email = register(a).json()["email"]
+    for i in range(5):  # alternate instances: 3 failures on a, 2 on b
+        url = cluster.a if i % 2 == 0 else cluster.b
+        assert httpx2.post(url + "/api/token/", json={"email": email, "password": "wrong password!"}).status_code == 401
+
+    for url in (cluster.a, cluster.b):
+        refused = httpx2.post(url + "/api/token/", json={"email": email, "password": PASSWORD})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+
+
+def test_an_idempotency_key_replays_on_the_other_instance(
+    cluster: Cluster, owner: psycopg.Connection[Any], host: User, guest: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    body = {"product_id": listing, "start_date": day(70), "end_date": day(72), "guests": 1}
+    headers = {**guest.auth, "Idempotency-Key": "scale-out-" + new_email()}
+
+    first = httpx2.post(cluster.a + "/api/bookings/", json=body, headers=headers)
+    again = httpx2.post(cluster.b + "/api/bookings/", json=body, headers=headers)
+
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    (n,) = owner.execute("select count(*) from app.bookings where product_id = %s", (listing,)).fetchone()  # type: ignore[misc]
+    assert n == 1
+
+
+def test_a_cached_read_is_invalidated_on_both_after_a_write_on_one(cluster: Cluster, admin: User) -> None:
+    slug = "scale-" + new_email().split("@")[0][-8:]
+    created = httpx2.post(cluster.a + "/api/categories/", json={"name": slug, "slug": slug}, headers=admin.auth)
+    assert created.status_code == 201, created.text
+    url = f"/api/categories/{slug}/"
+    etag_a = httpx2.get(cluster.a + url).headers["etag"]
+    etag_b = httpx2.get(cluster.b + url).headers["etag"]
+    assert etag_a == etag_b
+    assert httpx2.get(cluster.b + url, headers={"If-None-Match": etag_a}).status_code == 304
+
+    httpx2.patch(cluster.b + url, json={"name": slug + " renamed"}, headers=admin.auth).raise_for_status()
+
+    for base in (cluster.a, cluster.b):
+        fresh = httpx2.get(base + url, headers={"If-None-Match": etag_a})
+        assert fresh.status_code == 200 and fresh.json()["name"] == slug + " renamed"
