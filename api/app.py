@@ -124,9 +124,12 @@ def endpoint(route: Route) -> Handler:
 async def run(
     request: Request, route: Route, role: str, claims: dict[str, Any] | None, args: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
+    # Public reads (anonymous GETs) may go to a replica: a user who wrote is signed in, and
+    # a signed-in user always reads the primary, so nobody misses their own writes.
+    replica = request.app.state.replica_pool if claims is None and route.method == "GET" else None
     try:
         return await db.call(
-            request.app.state.pool,
+            replica or request.app.state.pool,
             role,
             claims,
             call_sql(route, args),
@@ -257,12 +260,21 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         pool = db.make_pool(cfg.app_url(), cfg.pool_min, cfg.pool_max, cfg.pool_timeout, cfg.media_url, cfg.db_prepare)
         await pool.open(wait=False)
         app.state.pool = pool
+        replica = None
+        if cfg.replica_database_url:
+            replica = db.make_pool(
+                cfg.replica_database_url, cfg.pool_min, cfg.pool_max, cfg.pool_timeout, cfg.media_url, cfg.db_prepare
+            )
+            await replica.open(wait=False)
+        app.state.replica_pool = replica
         app.state.openapi = None
         app.state.broker = events.Broker(cfg.listen_database_url or cfg.app_url())  # listens once a stream opens
         try:
             yield
         finally:
             await app.state.broker.close()
+            if replica is not None:
+                await replica.close()
             await pool.close()
 
     cfg.media_root.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,8 @@ class Settings:
     authenticator_password: str = config("AUTHENTICATOR_PASSWORD", default="")
     analyst_password: str = config("ANALYST_PASSWORD", default="")
     app_database_url: str = config("APP_DATABASE_URL", default="")
+    # A streaming replica, reached as authenticator: anonymous GETs (the public catalog) read it.
+    replica_database_url: str = config("REPLICA_DATABASE_URL", default="")
     # LISTEN needs a session of its own: behind PgBouncer (transaction pooling) point this at PostgreSQL itself.
     listen_database_url: str = config("LISTEN_DATABASE_URL", default="")
     pool_min: int = config("DB_POOL_MIN", cast=int, default=2)
