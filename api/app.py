@@ -127,6 +127,14 @@ async def run(
     # Public reads (anonymous GETs) may go to a replica: a user who wrote is signed in, and
     # a signed-in user always reads the primary, so nobody misses their own writes.
     replica = request.app.state.replica_pool if claims is None and route.method == "GET" else None
+    # The shared rate limit, per user or else per client address (a replica cannot write the
+    # buckets: reads it serves are limited in front of it, by the balancer).
+    caller = f"u:{claims['sub']}" if claims else f"a:{specials.client_address(request)}"
+    rate = (
+        (route.rate_class, caller)
+        if route.rate_class and replica is None and request.app.state.settings.rate_limits
+        else None
+    )
     try:
         return await db.call(
             replica or request.app.state.pool,
@@ -135,6 +143,7 @@ async def run(
             call_sql(route, args),
             list(args.values()),
             read_only=route.method == "GET",
+            rate=rate,
         )
     except psycopg.Error as exc:
         raise from_database(exc, anonymous=claims is None) from exc

@@ -1,7 +1,8 @@
 """One request = one transaction, in one round trip.
 
 The connection pool logs in as `authenticator`. For each request, pipelined and
-sent together before a single Sync: set role, JWT claims, read-only (GETs) and MEDIA_URL with
+sent together before a single Sync: set role, JWT claims and MEDIA_URL; take a rate-limit
+token (app.rate_take) and make GETs read-only; all with
 set_config(..., true); for a signed-in user `app.check_session()` (deactivated users
 and revoked sessions stop here); the call itself. In the extended query protocol
 everything up to a Sync is one implicit transaction: it commits at the Sync, or
@@ -24,8 +25,12 @@ from api.errors import from_database
 
 SET_CONTEXT = (
     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-    " set_config('transaction_read_only', %s, true), set_config('nexus.media_url', %s, true)"
+    " set_config('nexus.media_url', %s, true)"
 )
+# A statement of its own, so that app.rate_take is checked and run as the role just set; its
+# target list runs left to right: the token is taken before the transaction turns read-only.
+TAKE_TOKEN = "select app.rate_take(%s, %s), set_config('transaction_read_only', %s, true)"
+READ_ONLY = "select set_config('transaction_read_only', %s, true)"  # internal calls: no token to take
 CHECK_SESSION = "select app.check_session()"
 
 
@@ -78,13 +83,22 @@ async def call(
     sql: str | psycopg.sql.Composed,
     params: list[Any],
     read_only: bool,
+    rate: tuple[str, str] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Run `sql` as `role` with `claims` in one transaction; return its rows."""
+    """Run `sql` as `role` with `claims` in one transaction; return its rows.
+
+    `rate` is (route class, caller) for the shared rate limit (app.rate_take): a client's
+    request passes it; the API's own internal calls do not.
+    """
     claims_json = orjson.dumps(claims).decode() if claims else ""
     # On any error the implicit transaction has already rolled back at the Sync; a
     # connection left in any other state is rolled back or discarded by the pool.
     async with pool.connection() as conn, conn.pipeline() as pipe:
-        await conn.execute(SET_CONTEXT, (role, claims_json, "on" if read_only else "off", pool.media_url))
+        await conn.execute(SET_CONTEXT, (role, claims_json, pool.media_url))
+        if rate:
+            await conn.execute(TAKE_TOKEN, (*rate, "on" if read_only else "off"))
+        else:
+            await conn.execute(READ_ONLY, ("on" if read_only else "off",))
         if claims:
             await conn.execute(CHECK_SESSION)
         cur = conn.cursor(row_factory=tuple_row)

@@ -2,8 +2,8 @@
 
 Functions raise `PTnnn` (the HTTP status in the SQLSTATE, PostgREST's convention) with
 a message a client can show and the field in COLUMN (app.fail), or every invalid field
-at once as JSON in DETAIL (app.raise_errors); a HINT `Retry-After: <seconds>` (app.fail's
-p_retry_after) becomes that header. Anything else maps by SQLSTATE class,
+at once as JSON in DETAIL (app.raise_errors); HINT lines `Retry-After: <seconds>` and
+`RateLimit-*: ...` (app.fail, app.rate_take) become those headers. Anything else maps by SQLSTATE class,
 never by the server's message text (which depends on lc_messages) or by constraint
 names. SQL text, constraint names and values never leave the server.
 """
@@ -103,7 +103,11 @@ BY_CLASS: dict[str, tuple[int, str]] = {
 }
 
 
-RETRY_AFTER = re.compile(r"Retry-After: ([0-9]{1,9})")  # the HINT app.fail writes for p_retry_after
+# Response headers a database error may carry in its HINT, one "Name: value" per line
+# (app.fail's p_retry_after; app.rate_take's Retry-After and RateLimit-* headers).
+HINT_HEADER = re.compile(
+    r"(Retry-After|RateLimit-Limit|RateLimit-Remaining|RateLimit-Reset|RateLimit-Policy): ([0-9a-z;=]{1,40})"
+)
 
 
 def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
@@ -120,8 +124,11 @@ def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
         errors = {fieldname: [message]} if fieldname else None
         if diag.message_detail and diag.message_detail.startswith("{"):
             errors = orjson.loads(diag.message_detail)  # app.raise_errors: every invalid field at once
-        retry = RETRY_AFTER.fullmatch(diag.message_hint or "")
-        return Problem(status, message, errors, {"Retry-After": retry[1]} if retry else None)
+        hinted: dict[str, str] = {}
+        for line in (diag.message_hint or "").splitlines():
+            if m := HINT_HEADER.fullmatch(line):
+                hinted[m[1]] = m[2]
+        return Problem(status, message, errors, hinted or None)
     if state == "42501":  # insufficient_privilege
         if anonymous:
             return Problem(401, "Authentication required.")

@@ -43,6 +43,21 @@ class Route:
         """Whether the request is a multipart file upload (field `file`) rather than JSON."""
         return self.special is specials.upload
 
+    @property
+    def rate_class(self) -> str | None:
+        """The shared rate limit this route counts against (app_private.rate_limits); None: not limited."""
+        if self.special is specials.webhook:
+            return None  # the providers: they sign, retry and pace themselves
+        if self.path == "/api/register/":
+            return "signup"
+        if self.upload:
+            return "upload"
+        if self.method == "GET":
+            return "read"
+        if self.tag in ("payments", "messages"):
+            return "payment" if self.tag == "payments" else "message"
+        return "write"
+
 
 LIST = ("page", "page_size")
 

@@ -62,6 +62,14 @@ class Settings:
         default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="*").split(",") if o.strip()]
     )
     log_level: str = config("LOG_LEVEL", default="info")
+    # Shared rate limits per route class and caller (app_private.rate_limits holds the numbers).
+    rate_limits: bool = config("RATE_LIMITS", cast=bool, default=True)
+    # Proxies whose X-Forwarded-For is believed (the balancer's addresses); nobody else's is.
+    trusted_proxies: frozenset[str] = field(
+        default_factory=lambda: frozenset(
+            a.strip() for a in config("TRUSTED_PROXIES", default="").split(",") if a.strip()
+        )
+    )
     access_log: bool = config("ACCESS_LOG", cast=bool, default=True)  # one JSON line per request (nexus.access)
     graceful_shutdown_seconds: int = config("GRACEFUL_SHUTDOWN_SECONDS", cast=int, default=20)
     # production refuses the development defaults (api/serve.py); make run sets development

@@ -66,10 +66,24 @@ SIGNATURES = (
 )
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer, unless the peer is a trusted proxy (TRUSTED_PROXIES); then the
+    nearest address in X-Forwarded-For that is not one of ours. Never a client-chosen value otherwise."""
+    peer = request.client.host if request.client else None
+    trusted = request.app.state.settings.trusted_proxies
+    if peer is None or peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer
+
+
 def header_value(request: Request, name: str) -> str | None:
     """Request metadata a function may receive: the client address, or a request header."""
     if name == "client_addr":
-        return request.client.host if request.client else None
+        return client_address(request)
     return request.headers.get(name.replace("_", "-"))
 
 

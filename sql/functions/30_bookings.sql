@@ -633,6 +633,7 @@ begin
      where k.created_at < p_now - make_interval(hours => v_cfg.idempotency_hours)
     returning 1)
   select count(*) into v_purged from gone;
+  perform app_private.rate_buckets_purge();
   return jsonb_build_object('expired', v_expired, 'completed', v_completed, 'purged_keys', v_purged);
 end
 $$;

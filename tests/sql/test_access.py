@@ -135,6 +135,8 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app_private.notification_types": set(),
     "app_private.email_outbox": set(),
     "app_private.audit_log": set(),
+    "app_private.rate_limits": set(),
+    "app_private.rate_buckets": set(),
     "app.exchange_rates": {
         ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
         ("insert_as_admin", "INSERT", ("admin",)),

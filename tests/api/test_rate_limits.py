@@ -1,0 +1,107 @@
+"""Shared rate limits: a token bucket per route class and caller in PostgreSQL, taken in the
+request's own round trip, so every worker and instance counts together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from tests.fix_api import assert_problem, new_email
+from tests.fix_users import User
+
+
+@pytest.fixture
+def limits(owner: psycopg.Connection[Any]) -> Iterator[Any]:
+    """Set a class's bucket for one test (and forget every bucket before and after)."""
+
+    def set_limit(rate_class: str, capacity: int, per_minute: float) -> None:
+        owner.execute(
+            "update app_private.rate_limits set capacity = %s, per_minute = %s where class = %s",
+            (capacity, per_minute, rate_class),
+        )
+
+    saved = owner.execute("select class, capacity, per_minute from app_private.rate_limits").fetchall()
+    owner.execute("delete from app_private.rate_buckets")
+    yield set_limit
+    for rate_class, capacity, per_minute in saved:
+        owner.execute(
+            "update app_private.rate_limits set capacity = %s, per_minute = %s where class = %s",
+            (capacity, per_minute, rate_class),
+        )
+    owner.execute("delete from app_private.rate_buckets")
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(replace(settings, rate_limits=True, trusted_proxies=frozenset({"testclient"})))
+    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_past_the_burst_reads_get_429_with_retry_after_and_ratelimit_headers(limited: TestClient, limits: Any) -> None:
+    limits("read", 3, 6)  # 3 at once, then one every 10 seconds
+
+    statuses = [
+        limited.get("/api/categories/", headers={"X-Forwarded-For": "198.51.100.1"}).status_code for _ in range(4)
+    ]
+
+    assert statuses == [200, 200, 200, 429]
+    refused = limited.get("/api/categories/", headers={"X-Forwarded-For": "198.51.100.1"})
+    body = assert_problem(refused, 429)
+    assert "slow down" in body["detail"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 10
+    assert refused.headers["ratelimit-limit"] == "3" and refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["ratelimit-policy"] == "3;w=30"
+    # Another address has its own bucket.
+    assert limited.get("/api/categories/", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 200
+
+
+def test_a_signed_in_user_has_one_bucket_wherever_they_come_from(limited: TestClient, limits: Any, guest: User) -> None:
+    limits("read", 2, 1)
+
+    for addr in ("203.0.113.1", "203.0.113.2"):
+        assert limited.get("/api/bookings/", headers={**guest.auth, "X-Forwarded-For": addr}).status_code == 200
+    assert_problem(limited.get("/api/bookings/", headers={**guest.auth, "X-Forwarded-For": "203.0.113.3"}), 429)
+
+
+def test_classes_are_counted_apart_and_a_refused_write_changes_nothing(
+    limited: TestClient, limits: Any, owner: psycopg.Connection[Any]
+) -> None:
+    limits("signup", 1, 0.1)
+    addr = {"X-Forwarded-For": "192.0.2.9"}
+    body = {"password": "password-123", "first_name": "R", "last_name": "L"}
+
+    assert limited.post("/api/register/", json={**body, "email": new_email()}, headers=addr).status_code == 201
+    second = new_email()
+    assert_problem(limited.post("/api/register/", json={**body, "email": second}, headers=addr), 429)
+    assert owner.execute("select count(*) from app.users where email = %s", (second,)).fetchone() == (0,)
+    assert limited.get("/api/categories/", headers=addr).status_code == 200  # reads are another bucket
+
+
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(settings: Settings, limits: Any) -> None:
+    limits("read", 1, 1)
+    app = create_app(replace(settings, rate_limits=True))  # no trusted proxies: the peer is the client
+    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
+        assert c.get("/api/categories/", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 200
+        # A forged header does not buy a fresh bucket: it is the same peer.
+        assert_problem(c.get("/api/categories/", headers={"X-Forwarded-For": "198.51.100.8"}), 429)
+
+
+def test_a_dba_lifts_a_class(limited: TestClient, limits: Any, owner: psycopg.Connection[Any]) -> None:
+    limits("read", 1, 1)
+    addr = {"X-Forwarded-For": "198.51.100.20"}
+    limited.get("/api/categories/", headers=addr)
+    assert limited.get("/api/categories/", headers=addr).status_code == 429
+
+    owner.execute("update app_private.rate_limits set enabled = false where class = 'read'")
+    try:
+        assert limited.get("/api/categories/", headers=addr).status_code == 200
+    finally:
+        owner.execute("update app_private.rate_limits set enabled = true where class = 'read'")
