@@ -5,8 +5,9 @@ the JSON API, as the signed-in admin (`db.call` with the admin's claims): the da
 privilege of its own. Signing in is `api.login` (the same credentials and throttling); the
 session is the access token and the refresh token in two cookies (HttpOnly, SameSite=Strict,
 Path=/admin, Secure over TLS), rotated through `api.token_refresh` when the access token
-expires, and ended by `api.token_revoke`. Every form carries a CSRF token (an HMAC of the
-session's refresh token with the first JWT key) and every POST checks it and the Origin.
+expires, and ended by `api.token_revoke`. Every form carries a CSRF token (an HMAC, with the
+first JWT key, of a random seed kept in a third cookie that never rotates) and every POST
+checks it and the Origin's host.
 Pages send a strict Content-Security-Policy: no scripts at all; charts are inline SVG.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from api.errors import Problem, from_database
 from api.settings import Settings
 
 HERE = Path(__file__).parent
-ACCESS, REFRESH = "nexus_admin", "nexus_admin_refresh"
+ACCESS, REFRESH, CSRF = "nexus_admin", "nexus_admin_refresh", "nexus_admin_csrf"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -60,34 +62,45 @@ def secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def set_session(response: Response, request: Request, access: str, refresh: str, cfg: Settings) -> None:
-    for name, value in ((ACCESS, access), (REFRESH, refresh)):
+def set_session(response: Response, request: Request, access: str, refresh: str, csrf_seed: str | None = None) -> None:
+    """The session cookies; `csrf_seed` (a random value made at sign-in) only when signing in: it never rotates."""
+    cookies = [(ACCESS, access), (REFRESH, refresh)] + ([(CSRF, csrf_seed)] if csrf_seed else [])
+    for name, value in cookies:
         response.set_cookie(name, value, httponly=True, samesite="strict", secure=secure(request), path="/admin")
 
 
 def clear_session(response: Response) -> None:
-    for name in (ACCESS, REFRESH):
+    for name in (ACCESS, REFRESH, CSRF):
         response.delete_cookie(name, path="/admin")
 
 
-def csrf_token(cfg: Settings, refresh: str) -> str:
+def csrf_token(cfg: Settings, seed: str) -> str:
+    """The forms' token: an HMAC of the session's CSRF seed, so it survives token rotation."""
     secret = next(iter(cfg.jwt_keys.values()))
-    return hmac.new(secret.encode(), b"csrf:" + refresh.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode(), b"csrf:" + seed.encode(), hashlib.sha256).hexdigest()
+
+
+def same_origin(request: Request) -> bool:
+    """A POST from our own pages: no Origin (some browsers omit it) or one naming our host.
+    The host only: behind a TLS proxy the scheme we see may differ from the browser's."""
+    origin = request.headers.get("origin")
+    return origin is None or origin.split("://", 1)[-1] == request.headers.get("host", request.url.netloc)
 
 
 class Session:
     """The signed-in admin of one request: their claims, and new tokens when they were rotated."""
 
-    def __init__(self, claims: dict[str, Any], refresh: str, rotated: tuple[str, str] | None = None) -> None:
+    def __init__(self, claims: dict[str, Any], refresh: str, seed: str, rotated: tuple[str, str] | None = None) -> None:
         self.claims = claims
         self.refresh = refresh
+        self.seed = seed
         self.rotated = rotated
 
 
 async def session(request: Request) -> Session:
     cfg: Settings = request.app.state.settings
-    access, refresh = request.cookies.get(ACCESS), request.cookies.get(REFRESH)
-    if not access or not refresh:
+    access, refresh, seed = request.cookies.get(ACCESS), request.cookies.get(REFRESH), request.cookies.get(CSRF)
+    if not access or not refresh or not seed:
         raise NotSignedIn
     try:
         claims = auth.verify(cfg, f"Bearer {access}")
@@ -119,7 +132,7 @@ async def session(request: Request) -> Session:
         raise NotSignedIn
     if claims.get("role") != "admin":
         raise NotAdmin
-    return Session(claims, refresh, rotated)
+    return Session(claims, refresh, seed, rotated)
 
 
 async def call(request: Request, s: Session, sql: str, params: list[Any], write: bool = False) -> Any:
@@ -165,7 +178,7 @@ def render(request: Request, s: Session | None, name: str, status: int = 200, **
         query=query,
         link=link,
         me=s.claims if s else None,
-        csrf=csrf_token(cfg, s.refresh) if s else "",
+        csrf=csrf_token(cfg, s.seed) if s else "",
         flash=request.query_params.get("flash"),
         error=context.pop("error", request.query_params.get("error")),
         **context,
@@ -197,25 +210,29 @@ def admin_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             if request.method == "POST":
                 return render(request, None, "login.html", status=403, error="Your session has ended; sign in again.")
             return back("/admin/login", next=request.url.path)
+        response = await respond(request, s)
+        if s.rotated:  # whatever the answer, the browser must keep the rotated pair
+            set_session(response, request, *s.rotated)
+        return response
+
+    async def respond(request: Request, s: Session) -> Response:
         if request.method == "POST":
             form = await request.form()
-            origin = request.headers.get("origin")
-            if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            if not same_origin(request):
                 return render(request, s, "error.html", status=403, error="Cross-site request refused.")
-            if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request.app.state.settings, s.refresh)):
+            if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request.app.state.settings, s.seed)):
                 return render(
                     request, s, "error.html", status=403, error="The form expired or was not ours; try again."
                 )
+        if any("\x00" in v for v in (*request.query_params.values(), *request.path_params.values())):
+            return render(request, s, "error.html", status=400, error="Invalid characters in the request.")
         try:
-            response = await handler(request, s)
+            return await handler(request, s)
         except Problem as exc:
             if request.method == "POST":
                 detail = exc.detail + "".join(f" {k}: {' '.join(v)}" for k, v in (exc.errors or {}).items())
                 return back(request.headers.get("referer", request.url.path).split("?")[0], error=detail)
             return render(request, s, "error.html", status=exc.status, error=exc.detail)
-        if s.rotated:
-            set_session(response, request, *s.rotated, request.app.state.settings)
-        return response
 
     return endpoint
 
@@ -228,6 +245,8 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         return render(request, None, "login.html")
     form = await request.form()
+    if not same_origin(request):  # nobody signs a browser into an account from another site
+        return render(request, None, "login.html", status=403, error="Cross-site request refused.")
     body = orjson.dumps({"email": str(form.get("email", "")), "password": str(form.get("password", ""))}).decode()
     client = request.client.host if request.client else None
     try:
@@ -253,7 +272,7 @@ async def login(request: Request) -> Response:
     access = auth.sign_access(cfg, outcome["user_id"], outcome["role"], int(outcome.get("epoch", 0)))
     target = str(form.get("next") or "/admin/")
     response = back(target if target.startswith("/admin/") else "/admin/")
-    set_session(response, request, access, outcome["refresh"], cfg)
+    set_session(response, request, access, outcome["refresh"], secrets.token_urlsafe(32))
     return response
 
 
@@ -299,9 +318,7 @@ async def overview(request: Request, s: Session) -> Response:
 
 async def users(request: Request, s: Session) -> Response:
     q = request.query_params
-    listing = await page(
-        request, s, "api.users_list", {"search": q.get("search"), "role": q.get("role"), "page": q.get("page")}
-    )
+    listing = await page(request, s, "api.users_list", {k: q.get(k) for k in ("search", "role", "active", "page")})
     return render(request, s, "users.html", page=listing)
 
 

@@ -22,9 +22,8 @@ begin
   end if;
   insert into app_private.audit_log (actor_id, action, table_name, row_id, before, after)
   values (app.current_user_id(), lower(tg_op), tg_table_schema || '.' || tg_table_name,
-          coalesce(coalesce(v_after, v_before) ->> 'id',  -- exchange rates have no id: base, quote and time name them
-                   concat_ws(' ', coalesce(v_after, v_before) ->> 'base', coalesce(v_after, v_before) ->> 'quote',
-                             coalesce(v_after, v_before) ->> 'fetched_at')),
+          -- Rows without an id (exchange rates, a listing's amenities) are named by their whole content.
+          coalesce(coalesce(v_after, v_before) ->> 'id', left(coalesce(v_after, v_before)::text, 100)),
           v_before, v_after);
   return null;
 end
@@ -36,8 +35,9 @@ do $$
 declare
   v_table text;
 begin
-  foreach v_table in array array['users', 'products', 'categories', 'bookings', 'payments', 'refunds', 'payouts',
-                                 'reviews', 'message_reports', 'exchange_rates'] loop
+  foreach v_table in array array['users', 'products', 'product_photos', 'product_amenities', 'categories', 'bookings',
+                                 'payments', 'refunds', 'payouts', 'reviews', 'message_reports', 'exchange_rates',
+                                 'notifications'] loop
     execute format('create trigger %I after insert or update or delete on app.%I
                       for each row execute function app.tg__audit()', v_table || '_audit', v_table);
   end loop;

@@ -7,8 +7,9 @@
  *
  * Guarantees after this file:
  *   - a row of app_private.audit_log for every insert, update or delete an admin's request
- *     makes to users, products, categories, bookings, payments, refunds, payouts, reviews and
- *     message reports, written by a trigger in the same transaction (sql/functions/70_admin.sql);
+ *     makes to users, listings (with their photos and amenities), categories, bookings,
+ *     payments, refunds, payouts, reviews, message reports, exchange rates and notifications,
+ *     written by a trigger in the same transaction (sql/functions/70_admin.sql);
  *   - secrets never enter it (password hashes live elsewhere; client secrets are removed);
  *   - append-only: no role updates or deletes it (a trigger refuses, even for the owner).
  */

@@ -65,7 +65,7 @@ def test_sign_in_sets_a_strict_session_cookie(browser: TestClient, owner: psycop
     r = browser.post("/admin/login", data={"email": admin_account(owner), "password": PASSWORD}, follow_redirects=False)
 
     cookies = r.headers.get_list("set-cookie")
-    assert len(cookies) == 2
+    assert [c.split("=")[0] for c in cookies] == ["nexus_admin", "nexus_admin_refresh", "nexus_admin_csrf"]
     for cookie in cookies:
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/admin" in cookie
 
@@ -83,6 +83,7 @@ def test_guests_hosts_and_wrong_passwords_are_refused(
     assert browser.post("/admin/login", data={"email": email, "password": "wrong-password"}).status_code == 401
     browser.cookies.set("nexus_admin", guest.token, path="/admin")
     browser.cookies.set("nexus_admin_refresh", "x", path="/admin")
+    browser.cookies.set("nexus_admin_csrf", "x", path="/admin")
     assert browser.get("/admin/users").status_code == 403  # a valid session of a non-admin
 
 
@@ -131,6 +132,9 @@ def test_every_page_renders_with_data(
     assert 'href="?page_size=1&amp;role=guest&amp;page=2"' in boss.get("/admin/users?page_size=1&role=guest").text
     assert boss.get("/admin/users/00000000-0000-0000-0000-000000000000").status_code == 404
     assert boss.get("/admin/users?role=wizard").status_code == 400
+    assert boss.get("/admin/users?search=%00").status_code == 400
+    inactive = boss.get("/admin/users?active=false&role=guest").text
+    assert guest.email not in inactive  # the filter reaches the function
 
 
 def test_a_write_needs_the_forms_csrf_token_and_our_origin(
@@ -143,9 +147,21 @@ def test_a_write_needs_the_forms_csrf_token_and_our_origin(
     assert boss.post(url, data={"action": "deactivate", "csrf": "0" * 64}).status_code == 403
     foreign = boss.post(url, data={"action": "deactivate", "csrf": token}, headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403
+    assert (
+        boss.post(
+            "/admin/login", data={"email": "x@y.z", "password": "p"}, headers={"Origin": "https://evil.example"}
+        ).status_code
+        == 403
+    )
     assert owner.execute("select is_active from app.users where id = %s", (guest.id,)).fetchone() == (True,)
 
-    done = boss.post(url, data={"action": "deactivate", "csrf": token}, follow_redirects=False)
+    # Behind a TLS proxy the browser says https while we see http: the host is what must match.
+    done = boss.post(
+        url,
+        data={"action": "deactivate", "csrf": token},
+        headers={"Origin": "https://testserver"},
+        follow_redirects=False,
+    )
 
     assert done.status_code == 303
     assert owner.execute("select is_active from app.users where id = %s", (guest.id,)).fetchone() == (False,)
@@ -157,10 +173,12 @@ def test_an_expired_access_cookie_is_rotated_and_a_revoked_session_ends(
     claims = jwt.decode(boss.cookies["nexus_admin"], options={"verify_signature": False})
     kid, secret = next(iter(settings.jwt_keys.items()))
     expired = jwt.encode({**claims, "exp": int(time.time()) - 60}, secret, algorithm="HS256", headers={"kid": kid})
-    refresh = boss.cookies["nexus_admin_refresh"]
+    refresh, seed = boss.cookies["nexus_admin_refresh"], boss.cookies["nexus_admin_csrf"]
+    form_token = csrf(boss.get("/admin/users").text)  # a form opened before the rotation
     boss.cookies.clear()
     boss.cookies.set("nexus_admin", expired, path="/admin")
     boss.cookies.set("nexus_admin_refresh", refresh, path="/admin")
+    boss.cookies.set("nexus_admin_csrf", seed, path="/admin")
 
     r = boss.get("/admin/users")
 
@@ -173,11 +191,13 @@ def test_an_expired_access_cookie_is_rotated_and_a_revoked_session_ends(
     ]
     assert rotated != refresh  # the refresh token rotated too; the old one is spent
 
-    out = boss.post("/admin/logout", data={"csrf": csrf(r.text)}, follow_redirects=False)
+    assert csrf(r.text) == form_token  # the CSRF token survives the rotation: open forms still work
+    out = boss.post("/admin/logout", data={"csrf": form_token}, follow_redirects=False)
     assert out.status_code == 303
     boss.cookies.clear()
     boss.cookies.set("nexus_admin", expired, path="/admin")
     boss.cookies.set("nexus_admin_refresh", rotated, path="/admin")
+    boss.cookies.set("nexus_admin_csrf", seed, path="/admin")
     assert boss.get("/admin/", follow_redirects=False).status_code == 303  # signed out: no way back in
 
 
