@@ -25,7 +25,7 @@ from api.errors import from_database
 
 SET_CONTEXT = (
     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-    " set_config('nexus.media_url', %s, true)"
+    " set_config('nexus.media_url', %s, true), set_config('statement_timeout', %s, true)"
 )
 # A statement of its own, so that app.rate_take is checked and run as the role just set; its
 # target list runs left to right: the token is taken before the transaction turns read-only.
@@ -47,12 +47,22 @@ def configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 class Pool(AsyncConnectionPool):
-    """The authenticator's pool, and the MEDIA_URL each transaction learns (nexus.media_url, read by app.media_url())."""
+    """The authenticator's pool, the MEDIA_URL each transaction learns (nexus.media_url, read by
+    app.media_url()), and the statement timeout of each client role."""
 
     media_url: str = "/media/"
+    statement_timeouts: dict[str, str] = {}
 
 
-def make_pool(url: str, min_size: int, max_size: int, timeout: float, media_url: str, prepare: bool = True) -> Pool:
+def make_pool(
+    url: str,
+    min_size: int,
+    max_size: int,
+    timeout: float,
+    media_url: str,
+    prepare: bool = True,
+    statement_timeouts: dict[str, str] | None = None,
+) -> Pool:
     """The authenticator's pool.
 
     Everything a transaction needs is set in that transaction (SET_CONTEXT), never on the
@@ -73,6 +83,7 @@ def make_pool(url: str, min_size: int, max_size: int, timeout: float, media_url:
         timeout=timeout,
     )
     pool.media_url = media_url
+    pool.statement_timeouts = statement_timeouts or {}
     return pool
 
 
@@ -94,7 +105,8 @@ async def call(
     # On any error the implicit transaction has already rolled back at the Sync; a
     # connection left in any other state is rolled back or discarded by the pool.
     async with pool.connection() as conn, conn.pipeline() as pipe:
-        await conn.execute(SET_CONTEXT, (role, claims_json, pool.media_url))
+        timeout = pool.statement_timeouts.get(role, "10s")
+        await conn.execute(SET_CONTEXT, (role, claims_json, pool.media_url, timeout))
         if rate:
             await conn.execute(TAKE_TOKEN, (*rate, "on" if read_only else "off"))
         else:

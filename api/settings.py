@@ -58,8 +58,19 @@ class Settings:
     max_upload_bytes: int = config("MAX_UPLOAD_BYTES", cast=int, default=5 * 1_048_576)
     media_root: Path = Path(config("MEDIA_ROOT", default=str(ROOT / "media")))
     media_url: str = config("MEDIA_URL", default="/media/")
+    # Closed unless configured: the origins of your web apps, comma-separated ("*" only on a laptop).
     cors_origins: list[str] = field(
-        default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="*").split(",") if o.strip()]
+        default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="").split(",") if o.strip()]
+    )
+    # statement_timeout per client role, set in each request's transaction (api/db.py).
+    statement_timeouts: dict[str, str] = field(
+        default_factory=lambda: dict(
+            pair.strip().split("=", 1)
+            for pair in config(
+                "STATEMENT_TIMEOUTS", default="anon=3s,guest=5s,host=5s,admin=30s,api_internal=5s"
+            ).split(",")
+            if "=" in pair
+        )
     )
     log_level: str = config("LOG_LEVEL", default="info")
     # Shared rate limits per route class and caller (app_private.rate_limits holds the numbers).

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
+import psycopg
+import pytest
 from starlette.testclient import TestClient
 
+from api import db
 from api.app import create_app
 from api.settings import Settings
 from tests.fix_api import assert_problem
@@ -56,10 +60,47 @@ def test_wrong_method_is_405_problem(client: TestClient) -> None:
     assert "GET" in r.headers["allow"]
 
 
-def test_cors_preflight(client: TestClient) -> None:
-    r = client.options("/healthz", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"})
-    assert r.status_code == 200
-    assert r.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
+def test_cors_is_closed_unless_configured(client: TestClient, settings: Settings) -> None:
+    preflight = {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"}
+
+    closed = client.options("/healthz", headers=preflight)
+
+    assert "access-control-allow-origin" not in closed.headers
+    app = create_app(replace(settings, cors_origins=["http://localhost:3000"]))
+    with TestClient(app, base_url="http://testserver") as open_client:
+        r = open_client.options("/healthz", headers=preflight)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+def test_every_response_carries_the_security_headers(client: TestClient) -> None:
+    for path in ("/healthz", "/api/categories/", "/api/nope/", "/swagger/"):
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "no-referrer", path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+        assert "strict-transport-security" not in r.headers  # only over TLS
+    assert (
+        client.get("/api/categories/").headers["content-security-policy"]
+        == "default-src 'none'; frame-ancestors 'none'"
+    )
+    tls = client.get("https://testserver/healthz")
+    assert tls.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+def test_each_client_role_runs_under_its_own_statement_timeout(settings: Settings) -> None:
+    assert settings.statement_timeouts["anon"] == "3s" and settings.statement_timeouts["admin"] == "30s"
+
+    async def sleep_as(role: str) -> None:
+        pool = db.make_pool(settings.app_url(), 1, 1, 5, "/media/", statement_timeouts={"anon": "200ms", "admin": "5s"})
+        await pool.open()
+        try:
+            await db.call(pool, role, None, "select pg_sleep(0.5)", [], True)
+        finally:
+            await pool.close()
+
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        asyncio.run(sleep_as("anon"))
+    asyncio.run(sleep_as("admin"))  # the admin's longer budget lets the same statement finish
 
 
 def test_database_unreachable_is_503_with_retry_after(settings: Settings) -> None:
