@@ -1,4 +1,4 @@
-"""Every table × role × command, read from the catalog and pinned in tests/sql/access_matrix.json.
+"""Every table, role and command, read from the catalog and pinned in tests/sql/access_matrix.json.
 
 What each role may do to each table is part of the design: a change to it (a new table, a new
 grant, a role gaining a command) fails here until the pinned matrix is updated on purpose:
