@@ -1,0 +1,211 @@
+"""The database restarts under load, on a cluster this test owns: requests during the outage get
+503 with Retry-After (never a 500, never a hang), the pool recovers without restarting the API,
+every booking that got a 201 is in the database, and nothing is doubled.
+
+A request whose connection died after its transaction committed cannot know that it did (the
+acknowledgement was lost with the connection): it answers 503. That is what Idempotency-Key is
+for: the client sends the same request again with the same key, and gets the booking that
+was made, or one is made now: never none and never two. The test does exactly that."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import psycopg
+import pytest
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.auth import sign_access
+from api.migrate import migrate
+from api.settings import Settings
+from tests.fix_data import day
+from tests.loopback import Server
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_PG = str(ROOT / "scripts" / "as-pg-owner")
+
+
+@dataclass
+class Cluster:
+    data: Path
+    port: int
+
+    @property
+    def owner_url(self) -> str:
+        return f"postgresql://nexus@127.0.0.1:{self.port}/nexus"
+
+    def pg_ctl(self, *args: str) -> None:
+        r = subprocess.run(
+            [AS_PG, "pg_ctl", *args, "-D", str(self.data), "-w"], capture_output=True, text=True, timeout=60
+        )
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    folder = Path(tempfile.mkdtemp(prefix="nexus-restart-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    c = Cluster(folder / "data", port)
+    init = subprocess.run(
+        [AS_PG, "initdb", "-D", str(c.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert init.returncode == 0, init.stderr
+    c.pg_ctl(
+        "start",
+        "-l",
+        str(c.data / "server.log"),
+        "-o",
+        f"-p {port} -k {c.data} -c listen_addresses=127.0.0.1 -c fsync=off",
+    )
+    try:
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+            conn.execute("create role nexus login createrole")
+            conn.execute("create database nexus owner nexus")
+        migrate(c.owner_url)
+        yield c
+    finally:
+        subprocess.run([AS_PG, "pg_ctl", "stop", "-D", str(c.data), "-m", "immediate"], capture_output=True, timeout=60)
+        subprocess.run(["rm", "-rf", str(folder)])
+
+
+@dataclass
+class LiveApp:
+    settings: Settings
+    base_url: str = ""
+
+    def app(self) -> Starlette:
+        return create_app(self.settings)
+
+
+def test_a_database_restart_under_load(cluster: Cluster, settings: Settings) -> None:
+    own = replace(
+        settings,
+        database_url=cluster.owner_url,
+        app_database_url=f"postgresql://authenticator@127.0.0.1:{cluster.port}/nexus",
+        listen_database_url="",
+        pool_min=2,
+        pool_max=8,
+        pool_timeout=2.0,
+    )
+    with psycopg.connect(cluster.owner_url, autocommit=True) as owner:
+        owner.execute("update app_private.booking_settings set max_pending = 1000")  # a few guests book many listings
+        (host,) = owner.execute(
+            "insert into app.users (email, first_name, last_name, role) values (%s, 'H', 'O', 'host') returning id",
+            (f"h-{uuid.uuid4().hex[:8]}@example.com",),
+        ).fetchone()  # type: ignore[misc]
+        (category,) = owner.execute("insert into app.categories (name, slug) values ('R', 'r') returning id").fetchone()  # type: ignore[misc]
+        listings = [
+            str(
+                owner.execute(
+                    "insert into app.products (host_id, category_id, name, description, location, price_per_night, currency, max_guests)"
+                    " values (%s, %s, 'Room', 'Nice.', 'Lagos', 50, 'USD', 2) returning id",
+                    (host, category),
+                ).fetchone()[0]
+            )  # type: ignore[index]
+            for _ in range(400)
+        ]
+        guests = [
+            str(
+                owner.execute(
+                    "insert into app.users (email, first_name, last_name) values (%s, 'G', 'U') returning id",
+                    (f"g-{uuid.uuid4().hex[:8]}@example.com",),
+                ).fetchone()[0]
+            )
+            for _ in range(4)
+        ]  # type: ignore[index]
+    tokens = [sign_access(own, g, "guest") for g in guests]
+    outcomes: list[tuple[str, int, float, dict[str, Any]]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    queue = iter(listings)
+    token_of: dict[str, str] = {}
+
+    with Server(LiveApp(own), lifespan="on") as app:
+
+        def book(token: str) -> None:
+            with httpx2.Client(base_url=app.base_url, timeout=20) as client:
+                while not stop.is_set():
+                    with lock:
+                        listing = next(queue, None)
+                    if listing is None:
+                        return
+                    started = time.monotonic()
+                    r = client.post(
+                        "/api/bookings/",
+                        json={"product_id": listing, "start_date": day(10), "end_date": day(11), "guests": 1},
+                        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": listing},
+                    )
+                    body = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+                    with lock:
+                        token_of[listing] = token
+                        outcomes.append(
+                            (
+                                listing,
+                                r.status_code,
+                                time.monotonic() - started,
+                                {**body, "retry": r.headers.get("retry-after")},
+                            )
+                        )
+
+        threads = [threading.Thread(target=book, args=(t,)) for t in tokens]
+        for t in threads:
+            t.start()
+        time.sleep(0.7)
+        cluster.pg_ctl("restart", "-m", "fast", "-l", str(cluster.data / "server.log"))
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        # The same API process, after the restart: it answers again.
+        after = httpx2.post(
+            app.base_url + "/api/bookings/",
+            json={"product_id": listings[-1], "start_date": day(20), "end_date": day(21), "guests": 1},
+            headers={"Authorization": f"Bearer {tokens[0]}"},
+            timeout=20,
+        )
+        with psycopg.connect(cluster.owner_url) as owner:
+            booked = {str(p): str(b) for p, b in owner.execute("select product_id, id from app.bookings")}
+        failed = [listing for listing, status, _, _ in outcomes if status != 201]
+        # The client's part: the same request again with the same key, now that the API answers.
+        replayed = 0
+        with httpx2.Client(base_url=app.base_url, timeout=20) as client:
+            for listing in failed:
+                retry = client.post(
+                    "/api/bookings/",
+                    json={"product_id": listing, "start_date": day(10), "end_date": day(11), "guests": 1},
+                    headers={"Authorization": f"Bearer {token_of[listing]}", "Idempotency-Key": listing},
+                )
+                assert retry.status_code == 201, retry.text
+                replayed += booked.get(listing) == retry.json()["id"]
+
+    statuses = [status for _, status, _, _ in outcomes]
+    assert 500 not in statuses, [o for o in outcomes if o[1] == 500][:3]
+    assert set(statuses) <= {201, 503}, [o for o in outcomes if o[1] not in (201, 503)][:3]
+    assert 503 in statuses and 201 in statuses, "the outage was not under load"
+    assert all(o[3]["retry"] for o in outcomes if o[1] == 503)
+    assert max(seconds for _, _, seconds, _ in outcomes) < 10  # nobody hung
+    assert after.status_code == 201, after.text
+    created = {listing: body["id"] for listing, status, _, body in outcomes if status == 201}
+    assert all(booked.get(listing) == booking for listing, booking in created.items())  # every 201 is there
+    with psycopg.connect(cluster.owner_url) as owner:
+        per_listing = dict(owner.execute("select product_id::text, count(*) from app.bookings group by 1").fetchall())
+    assert all(per_listing[listing] == 1 for listing in failed)  # never none, never two
+    figures = {"requests": len(outcomes), "201": len(created), "503": len(failed), "503 yet committed": replayed}
+    print(json.dumps(figures))
