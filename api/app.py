@@ -295,28 +295,16 @@ def create_app(cfg: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = db.make_pool(
-            cfg.app_url(),
-            cfg.pool_min,
-            cfg.pool_max,
-            cfg.pool_timeout,
-            cfg.media_url,
-            cfg.db_prepare,
-            cfg.statement_timeouts,
-        )
+        def pool_for(url: str) -> db.Pool:
+            return db.make_pool(
+                url, cfg.pool_min, cfg.pool_max, cfg.pool_timeout, cfg.media_url, cfg.db_prepare, cfg.statement_timeouts
+            )
+
+        pool = pool_for(cfg.app_url())
         await pool.open(wait=False)
         app.state.pool = pool
-        replica = None
-        if cfg.replica_database_url:
-            replica = db.make_pool(
-                cfg.replica_database_url,
-                cfg.pool_min,
-                cfg.pool_max,
-                cfg.pool_timeout,
-                cfg.media_url,
-                cfg.db_prepare,
-                cfg.statement_timeouts,
-            )
+        replica = pool_for(cfg.replica_database_url) if cfg.replica_database_url else None
+        if replica is not None:
             await replica.open(wait=False)
         app.state.replica_pool = replica
         app.state.openapi = None

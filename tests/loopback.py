@@ -9,9 +9,25 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Settings
+
+
+@dataclass
+class LiveApp:
+    """Nexus itself as a loopback server: `with Server(LiveApp(settings), lifespan="on") as app:`."""
+
+    settings: Settings
+    base_url: str = ""
+
+    def app(self) -> Starlette:
+        return create_app(self.settings)
 
 
 class Server:

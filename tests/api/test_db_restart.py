@@ -24,14 +24,12 @@ from typing import Any
 import httpx2
 import psycopg
 import pytest
-from starlette.applications import Starlette
 
-from api.app import create_app
 from api.auth import sign_access
 from api.migrate import migrate
 from api.settings import Settings
 from tests.fix_data import day
-from tests.loopback import Server
+from tests.loopback import LiveApp, Server
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_PG = str(ROOT / "scripts" / "as-pg-owner")
@@ -83,15 +81,6 @@ def cluster() -> Iterator[Cluster]:
     finally:
         subprocess.run([AS_PG, "pg_ctl", "stop", "-D", str(c.data), "-m", "immediate"], capture_output=True, timeout=60)
         subprocess.run(["rm", "-rf", str(folder)])
-
-
-@dataclass
-class LiveApp:
-    settings: Settings
-    base_url: str = ""
-
-    def app(self) -> Starlette:
-        return create_app(self.settings)
 
 
 def test_a_database_restart_under_load(cluster: Cluster, settings: Settings) -> None:

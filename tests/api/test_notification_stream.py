@@ -11,29 +11,18 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx2
 import orjson
 import psycopg
 import pytest
-from starlette.applications import Starlette
 
-from api.app import create_app
 from api.settings import Settings
 from tests.fix_data import day, new_listing
 from tests.fix_users import User
-from tests.loopback import Server
-
-
-@dataclass
-class LiveApp:
-    settings: Settings
-    base_url: str = ""
-
-    def app(self) -> Starlette:
-        return create_app(self.settings)
+from tests.loopback import LiveApp, Server
 
 
 @pytest.fixture(scope="module")

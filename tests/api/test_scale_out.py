@@ -17,28 +17,17 @@ from typing import Any
 import httpx2
 import psycopg
 import pytest
-from starlette.applications import Starlette
 
-from api.app import create_app
 from api.settings import Settings
 from tests.fix_api import PASSWORD, login, new_email, register
 from tests.fix_data import day, new_listing
 from tests.fix_users import User
-from tests.loopback import Server
+from tests.loopback import LiveApp, Server
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 pytestmark = pytest.mark.skipif(
     not Path(HAPROXY).exists(), reason="haproxy is not installed (make test installs it as root)"
 )
-
-
-@dataclass
-class Instance:
-    settings: Settings
-    base_url: str = ""
-
-    def app(self) -> Starlette:
-        return create_app(self.settings)
 
 
 @dataclass
@@ -50,7 +39,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(settings: Settings) -> Iterator[Cluster]:
-    with Server(Instance(settings), lifespan="on") as a, Server(Instance(settings), lifespan="on") as b:
+    with Server(LiveApp(settings), lifespan="on") as a, Server(LiveApp(settings), lifespan="on") as b:
         folder = Path(tempfile.mkdtemp(prefix="nexus-haproxy-"))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -15,21 +15,18 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
 from tests.fix_data import day, new_listing
 from tests.fix_payments import pay_and_succeed
 from tests.fix_users import User
-from tests.loopback import Server
+from tests.loopback import LiveApp, Server
 from tests.stripe_standin import StripeStandIn
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,15 +39,6 @@ if not Path(CHROMIUM).exists():
         "Chromium is not installed: run `apt-get install chromium` (make test does it as root)",
         allow_module_level=True,
     )
-
-
-@dataclass
-class LiveApp:
-    settings: Settings
-    base_url: str = ""
-
-    def app(self) -> Starlette:
-        return create_app(self.settings)
 
 
 @pytest.fixture(scope="module")
