@@ -91,7 +91,9 @@ def test_each_client_role_runs_under_its_own_statement_timeout(settings: Setting
     assert settings.statement_timeouts["anon"] == "3s" and settings.statement_timeouts["admin"] == "30s"
 
     async def sleep_as(role: str) -> None:
-        pool = db.make_pool(settings.app_url(), 1, 1, 5, "/media/", statement_timeouts={"anon": "200ms", "admin": "5s"})
+        pool = db.make_pool(
+            settings.app_url(), 1, 1, 5, "/media/", settings.db_prepare, {"anon": "200ms", "admin": "5s"}
+        )
         await pool.open()
         try:
             await db.call(pool, role, None, "select pg_sleep(0.5)", [], True)
