@@ -65,7 +65,7 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 # The transaction the API sends for an anonymous GET (api/db.py), pipelined in one round trip.
 TX = """\\startpipeline
 select set_config('role', :role, true), set_config('request.jwt.claims', '', true), \
-set_config('nexus.media_url', '/media/', true);
+set_config('nexus.media_url', '/media/', true), set_config('statement_timeout', '3s', true);
 select app.rate_take('read', 'a:127.0.0.1'), set_config('transaction_read_only', :ro, true);
 {call};
 \\endpipeline
