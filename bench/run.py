@@ -66,7 +66,7 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 TX = """\\startpipeline
 select set_config('role', :role, true), set_config('request.jwt.claims', '', true), \
 set_config('nexus.media_url', '/media/', true), set_config('statement_timeout', '3s', true);
-select app.rate_take('read', 'a:127.0.0.1'), set_config('transaction_read_only', :ro, true);
+select app.rate_take('read', 'a:10.0.' || :client), set_config('transaction_read_only', :ro, true);
 {call};
 \\endpipeline
 """
@@ -227,6 +227,7 @@ class Server:
             DB_POOL_MAX=str(pool),
             NEXUS_ENV="development",  # the bench database uses the development defaults
             ACCESS_LOG="false",
+            TRUSTED_PROXIES="127.0.0.1",  # wrk.lua names one of 10,000 clients in X-Forwarded-For
         )
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
@@ -309,7 +310,8 @@ def wrk(base: str, w: Workload, seconds: float, connections: int, threads: int, 
 
 
 def pgbench_script(w: Workload) -> str:
-    return w.pgbench_set + TX.format(call=w.call)
+    # One of 10,000 clients per transaction, as wrk.lua sends (their rate-limit buckets).
+    return w.pgbench_set + "\\set client random(0, 9999)\n" + TX.format(call=w.call)
 
 
 def pgbench(w: Workload, seconds: float, connections: int, threads: int, workdir: Path, logged: bool) -> Stats:
