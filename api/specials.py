@@ -235,9 +235,6 @@ async def pay(route: Route, request: Request, args: dict[str, Any], execute: Exe
     provider = orjson.loads(args["body"]).get("provider")
     gateway = payments.gateway(cfg, provider) if provider in ("stripe", "paypal") else None  # else SQL says 400
     payment = orjson.loads((await execute(args))[0][0])
-    if payment["provider_payment_id"] is None:
-        # A replayed answer (Idempotency-Key) may be older than the payment: act on what it is now.
-        payment = orjson.loads(await as_caller(request, "select api.payment_get(%s)", [payment["id"]]))
     if gateway and payment["provider"] == gateway.name and payment["status"] == "requires_payment":
         if not payment["provider_payment_id"]:
             try:
@@ -251,9 +248,9 @@ async def pay(route: Route, request: Request, args: dict[str, Any], execute: Exe
                     "select api.payment_attach(%s::uuid, %s, %s, %s)",
                     [payment["id"], created.id, created.client_secret, created.approve_url],
                 )
-        # Read it back as the guest (the client secret is theirs alone).
-        body = await as_caller(request, "select api.payment_get(%s)", [payment["id"]])
-        return Response(body, status_code=route.status, media_type="application/json")
+                # Read it back as the guest (the client secret is theirs alone).
+                body = await as_caller(request, "select api.payment_get(%s)", [payment["id"]])
+                return Response(body, status_code=route.status, media_type="application/json")
     return Response(orjson.dumps(payment), status_code=route.status, media_type="application/json")
 
 

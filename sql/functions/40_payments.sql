@@ -245,7 +245,8 @@ begin
   end if;
   v_result := app_private.idempotent_replay(v_uid, p_idempotency_key, 'payment_create:' || v_booking.id, p_body);
   if v_result is not null then
-    return v_result;
+    -- The same payment, as it is now (it may have been attached, paid or failed since).
+    return (select app.payment_json(p) from app.payments p where p.id = (v_result ->> 'id')::uuid);
   end if;
 
   v_errors := app.check_choice(v_errors, p_body, 'provider', enum_range(null::app.payment_provider)::text[], p_required => true);
@@ -291,7 +292,7 @@ exception when unique_violation then
 end
 $$;
 comment on function api.payment_create(text, jsonb, text) is
-  'POST /api/bookings/{id}/payments/ {provider: stripe | paypal, currency?} — the booking''s guest pays a pending booking upfront: amount = total_price, or in another supported currency at the newest rate younger than rate_max_age_hours (recorded as rate; no fresh rate is a 400 naming currency), rounded to that currency''s minor units. Creating it at the provider is a job (payments.create_at_provider) written in this transaction. One open payment per booking: asking again returns the open one. 409 unless the booking is pending and its hold unexpired; 403 for the host; 404 for anyone else. Idempotency-Key honoured.';
+  'POST /api/bookings/{id}/payments/ {provider: stripe | paypal, currency?} — the booking''s guest pays a pending booking upfront: amount = total_price, or in another supported currency at the newest rate younger than rate_max_age_hours (recorded as rate; no fresh rate is a 400 naming currency), rounded to that currency''s minor units. Creating it at the provider is a job (payments.create_at_provider) written in this transaction. One open payment per booking: asking again returns the open one. 409 unless the booking is pending and its hold unexpired; 403 for the host; 404 for anyone else. Idempotency-Key honoured: a replay answers with that payment as it is now.';
 
 create function api.payment_attach(p_id uuid, p_provider_payment_id text, p_client_secret text default null,
                                    p_approve_url text default null)
