@@ -102,11 +102,11 @@ def endpoint(route: Route) -> Handler:
         for name in route.query:
             if name in request.query_params:
                 args[name] = request.query_params[name]
-        for name, value in args.items():
-            if "\x00" in value:  # PostgreSQL text cannot hold NUL: a client mistake, not a 500
-                raise Problem(400, "Invalid characters in the request.", {name: ["Must not contain NUL characters."]})
         for name in route.headers:
             args[name] = specials.header_value(request, name)
+        for name, value in args.items():
+            if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL: a client mistake, not a 500
+                raise Problem(400, "Invalid characters in the request.", {name: ["Must not contain NUL characters."]})
         if route.body:
             args["body"] = await read_json(request, cfg.max_body_bytes)
         if route.special:

@@ -143,5 +143,7 @@ def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
         return Problem(status, detail, {fieldname: [message]} if fieldname and status == 400 else None, headers)
     if isinstance(exc, psycopg.OperationalError):  # no SQLSTATE: the server went away
         return Problem(*UNAVAILABLE, headers={"Retry-After": "1"})
+    if isinstance(exc, psycopg.DataError) and not state:  # the driver would not send a value (text with NUL)
+        return Problem(400, "Invalid characters in the request.")
     log.error("unmapped database error %s: %s", state, message)
     return Problem(500, "Internal server error.")
