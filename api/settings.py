@@ -56,6 +56,9 @@ class Settings:
     access_ttl: int = config("ACCESS_TOKEN_TTL", cast=int, default=900)
     max_body_bytes: int = config("MAX_BODY_BYTES", cast=int, default=1_048_576)
     max_upload_bytes: int = config("MAX_UPLOAD_BYTES", cast=int, default=5 * 1_048_576)
+    # Each request's whole time (body, handler, response; not the notification stream): past it
+    # 408 if the body was still arriving, else 503 with Retry-After (api/app.py). 0: no limit.
+    request_timeout: float = config("REQUEST_TIMEOUT", cast=float, default=30.0)
     media_root: Path = Path(config("MEDIA_ROOT", default=str(ROOT / "media")))
     media_url: str = config("MEDIA_URL", default="/media/")
     # Closed unless configured: the origins of your web apps, comma-separated ("*" only on a laptop).
