@@ -7,6 +7,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -174,7 +175,14 @@ async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=JSON)
 
 
+# Set in this process when SIGTERM starts the drain (api/serve.py): /readyz answers 503 so that
+# the balancer stops sending requests here, while every request it still sends is served.
+DRAINING = threading.Event()
+
+
 async def readyz(request: Request) -> Response:
+    if DRAINING.is_set():
+        return problem_response(503, "Shutting down: send requests elsewhere.", headers={"Retry-After": "5"})
     try:
         rows = await db.call(request.app.state.pool, "anon", None, "select api.health()", [], True)
     except psycopg.Error:

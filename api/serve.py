@@ -6,8 +6,14 @@
 - uvicorn's multi-worker listening socket is re-labelled as TCP so accepted connections get
   TCP_NODELAY (without it, Nagle's algorithm held each keep-alive response ~40 ms:
   /healthz fell from ~3,000 to ~170 req/s here; upstream Kludex/uvicorn#3149).
-- SIGTERM (or Ctrl-C) drains: the workers stop accepting, finish in-flight requests for up
-  to GRACEFUL_SHUTDOWN_SECONDS, then the app's shutdown closes its pool and listener.
+- SIGTERM drains: /readyz answers 503 for DRAIN_SECONDS while every request is still served
+  (the balancer's health check notices and sends no more), then the workers stop accepting,
+  finish in-flight requests for up to GRACEFUL_SHUTDOWN_SECONDS, the app's shutdown closes its
+  pool and listener, and the process exits 0. With several workers the supervisor forwards
+  SIGTERM to each (uvicorn's Multiprocess.terminate_all) and each drains; a SIGTERM that
+  reaches a worker twice (from the supervisor and from a process manager that signals the
+  whole group, as systemd does) is one drain. SIGINT (Ctrl-C, or a second signal from
+  someone in a hurry) skips the drain; another SIGINT stops without waiting.
 - It refuses to start with settings only fit for a laptop (the public development JWT key,
   an empty authenticator password, CORS open to every origin) unless NEXUS_ENV=development,
   which `make run` sets.
@@ -17,14 +23,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import socket
 import sys
+import time
+from types import FrameType
 
 import uvicorn
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.supervisors import multiprocess
 
+from api.app import DRAINING
 from api.settings import DEV_JWT_KEY, Settings, settings
+
+log = logging.getLogger("uvicorn.error")
 
 _bind_socket = Config.bind_socket
 
@@ -53,6 +67,71 @@ def unsafe(cfg: Settings) -> list[str]:
     return problems
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server with a drain before its graceful shutdown: on SIGTERM /readyz turns 503
+    (api.app.DRAINING) and requests are still served for `drain_seconds`; then uvicorn's own
+    shutdown. The signal is not raised again once served (uvicorn would, and SIGTERM's default
+    action would end the process with -15 instead of 0)."""
+
+    def __init__(self, config: Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)  # SIGINT: shut down now; another: without waiting
+        elif self.drain_until is None and not self.should_exit:
+            DRAINING.set()
+            self.drain_until = time.monotonic() + self.drain_seconds
+            log.info("SIGTERM: /readyz answers 503; serving for %gs more, then shutting down", self.drain_seconds)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+class Worker(multiprocess.Process):
+    """A worker process of the supervisor, serving with the draining Server."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = Server(self.config, settings.drain_seconds)
+        return self._server
+
+
+class Supervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor; once it has told the workers to stop, it lets go of the listening
+    socket, so that the port refuses connections as soon as the last worker stops accepting
+    (rather than queueing them until the supervisor exits)."""
+
+    def terminate_all(self) -> None:
+        super().terminate_all()
+        for sock in self.sockets:
+            sock.close()
+
+
+def serve(config: Config) -> None:
+    """uvicorn.run, with the draining Server (in each worker when there are several)."""
+    if config.workers > 1:
+        multiprocess.Process = Worker  # type: ignore[misc]  # the supervisor starts (and restarts) these
+        sock = config.bind_socket()
+        try:
+            Supervisor(config, sockets=[sock]).run()
+        except KeyboardInterrupt:
+            pass
+        return
+    server = Server(config, settings.drain_seconds)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m api.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
@@ -67,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         raise SystemExit(2)
-    uvicorn.run(
+    config = Config(
         "api.main:app",
         host=args.host,
         port=args.port,
@@ -78,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
+    serve(config)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,9 @@ class Settings:
         )
     )
     access_log: bool = config("ACCESS_LOG", cast=bool, default=True)  # one JSON line per request (nexus.access)
+    # SIGTERM: /readyz answers 503 for this long while requests are still served (the balancer's
+    # health check notices), then the graceful shutdown finishes in-flight requests (api/serve.py).
+    drain_seconds: float = config("DRAIN_SECONDS", cast=float, default=5.0)
     graceful_shutdown_seconds: int = config("GRACEFUL_SHUTDOWN_SECONDS", cast=int, default=20)
     # production refuses the development defaults (api/serve.py); make run sets development
     nexus_env: str = config("NEXUS_ENV", default="production")

@@ -64,6 +64,7 @@ def test_two_workers_serve_and_sigterm_drains_them(owner_url: str) -> None:
         "NEXUS_ENV": "development",
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "info",
+        "DRAIN_SECONDS": "0",  # tests/api/test_sigterm.py drains under load
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "api.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
