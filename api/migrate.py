@@ -38,6 +38,11 @@ do $$
 declare
   v record;
 begin
+  -- The API contract is declared again by sql/functions (app.api_schema, app.api_operation).
+  if to_regclass('api.contract_operations') is not null then
+    delete from api.contract_operations;
+    delete from api.contract_schemas;
+  end if;
   for v in
     select format('drop policy %I on %I.%I', p.policyname, p.schemaname, p.tablename) as cmd
     from pg_policies p where p.schemaname in ('app', 'app_private')
@@ -58,7 +63,7 @@ begin
   loop execute v.cmd; end loop;
   for v in
     select format('revoke all on all tables in schema %I from anon, guest, host, admin, analyst', s) as cmd
-    from unnest(array['app', 'app_private', 'analytics']) s
+    from unnest(array['app', 'app_private', 'analytics', 'api']) s
     union all
     select format('revoke all on all sequences in schema %I from anon, guest, host, admin, analyst', s)
     from unnest(array['app', 'app_private']) s

@@ -1,4 +1,19 @@
-"""OpenAPI 3.1 from the route table, with descriptions from the SQL functions' comments.
+"""OpenAPI 3.1 from the route table and the contract the SQL files declare.
+
+The route table (api/routes.py) gives each operation's method, path, roles and parameter
+names; the database gives the rest, declared beside the functions that build the JSON
+(sql/functions/03_contract.sql): descriptions are the functions' comments, shapes are
+rows of api.contract_schemas and api.contract_operations. This module expands the
+contract's shorthand into JSON Schema:
+
+    "string" "integer" "number" "boolean" "any"    the JSON types ("any": no constraint)
+    "uuid" "date" "date-time" "uri" "email"         strings of that format
+    "decimal"                                       a decimal as a string, e.g. "120.00"
+    "string(1..100)" "integer(1..)"                 lengths or ranges
+    "pending|confirmed"                             one of these strings
+    "Listing" "[Photo]"                             a component; an array of them
+    "...?"                                          null allowed
+    {"field": schema, "optional?": schema}          an object; in responses no other field
 
 Swagger UI is served from the assets of the swagger-ui-bundle package, so /swagger/
 works with no internet; its Authorize button takes a Bearer access token.
@@ -7,6 +22,7 @@ works with no internet; its Authorize button takes a Bearer access token.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -15,7 +31,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from api.routes import ROUTES, Route
+from api import specials
+from api.errors import problem_response
+from api.routes import ANYONE, ROUTES, Route
 
 SWAGGER_ASSETS = swagger_ui_path
 
@@ -26,45 +44,316 @@ join pg_namespace n on n.oid = p.pronamespace
 left join pg_description d on d.objoid = p.oid and d.classoid = 'pg_proc'::regclass
 where n.nspname = 'api'
 """
+SCHEMAS = "select name, kind, description, schema from api.contract_schemas order by name"
+OPERATIONS = "select function, body, response, parameters, errors, example from api.contract_operations"
 
-PROBLEM_REF = {"$ref": "#/components/responses/Problem"}
-PAGE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "count": {"type": "integer"},
-        "next": {"type": ["string", "null"], "format": "uri"},
-        "previous": {"type": ["string", "null"], "format": "uri"},
-        "results": {"type": "array", "items": {"type": "object"}},
-    },
+
+@dataclass
+class Contract:
+    """What the database says about the API: comments, named shapes, operations."""
+
+    comments: dict[str, str] = field(default_factory=dict)
+    schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # component name -> (description, schema)
+    parameters: dict[str, tuple[str, Any]] = field(default_factory=dict)  # parameter name -> (description, schema)
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)  # function -> its declaration
+
+    @property
+    def named(self) -> dict[str, Any]:
+        return {name: schema for name, (_, schema) in self.schemas.items()}
+
+
+def parsed(value: Any) -> Any:
+    """A jsonb value: the app's pool passes JSON through as bytes."""
+    return orjson.loads(value) if isinstance(value, bytes) else value
+
+
+def contract_from(comments: list[Any], schemas: list[Any], operations: list[Any]) -> Contract:
+    contract = Contract(comments=dict(comments))
+    for name, kind, description, schema in schemas:
+        (contract.schemas if kind == "schema" else contract.parameters)[name] = (description, parsed(schema))
+    for function, body, response, parameters, errors, example in operations:
+        contract.operations[function] = {
+            "body": parsed(body),
+            "response": parsed(response),
+            "parameters": parsed(parameters),
+            "errors": errors,
+            "example": parsed(example),
+        }
+    return contract
+
+
+def load(conn: psycopg.Connection[Any]) -> Contract:
+    """Read the contract (any role that may read the API document: anon does)."""
+    return contract_from(*(conn.execute(query).fetchall() for query in (COMMENTS, SCHEMAS, OPERATIONS)))
+
+
+async def load_async(conn: psycopg.AsyncConnection[Any]) -> Contract:
+    return contract_from(*[await (await conn.execute(query)).fetchall() for query in (COMMENTS, SCHEMAS, OPERATIONS)])
+
+
+# --- the shorthand ------------------------------------------------------------------------
+
+DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "object": {"type": "object"},
+    "uuid": {"type": "string", "format": "uuid"},
+    "date": {"type": "string", "format": "date"},
+    "date-time": {"type": "string", "format": "date-time"},
+    "uri": {"type": "string", "format": "uri"},
+    "email": {"type": "string", "format": "email"},
+    "decimal": {"type": "string", "pattern": DECIMAL, "examples": ["120.00"]},
+}
+# A decimal sent by a client may be a JSON number too.
+REQUEST_TYPES = {**TYPES, "decimal": {"type": ["string", "number"], "pattern": DECIMAL, "examples": ["120.00"]}}
+LIMITED = re.compile(r"^(string|integer|number|decimal)\((-?[0-9.]*)\.\.(-?[0-9.]*)\)$")
+SCHEMA_KEYS = {"type", "$ref", "enum", "const", "anyOf", "oneOf", "allOf", "format", "properties", "items"}
+# A dict of only JSON Schema keywords is JSON Schema; any other key makes it a shorthand object.
+KEYWORDS = SCHEMA_KEYS | {
+    "additionalProperties",
+    "required",
+    "description",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "examples",
+    "default",
+    "title",
 }
 
 
-def operation(route: Route, comments: dict[str, str]) -> dict[str, Any]:
-    text = comments.get(route.function, "")
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema or "type" not in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    out = {**schema, "type": [*types, "null"]}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def expand(node: Any, strict: bool, named: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON Schema from the contract's shorthand; `strict`: objects allow no other fields (responses).
+
+    `named`: the components' shorthand by name, for {"...": "Booking", "more": ...} (Booking's fields and more).
+    """
+    if isinstance(node, str):
+        text = node.strip()
+        if text.endswith("?"):
+            return nullable(expand(text[:-1], strict, named))
+        if text == "any":
+            return {}
+        if text.startswith("[") and text.endswith("]"):
+            return {"type": "array", "items": expand(text[1:-1], strict, named)}
+        if "|" in text:
+            return {"type": "string", "enum": text.split("|")}
+        if text[:1].isupper():
+            return ref(text)
+        if m := LIMITED.match(text):
+            kind, low, high = m.groups()
+            schema = dict((TYPES if strict else REQUEST_TYPES)[kind])
+            lo_key, hi_key = ("minLength", "maxLength") if kind == "string" else ("minimum", "maximum")
+            if kind == "decimal":  # a range on a decimal is said in words; the pattern says the form
+                schema["description"] = f"Between {low or 'any'} and {high or 'any'}."
+            else:
+                number = int if kind in ("string", "integer") else float
+                if low:
+                    schema[lo_key] = number(low)
+                if high:
+                    schema[hi_key] = number(high)
+            return schema
+        if text in TYPES:
+            return dict((TYPES if strict else REQUEST_TYPES)[text])
+        raise ValueError(f"unknown contract type {node!r}")
+    if isinstance(node, dict):
+        if node.keys() <= KEYWORDS and SCHEMA_KEYS & node.keys():  # JSON Schema already: expand what it contains
+            out = dict(node)
+            if isinstance(out.get("properties"), dict):
+                out["properties"] = {k: expand(v, strict, named) for k, v in out["properties"].items()}
+            for key in ("items", "additionalProperties"):
+                if isinstance(out.get(key), (dict, str)):
+                    out[key] = expand(out[key], strict, named)
+            for key in ("anyOf", "oneOf", "allOf"):
+                if isinstance(out.get(key), list):
+                    out[key] = [expand(v, strict, named) for v in out[key]]
+            return out
+        fields = dict(node)
+        base: dict[str, Any] = {}
+        if "..." in fields:  # another component's fields, then these
+            base = expand((named or {})[fields.pop("...")], strict, named)
+        properties = {**base.get("properties", {})}
+        properties |= {name.rstrip("?"): expand(value, strict, named) for name, value in fields.items()}
+        obj: dict[str, Any] = {"type": "object", "properties": properties}
+        required = [*base.get("required", []), *(name for name in fields if not name.endswith("?"))]
+        if required:
+            obj["required"] = required
+        if strict:
+            obj["additionalProperties"] = False
+        return obj
+    raise ValueError(f"unknown contract node {node!r}")
+
+
+# --- the document -------------------------------------------------------------------------
+
+PAGE_FIELDS = {
+    "count": {"type": "integer", "minimum": 0},
+    "next": {"type": ["string", "null"], "format": "uri"},
+    "previous": {"type": ["string", "null"], "format": "uri"},
+}
+
+
+def page(items: dict[str, Any]) -> dict[str, Any]:
+    """The DRF page envelope around typed items."""
+    return {
+        "type": "object",
+        "required": ["count", "next", "previous", "results"],
+        "additionalProperties": False,
+        "properties": {**PAGE_FIELDS, "results": {"type": "array", "items": items}},
+    }
+
+
+def problem(status: int) -> dict[str, Any]:
+    return {"$ref": f"#/components/responses/Problem{status}"}
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "The request is invalid; `errors` names each invalid field.",
+    401: "No valid access token (or it was revoked).",
+    402: "The payment provider declined.",
+    403: "The caller's role or ownership does not allow this.",
+    404: "No such object, or the caller may not see it.",
+    405: "Not allowed on this object.",
+    408: "The request body did not arrive in time.",
+    409: "Conflicts with the current state (already taken, not in a state that allows it).",
+    410: "Gone.",
+    412: "A precondition failed.",
+    413: "The body is too large.",
+    415: "The body's content type is not accepted.",
+    422: "Understood but cannot be processed.",
+    428: "A precondition is required.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
+    502: "A provider answered badly.",
+    503: "Temporarily unavailable; retry after `Retry-After` seconds.",
+}
+RATE_HEADERS = {
+    name: {"schema": {"type": "string"}, "description": text}
+    for name, text in (
+        ("Retry-After", "Seconds to wait before retrying."),
+        ("RateLimit-Policy", "The limit: requests per window (IETF RateLimit fields draft)."),
+        ("RateLimit-Limit", "Requests allowed in the window."),
+        ("RateLimit-Remaining", "Requests left now."),
+        ("RateLimit-Reset", "Seconds until the bucket is full again."),
+    )
+}
+
+
+def statuses(route: Route, declared: list[int]) -> set[int]:
+    """The error statuses an operation can answer: those of its kind, and those its function declares."""
+    found = {401, 429, 503, *declared}  # any token may be bad; everything is limited and may be unavailable
+    if route.roles != ANYONE:
+        found.add(403)
+    if "{" in route.path:
+        found |= {400, 404}
+    if route.query:
+        found.add(400)
+    if route.page:
+        found.add(404)  # a page past the end
+    if route.body or route.upload or route.special is specials.webhook:
+        found |= {400, 408, 413, 415}  # 408: the body did not arrive within REQUEST_TIMEOUT
+    if route.rate_class is None:
+        found.discard(429)
+    return found
+
+
+def parameter(contract: Contract, spec: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    declared = spec.get("parameters", {}).get(name)
+    description, schema = contract.parameters.get(name, ("", "string"))
+    if declared is not None:
+        schema = declared
+    param: dict[str, Any] = {"name": name, "in": where, "required": where == "path", "schema": expand(schema, False)}
+    if description:
+        param["description"] = description
+    return param
+
+
+def operation_id(route: Route) -> str:
+    """function_method; a function behind several paths adds the path's last part (webhook_receive_stripe_post)."""
+    name = route.function.removeprefix("api.")
+    if sum(r.function == route.function for r in ROUTES) > 1:
+        name += "_" + route.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"{name}_{route.method.lower()}"
+
+
+def operation(route: Route, contract: Contract) -> dict[str, Any]:
+    text = contract.comments.get(route.function, "")
+    spec = contract.operations.get(route.function, {})
     summary = text.split(". ")[0].strip().rstrip(".") or route.function
-    params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", route.path)
-    ]
-    params += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in route.query]
+    params = [parameter(contract, spec, name, "path") for name in re.findall(r"{(\w+)}", route.path)]
+    params += [parameter(contract, spec, name, "query") for name in route.query]
+    if "idempotency_key" in route.headers:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "Any unique string: a retry with the same key and body gets the first answer, never a second effect.",
+            }
+        )
     op: dict[str, Any] = {
         "tags": [route.tag],
         "summary": summary,
         "description": f"{text}\n\nCalls `{route.function}`. Roles: {', '.join(sorted(route.roles))}.",
-        "operationId": route.function.replace("api.", "") + "_" + route.method.lower(),
+        "operationId": operation_id(route),
         "parameters": params,
-        "responses": {"4XX": PROBLEM_REF, "503": PROBLEM_REF},
+        "responses": {str(s): problem(s) for s in sorted(statuses(route, spec.get("errors") or []))},
     }
+    if route.etag:
+        params.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The ETag of the copy you hold: 304 Not Modified, with no body, while it is current.",
+            }
+        )
+        op["responses"]["304"] = {"description": "Not Modified: your copy (If-None-Match) is current."}
     if "anon" not in route.roles:
         op["security"] = [{"bearer": []}]
     if route.body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+        schema = expand(spec["body"], False, contract.named) if spec.get("body") is not None else {"type": "object"}
+        media: dict[str, Any] = {"schema": schema}
+        if spec.get("example") is not None:
+            media["example"] = spec["example"]
+        op["requestBody"] = {"required": bool(schema.get("required")), "content": {"application/json": media}}
     if route.upload:
         op["requestBody"] = {
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "A JPEG, PNG or WebP image.",
+                            }
+                        },
+                    }
                 }
             },
         }
@@ -75,19 +364,52 @@ def operation(route: Route, comments: dict[str, str]) -> dict[str, Any]:
             "description": "Redirect to the provider's authorization page.",
             "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
         }
+    elif route.special is specials.stream:
+        params.append(
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "The seq of the last notification received: those after it are sent first.",
+            }
+        )
+        op["responses"]["200"] = {
+            "description": "Server-Sent Events: one `notification` event per notification (its JSON), heartbeats as comments.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
     else:
-        schema = PAGE_SCHEMA if route.page else {"type": "object"}
+        schema = expand(spec["response"], True, contract.named) if spec.get("response") is not None else {}
         op["responses"][str(route.status)] = {
             "description": "Success.",
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": page(schema) if route.page else schema}},
         }
+        if route.etag:
+            op["responses"][str(route.status)]["headers"] = {
+                "ETag": {"schema": {"type": "string"}, "description": "The version of this answer, for If-None-Match."},
+                "Cache-Control": {"schema": {"type": "string"}, "description": "How long a cache may keep it."},
+            }
     return op
 
 
-def document(comments: dict[str, str]) -> dict[str, Any]:
+def document(contract: Contract) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = operation(route, comments)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation(route, contract)
+    responses: dict[str, Any] = {}
+    for status, text in PROBLEM_DESCRIPTIONS.items():
+        responses[f"Problem{status}"] = {
+            "description": text,
+            "content": {"application/problem+json": {"schema": ref("Problem")}},
+        }
+        if status in (429, 503):
+            responses[f"Problem{status}"]["headers"] = (
+                RATE_HEADERS if status == 429 else {"Retry-After": RATE_HEADERS["Retry-After"]}
+            )
+    schemas = {
+        name: {"description": description, **expand(schema, True, contract.named)}
+        for name, (description, schema) in sorted(contract.schemas.items())
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -99,28 +421,8 @@ def document(comments: dict[str, str]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "responses": {
-                "Problem": {
-                    "description": "RFC 9457 problem details; `errors` maps a field to its messages.",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "type": {"type": "string"},
-                                    "title": {"type": "string"},
-                                    "status": {"type": "integer"},
-                                    "detail": {"type": "string"},
-                                    "errors": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                                    },
-                                },
-                            }
-                        }
-                    },
-                }
-            },
+            "schemas": schemas,
+            "responses": responses,
         },
     }
 
@@ -128,12 +430,12 @@ def document(comments: dict[str, str]) -> dict[str, Any]:
 async def serve(request: Request) -> Response:
     if request.app.state.openapi is None:
         try:
-            async with request.app.state.pool.connection() as conn:
-                cur = await conn.execute(COMMENTS)
-                comments = {name: text for name, text in await cur.fetchall()}
+            async with request.app.state.pool.connection() as conn, conn.transaction():
+                await conn.execute("set local role anon")
+                contract = await load_async(conn)
         except psycopg.Error:
-            comments = {}
-        request.app.state.openapi = orjson.dumps(document(comments))
+            return problem_response(503, "The API document needs the database.", headers={"Retry-After": "1"})
+        request.app.state.openapi = orjson.dumps(document(contract))
     return Response(request.app.state.openapi, media_type="application/json")
 
 

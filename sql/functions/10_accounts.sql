@@ -465,3 +465,38 @@ end
 $$;
 comment on function app_private.create_admin(text, text, text, text) is
   'Owner only (make createadmin, or psql): create an administrator, or promote and reset the password of an existing account with that email. Admins are never self-registered.';
+
+-- ---------------------------------------------------------------------------------------
+-- The contract (OpenAPI; sql/functions/03_contract.sql): what these functions take and return
+-- ---------------------------------------------------------------------------------------
+
+select app.api_schema('User', 'A user as they and admins see them (app.user_json): private fields included, never a password.', '{
+  "id": "uuid", "email": "email", "first_name": "string", "last_name": "string", "phone_number": "string?",
+  "role": "guest|host|admin", "photo_url": "string?", "preferences": {"type": "object"}, "is_active": "boolean",
+  "created_at": "date-time", "updated_at": "date-time"}');
+select app.api_schema('Tokens', 'A signed-in session: a short-lived access token (the Bearer) and a rotating refresh token.', '{
+  "access": "string", "refresh": "string", "token_type": {"type": "string", "const": "Bearer"}, "expires_in": "integer",
+  "refresh_expires_in": "integer?", "user": {"id": "uuid", "role": "guest|host|admin"}}');
+select app.api_schema('PublicUser', 'Another user as anyone may see them: first name and photo only.', '{
+  "id": "uuid", "first_name": "string", "photo_url": "string?"}');
+
+select app.api_operation('api.register', response => '"User"', errors => '{409}',
+  body => '{"email": "email", "password": "string(8..)", "first_name": "string(1..100)", "last_name": "string(1..100)",
+            "role?": "guest|host", "phone_number?": "string?"}',
+  example => '{"email": "ada@example.com", "password": "correct horse battery", "first_name": "Ada", "last_name": "Lovelace", "role": "guest"}');
+select app.api_operation('api.login', response => '"Tokens"',
+  body => '{"email": "string(1..)", "password": "string(1..)"}',
+  example => '{"email": "ada@example.com", "password": "correct horse battery"}');
+select app.api_operation('api.token_refresh', response => '"Tokens"', body => '{"refresh": "string"}');
+select app.api_operation('api.token_revoke', body => '{"refresh?": "string"}');
+select app.api_operation('api.token_revoke_all');
+select app.api_operation('api.me', response => '"User"');
+select app.api_operation('api.me_update', response => '"User"',
+  body => '{"first_name?": "string(1..100)", "last_name?": "string(1..100)", "phone_number?": "string?",
+            "preferences?": {"type": "object"}}');
+select app.api_operation('api.me_deactivate');
+select app.api_operation('api.me_set_photo', response => '"User"');
+select app.api_operation('api.become_host', response => '"Tokens"', errors => '{409}');
+select app.api_operation('api.users_list', response => '"User"',
+  parameters => '{"search": "string(0..200)", "role": "guest|host|admin", "active": {"type": "string", "enum": ["true", "false"]}}');
+select app.api_operation('api.user_update', response => '"User"', body => '{"role?": "guest|host|admin", "active?": "boolean"}');

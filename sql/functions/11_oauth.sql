@@ -143,3 +143,9 @@ end
 $$;
 comment on function api.oauth_sign_in(text, text, text, boolean, text, text) is
   'Sign in with an identity a provider has vouched for (GET /api/auth/{provider}/callback, after the code exchange and ID-token check): a known (provider, subject) signs in its user; otherwise a verified email matching an account (any letter case) links the identity to it; otherwise a new guest without a password is created and linked. Returns the login outcome {"ok": true, "user_id", "role", "epoch", "refresh", "refresh_expires_in"}, or {"ok": false, "status", "detail"} for an unverified or missing email (403) or a deactivated account (401). SECURITY DEFINER: identities and refresh tokens live in app_private.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_parameter('provider', 'A configured sign-in provider, e.g. google or facebook.', '"string(1..40)"');
+select app.api_operation('api.oauth_begin', errors => '{502}');
+select app.api_operation('api.oauth_sign_in', response => '"Tokens"', errors => '{403, 502}',
+  parameters => '{"code": "string(0..2000)", "state": "string(0..200)", "error": "string(0..200)"}');

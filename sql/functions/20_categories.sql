@@ -202,3 +202,24 @@ end
 $$;
 comment on function api.amenity_list(text, text) is
   'GET /api/amenities/ — the amenities a listing can offer ({slug, name}, by slug), paginated. Clients send and receive the slugs. Anyone.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Category', 'A listing category (app.category_json).', '{
+  "id": "uuid", "name": "string", "slug": "string", "description": "string",
+  "created_at": "date-time", "updated_at": "date-time"}');
+select app.api_schema('Amenity', 'Something a listing can offer; clients send and receive the slug.', '{"slug": "string", "name": "string"}');
+select app.api_operation('api.category_list', response => '"Category"');
+select app.api_operation('api.category_create', response => '"Category"', errors => '{409}',
+  body => '{"name": "string(1..100)", "slug?": "string(1..100)", "description?": "string(0..2000)"}',
+  example => '{"name": "Beach houses", "slug": "beach-houses", "description": "By the sea."}');
+select app.api_operation('api.category_get', response => '"Category"',
+  parameters => '{"id": {"type": "string", "description": "The id or the slug."}}');
+select app.api_operation('api.category_replace', response => '"Category"', errors => '{409}',
+  parameters => '{"id": {"type": "string", "description": "The id or the slug."}}',
+  body => '{"name": "string(1..100)", "slug?": "string(1..100)", "description?": "string(0..2000)"}');
+select app.api_operation('api.category_update', response => '"Category"', errors => '{409}',
+  parameters => '{"id": {"type": "string", "description": "The id or the slug."}}',
+  body => '{"name?": "string(1..100)", "slug?": "string(1..100)", "description?": "string(0..2000)"}');
+select app.api_operation('api.category_delete', errors => '{409}',
+  parameters => '{"id": {"type": "string", "description": "The id or the slug."}}');
+select app.api_operation('api.amenity_list', response => '"Amenity"');

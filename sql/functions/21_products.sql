@@ -296,3 +296,38 @@ end
 $$;
 comment on function api.product_photo_delete(text, text) is
   'DELETE /api/products/{id}/photos/{photo_id}/ — remove a photo from a listing (204); returns {path} of the file, which the API may then delete from storage. The listing''s host or an admin.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Listing', 'A listing as search shows it (app.product_json): its first photo, no description.', '{
+  "id": "uuid", "name": "string", "location": "string", "price_per_night": "decimal", "currency": "string",
+  "max_guests": "integer", "category": {"id": "uuid", "name": "string", "slug": "string"}, "amenities": "[string]",
+  "rating_avg": "number?", "rating_count": "integer", "host": "PublicUser", "cancellation_policy": "flexible|moderate|strict",
+  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "photo": "string?"}');
+select app.api_schema('ListingDetail', 'A listing in full (app.product_json): its description and every photo.', '{
+  "id": "uuid", "name": "string", "location": "string", "price_per_night": "decimal", "currency": "string",
+  "max_guests": "integer", "category": {"id": "uuid", "name": "string", "slug": "string"}, "amenities": "[string]",
+  "rating_avg": "number?", "rating_count": "integer", "host": "PublicUser", "cancellation_policy": "flexible|moderate|strict",
+  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "description": "string", "photos": "[Photo]"}');
+select app.api_schema('Photo', 'A listing photo: its URL and place in the order.', '{"id": "uuid", "url": "string", "position": "integer"}');
+select app.api_operation('api.product_get', response => '"ListingDetail"');
+select app.api_operation('api.product_create', response => '"ListingDetail"',
+  body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",
+            "price_per_night": "decimal(0.01..10000000)", "max_guests": "integer(1..100)", "category": "string(1..100)",
+            "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
+            "amenities?": "[string]"}',
+  example => '{"name": "Flat by the lagoon", "description": "A bright flat.", "location": "Lekki, Lagos, Nigeria",
+               "price_per_night": "120.00", "currency": "USD", "max_guests": 2, "category": "apartments",
+               "amenities": ["wifi"], "cancellation_policy": "moderate"}');
+select app.api_operation('api.product_replace', response => '"ListingDetail"',
+  body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",
+            "price_per_night": "decimal(0.01..10000000)", "max_guests": "integer(1..100)", "category": "string(1..100)",
+            "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
+            "amenities?": "[string]"}');
+select app.api_operation('api.product_update', response => '"ListingDetail"',
+  body => '{"name?": "string(1..200)", "description?": "string(0..10000)", "location?": "string(1..300)",
+            "price_per_night?": "decimal(0.01..10000000)", "max_guests?": "integer(1..100)", "category?": "string(1..100)",
+            "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
+            "amenities?": "[string]"}');
+select app.api_operation('api.product_delete', errors => '{409}');
+select app.api_operation('api.product_photo_add', response => '"Photo"', errors => '{409}');
+select app.api_operation('api.product_photo_delete', parameters => '{"photo_id": "uuid"}');

@@ -639,3 +639,32 @@ end
 $$;
 comment on function app.run_booking_jobs(timestamptz) is
   'The booking job (api/jobs.py runs it every minute; a DBA may run it from psql as the owner): expire pending holds past expires_at (freeing their dates), complete confirmed stays once check-out (end_date at check_out_time UTC) has passed, and purge Idempotency-Key records older than idempotency_hours. p_now lets tests move the clock. Returns {"expired": n, "completed": n, "purged_keys": n}.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Booking', 'A booking (app.booking_json): the stay, its price as booked, and where it is in its life.', '{
+  "id": "uuid", "product_id": "uuid", "guest_id": "uuid", "host_id": "uuid", "start_date": "date", "end_date": "date",
+  "nights": "integer", "guests": "integer", "status": "pending|confirmed|completed|canceled",
+  "price_per_night": "decimal", "total_price": "decimal", "currency": "string",
+  "cancellation_policy": "flexible|moderate|strict", "expires_at": "date-time?", "created_at": "date-time",
+  "updated_at": "date-time", "confirmed_at": "date-time?", "completed_at": "date-time?", "canceled_at": "date-time?",
+  "canceled_by": "uuid?", "cancel_reason": "string?", "refund_amount": "decimal?"}');
+select app.api_schema('Availability', 'The taken ranges [start_date, end_date) of a listing in a window; its host and admins also see what each is.', '{
+  "product_id": "uuid", "from": "date", "to": "date",
+  "unavailable": {"type": "array", "items": {"start_date": "date", "end_date": "date",
+    "kind?": "booked|blocked", "block_id?": "uuid?", "booking_id?": "uuid?", "reason?": "string?"}}}');
+select app.api_schema('DateBlock', 'Dates a host took off the calendar.', '{
+  "id": "uuid", "product_id": "uuid", "start_date": "date", "end_date": "date", "reason": "string?",
+  "created_by": "uuid", "created_at": "date-time"}');
+select app.api_operation('api.booking_create', response => '"Booking"', errors => '{409, 422}',
+  body => '{"product_id": "uuid", "start_date": "date", "end_date": "date", "guests?": "integer(1..100)"}',
+  example => '{"product_id": "5f0c7a52-1a43-4f0e-9a55-2d9b1b7f7e01", "start_date": "2027-03-01", "end_date": "2027-03-05", "guests": 2}');
+select app.api_operation('api.booking_get', response => '"Booking"');
+select app.api_operation('api.bookings_list', response => '"Booking"', parameters => '{
+  "as": "guest|host", "status": "pending|confirmed|completed|canceled", "product": "uuid",
+  "guest": "uuid", "host": "uuid", "from": "date", "to": "date"}');
+select app.api_operation('api.booking_confirm', response => '"Booking"', errors => '{409}');
+select app.api_operation('api.booking_cancel', response => '"Booking"', errors => '{409}', body => '{"reason?": "string(0..1000)?"}');
+select app.api_operation('api.product_availability', response => '"Availability"', parameters => '{"from": "date", "to": "date"}');
+select app.api_operation('api.product_block_dates', response => '"DateBlock"', errors => '{409}',
+  body => '{"start_date": "date", "end_date": "date", "reason?": "string(0..500)?"}');
+select app.api_operation('api.product_unblock_dates', parameters => '{"block_id": "uuid"}');

@@ -555,3 +555,33 @@ end
 $$;
 comment on function api.payments_list(text, text, text, text, text, text, text, text) is
   'GET /api/payments/ — payments, newest first: a guest''s own, a host''s on their listings (without client secrets), all for admins. Filters: status, provider (stripe, paypal), booking (id), currency (ISO 4217), from/to (created on those UTC days, YYYY-MM-DD). Paginated.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Currency', 'An ISO 4217 currency and its minor units (digits after the decimal point).', '{
+  "code": "string", "name": "string", "minor_units": "integer"}');
+select app.api_schema('ExchangeRate', 'One base buys rate quote, as of fetched_at.', '{
+  "base": "string", "quote": "string", "rate": "decimal", "source": "string", "fetched_at": "date-time"}');
+select app.api_schema('Refund', 'Money given back to the guest (app.refund_json).', '{
+  "id": "uuid", "payment_id": "uuid", "booking_id": "uuid", "provider": "stripe|paypal", "kind": "cancellation|goodwill",
+  "status": "pending|succeeded|failed", "amount": "decimal", "currency": "string", "reason": "string?",
+  "provider_refund_id": "string?", "failure_reason": "string?", "created_at": "date-time",
+  "succeeded_at": "date-time?", "failed_at": "date-time?"}');
+select app.api_schema('Payment', 'A guest''s payment for a booking (app.payment_json); client_secret and approve_url only to the guest who pays.', '{
+  "id": "uuid", "booking_id": "uuid", "provider": "stripe|paypal", "payment_method": "credit_card|paypal|stripe",
+  "status": "requires_payment|processing|succeeded|failed|canceled|partially_refunded|refunded",
+  "amount": "decimal", "currency": "string", "booking_amount": "decimal", "booking_currency": "string", "rate": "decimal?",
+  "amount_refunded": "decimal", "provider_payment_id": "string?", "client_secret": "string?", "approve_url": "string?",
+  "failure_reason": "string?", "created_at": "date-time", "updated_at": "date-time", "succeeded_at": "date-time?",
+  "failed_at": "date-time?", "canceled_at": "date-time?", "refunds": "[Refund]"}');
+select app.api_operation('api.currency_list', response => '"Currency"');
+select app.api_operation('api.exchange_rate_set', response => '"ExchangeRate"',
+  body => '{"base": "string(3..3)", "quote": "string(3..3)", "rate": "decimal"}',
+  example => '{"base": "USD", "quote": "EUR", "rate": "0.92"}');
+select app.api_operation('api.payment_create', response => '"Payment"', errors => '{409, 422, 502}',
+  body => '{"provider": "stripe|paypal", "currency?": "string(3..3)"}', example => '{"provider": "stripe"}');
+select app.api_operation('api.payment_capture', response => '"Payment"', errors => '{409, 502}');
+select app.api_operation('api.payment_get', response => '"Payment"');
+select app.api_operation('api.payments_list', response => '"Payment"', parameters => '{
+  "status": "requires_payment|processing|succeeded|failed|canceled|partially_refunded|refunded",
+  "provider": "stripe|paypal", "booking": "uuid", "currency": "string(3..3)", "from": "date", "to": "date"}');
+select app.api_operation('api.webhook_receive', response => '{"received": "boolean", "new": "boolean"}');

@@ -715,3 +715,21 @@ comment on function app.tg_bookings__settle() is
 create trigger bookings_settle after update of status on app.bookings
   for each row when (new.status in ('canceled', 'completed') and old.status is distinct from new.status)
   execute function app.tg_bookings__settle();
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('PayoutAccount', 'Where a host is paid (app.payout_account_json); onboarding_url when Stripe still needs the host.', '{
+  "provider": "stripe|paypal", "provider_account_id": "string?", "status": "pending|active",
+  "created_at": "date-time", "updated_at": "date-time", "onboarding_url?": "string?"}');
+select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_json): gross less the platform fee.', '{
+  "id": "uuid", "booking_id": "uuid", "payment_id": "uuid?", "status": "pending|scheduled|processing|paid|failed",
+  "gross": "decimal", "fee_percent": "decimal", "fee": "decimal", "amount": "decimal", "currency": "string",
+  "provider": "stripe|paypal?", "provider_payout_id": "string?", "attempt": "integer", "failure_reason": "string?",
+  "created_at": "date-time", "scheduled_at": "date-time?", "paid_at": "date-time?", "failed_at": "date-time?"}');
+select app.api_operation('api.payment_refund', response => '"Refund"', errors => '{409}',
+  body => '{"reason": "string(1..1000)", "amount?": "decimal"}', example => '{"reason": "Goodwill for a noisy night.", "amount": "20.00"}');
+select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
+select app.api_operation('api.payout_account_set', response => '"PayoutAccount"', errors => '{409}',
+  body => '{"provider": "stripe|paypal", "email?": "string(3..254)"}', example => '{"provider": "paypal", "email": "host@example.com"}');
+select app.api_operation('api.payouts_list', response => '"Payout"',
+  parameters => '{"status": "pending|scheduled|processing|paid|failed"}');
+select app.api_operation('api.payout_retry', response => '"Payout"', errors => '{409}');

@@ -330,3 +330,21 @@ end
 $$;
 comment on function api.reviews_list(text, text, text, text) is
   'GET /api/reviews/ — your reviews, newest first, hidden ones included and marked: as=guest (default: the ones you wrote) or as=host (the ones of your listings). Admins without as see every review (moderation). Filter hidden=true|false. Paginated. Signed in.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Review', 'A guest''s review of a stay (app.review_json), with the host''s response; hidden_at and hidden_reason only on a hidden one.', '{
+  "id": "uuid", "product_id": "uuid", "booking_id": "uuid", "rating": "integer(1..5)", "comment": "string",
+  "reviewer": "PublicUser", "response": {"anyOf": [{"body": "string", "host_id": "uuid", "responded_at": "date-time"}, {"type": "null"}]},
+  "hidden": "boolean", "created_at": "date-time", "updated_at": "date-time",
+  "hidden_at?": "date-time", "hidden_reason?": "string?"}');
+select app.api_operation('api.review_create', response => '"Review"', errors => '{409}',
+  body => '{"rating": "integer(1..5)", "comment": "string(1..5000)"}', example => '{"rating": 5, "comment": "Spotless, and the host was lovely."}');
+select app.api_operation('api.review_update', response => '"Review"', errors => '{409}',
+  body => '{"rating?": "integer(1..5)", "comment?": "string(1..5000)"}');
+select app.api_operation('api.review_respond', response => '"Review"', errors => '{409}', body => '{"body": "string(1..5000)"}');
+select app.api_operation('api.review_hide', response => '"Review"', errors => '{409}', body => '{"reason": "string(1..1000)"}');
+select app.api_operation('api.review_unhide', response => '"Review"', errors => '{409}');
+select app.api_operation('api.product_reviews', response => '"Review"',
+  parameters => '{"ordering": "-created_at|created_at|-rating|rating"}');
+select app.api_operation('api.reviews_list', response => '"Review"',
+  parameters => '{"as": "guest|host", "hidden": {"type": "string", "enum": ["true", "false"]}}');

@@ -489,3 +489,31 @@ end
 $$;
 comment on function api.message_reports_list(text, text) is
   'GET /api/reports/messages/: reported messages for moderation, newest report first: {id, reason, created_at, reporter_id, message (as the parties see it), conversation {id, product {id, name}, guest {id, first_name}, host {id, first_name}, created_at}}. Only the reported messages are readable, never the rest of their conversations. Paginated: page, page_size (1-100, default 20). Admins.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Message', 'One message of a conversation (app.message_json); read_at is when its recipient read it.', '{
+  "id": "uuid", "conversation_id": "uuid", "sender_id": "uuid", "recipient_id": "uuid", "body": "string",
+  "sent_at": "date-time", "read_at": "date-time?"}');
+select app.api_schema('Conversation', 'A conversation as one of its two parties sees it (app.conversation_json).', '{
+  "id": "uuid", "as": "guest|host", "product": {"anyOf": [{"id": "uuid", "name": "string"}, {"type": "null"}]},
+  "other_party": "PublicUser", "last_message": {"anyOf": [{"$ref": "#/components/schemas/Message"}, {"type": "null"}]},
+  "unread_count": "integer", "created_at": "date-time", "last_message_at": "date-time?"}');
+select app.api_schema('MessageReport', 'A reported message, as admins see it: the message and who the conversation is between.', '{
+  "id": "uuid", "reason": "string", "created_at": "date-time", "reporter_id": "uuid", "message": "Message",
+  "conversation": {"id": "uuid", "product": {"anyOf": [{"id": "uuid", "name": "string"}, {"type": "null"}]},
+                   "guest": {"id": "uuid", "first_name": "string"}, "host": {"id": "uuid", "first_name": "string"},
+                   "created_at": "date-time"}}');
+select app.api_operation('api.conversation_start', errors => '{409}',
+  response => '{"...": "Conversation", "message": "Message"}',
+  body => '{"product_id?": "uuid", "booking_id?": "uuid", "body": "string(1..5000)"}',
+  example => '{"product_id": "5f0c7a52-1a43-4f0e-9a55-2d9b1b7f7e01", "body": "Is the flat quiet at night?"}');
+select app.api_operation('api.message_send', response => '"Message"', errors => '{409}', body => '{"body": "string(1..5000)"}');
+select app.api_operation('api.conversation_read', response => '{
+  "conversation_id": "uuid", "marked_read": "integer", "unread_count": "integer", "unread_total": "integer"}');
+select app.api_operation('api.message_report', errors => '{409}', body => '{"reason": "string(1..1000)"}',
+  response => '{"id": "uuid", "message_id": "uuid", "conversation_id": "uuid", "reason": "string", "created_at": "date-time"}');
+select app.api_operation('api.conversations_list', response => '"Conversation"');
+select app.api_operation('api.conversations_unread', response => '{"unread_messages": "integer", "unread_conversations": "integer"}');
+select app.api_operation('api.messages_list', parameters => '{"before": "uuid", "page_size": "integer(1..1000000)"}',
+  response => '{"conversation": "Conversation", "results": "[Message]", "next_before": "uuid?"}');
+select app.api_operation('api.message_reports_list', response => '"MessageReport"');

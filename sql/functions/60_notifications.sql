@@ -560,3 +560,26 @@ comment on function app.tg_messages__notify() is
 
 create trigger messages_notify after insert on app.messages
   for each row execute function app.tg_messages__notify();
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_schema('Notification', 'An in-app notification (app.notification_json): its type, a one-line title and the data it is about.', '{
+  "id": "uuid", "seq": "integer", "type": "string", "title": "string", "data": {"type": "object"},
+  "read_at": "date-time?", "created_at": "date-time"}');
+select app.api_schema('NotificationPreferences', 'Every notification type, whether it can be turned off, and the caller''s channels for it.', '{
+  "types": {"type": "array", "items": {"type": "string", "description": "string", "mandatory": "boolean",
+                                        "email": "boolean", "in_app": "boolean"}}}');
+select app.api_operation('api.notifications_list', response => '"Notification"',
+  parameters => '{"unread": {"type": "string", "enum": ["true", "false"]}}');
+select app.api_operation('api.notifications_since', response => '"[Notification]"', errors => '{400}');
+select app.api_operation('api.notification_read', response => '"Notification"');
+select app.api_operation('api.notifications_read_all', response => '{"marked": "integer"}');
+select app.api_operation('api.notifications_unread_count', response => '{"unread": "integer"}');
+select app.api_operation('api.notification_preferences_get', response => '"NotificationPreferences"');
+select app.api_operation('api.notification_preferences_set', response => '"NotificationPreferences"',
+  body => '{"type": "object", "additionalProperties": {"email?": "boolean", "in_app?": "boolean"},
+            "description": "{\"<type>\": {\"email\": bool, \"in_app\": bool}} for the types to change."}',
+  example => '{"new_message": {"email": false, "in_app": true}}');
+select app.api_operation('api.notifications_dead', response => '{
+  "id": "uuid", "user_id": "uuid", "type": "string", "email_attempts": "integer", "email_error": "string?",
+  "created_at": "date-time"}');
+select app.api_operation('api.notification_resend', response => '{"id": "uuid", "email_state": "skipped|pending|sent|dead"}', errors => '{409}');

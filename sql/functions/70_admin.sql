@@ -128,7 +128,7 @@ begin
     'dead_letters', (select count(*) from app.notifications n where n.email_state = 'dead'),
     'reported_messages', (select count(*) from app.message_reports),
     'hidden_reviews', (select count(*) from app.reviews r where r.hidden_at is not null),
-    'bookings_per_day', (select jsonb_agg(jsonb_build_object('day', d.day, 'n', coalesce(b.n, 0)) order by d.day)
+    'bookings_per_day', (select jsonb_agg(jsonb_build_object('day', d.day::date, 'n', coalesce(b.n, 0)) order by d.day)
         from generate_series(v_today - 29, v_today, interval '1 day') d(day)
         left join (select (created_at at time zone 'UTC')::date as day, count(*) as n from app.bookings
                     where created_at >= v_today - 29 group by 1) b on b.day = d.day::date),
@@ -290,3 +290,36 @@ end
 $$;
 comment on function api.admin_payment(text) is
   'GET /api/admin/payments/{id}/ — a payment''s file: the payment with its refunds, the guest''s email, its payout, and the provider webhook events about it. Admins.';
+
+-- The contract (OpenAPI; sql/functions/03_contract.sql).
+select app.api_operation('api.audit_list', parameters => '{"actor": "uuid", "table": "string(1..100)", "row": "string(1..100)"}',
+  response => '{"id": "integer", "at": "date-time", "actor_id": "uuid?", "actor_email": "string?", "action": "insert|update|delete",
+                "table": "string", "row_id": "string?", "before": "any", "after": "any"}');
+select app.api_operation('api.admin_overview', response => '{
+  "bookings_today": {"type": "object", "additionalProperties": "integer"},
+  "bookings_month": {"type": "object", "additionalProperties": "integer"},
+  "money_month": {"type": "array", "items": {"currency": "string", "paid_in": "decimal", "refunded": "decimal", "fees": "decimal", "paid_out": "decimal"}},
+  "new_users_month": "integer", "new_listings_month": "integer", "occupancy_month": "number?",
+  "payouts": {"pending": "integer", "failed": "integer"}, "dead_letters": "integer", "reported_messages": "integer",
+  "hidden_reviews": "integer",
+  "bookings_per_day": {"type": "array", "items": {"day": "date", "n": "integer"}},
+  "revenue_per_day": {"type": "array", "items": {"day": "date", "currency": "string", "paid_in": "decimal"}}}');
+select app.api_operation('api.admin_products', parameters => '{
+  "search": "string(0..200)", "host": "uuid", "category": {"type": "string", "description": "A category slug."}, "published": {"type": "string", "enum": ["true", "false"]},
+  "min_price": "decimal", "max_price": "decimal"}',
+  response => '{"id": "uuid", "name": "string", "location": "string", "category": "string", "host_id": "uuid",
+                "host_email": "string?", "price_per_night": "decimal", "currency": "string", "published": "boolean",
+                "rating_avg": "number?", "rating_count": "integer", "created_at": "date-time"}');
+select app.api_operation('api.admin_user', response => '{"...": "User", "bookings": "[Booking]",
+  "listings": {"type": "array", "items": {"id": "uuid", "name": "string", "published": "boolean"}}, "payments": "[Payment]"}');
+select app.api_operation('api.user_sessions_end', response => '{"id": "uuid", "sessions_ended": "boolean"}');
+select app.api_operation('api.admin_booking', response => '{"...": "Booking",
+  "listing": {"anyOf": [{"id": "uuid", "name": "string"}, {"type": "null"}]}, "guest_email": "string?", "host_email": "string?",
+  "timeline": {"type": "array", "items": {"at": "date-time", "event": "requested|confirmed|canceled|completed"}},
+  "payments": "[Payment]", "payout": {"anyOf": [{"$ref": "#/components/schemas/Payout"}, {"type": "null"}]},
+  "messages": "integer",
+  "audit": {"type": "array", "items": {"at": "date-time", "action": "insert|update|delete", "actor_id": "uuid?",
+                                       "before": "string?", "after": "string?"}}}');
+select app.api_operation('api.admin_payment', response => '{"...": "Payment", "guest_email": "string?",
+  "payout": {"anyOf": [{"$ref": "#/components/schemas/Payout"}, {"type": "null"}]},
+  "webhook_events": {"type": "array", "items": {"event_id": "string", "type": "string", "received_at": "date-time", "outcome": "string?"}}}');

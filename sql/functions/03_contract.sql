@@ -1,0 +1,82 @@
+/*
+ * The API contract: how a file declares the JSON shapes of its functions.
+ *
+ * Why: the OpenAPI document (/openapi.json) must say, field by field, what every operation
+ * takes and returns, and stay true. The JSON is built here in SQL, so each file declares
+ * the shapes it builds right after the functions that build them:
+ *
+ *   select app.api_schema('Category', 'A listing category.',
+ *     '{"id": "uuid", "name": "string", "slug": "string", "description": "string",
+ *       "created_at": "date-time", "updated_at": "date-time"}');
+ *   select app.api_operation('api.category_get', response => '"Category"', errors => '{}');
+ *
+ * Schemas are JSON Schema or the shorthand api/openapi.py expands: a type name ("string",
+ * "integer", "boolean", "uuid", "date", "date-time", "decimal", "uri", "email", "any"), a
+ * component ("Category"), an array ("[Photo]"), an enum ("pending|confirmed"), a trailing
+ * "?" for null allowed, length or range limits ("string(1..100)", "integer(1..)"), and an
+ * object as {"field": schema} where a field is required unless its name ends in "?".
+ * Objects in responses allow no other fields, so a field added in SQL and not here fails
+ * the test suite, which validates every response against the document.
+ *
+ * Guarantees: only the owner declares (by grants); a declaration names a function that
+ * exists; declaring twice replaces.
+ */
+
+create function app.api_schema(p_name text, p_description text, p_schema jsonb) returns void
+language sql volatile security invoker
+as $$
+  insert into api.contract_schemas (name, kind, description, schema)
+  values (p_name, 'schema', p_description, p_schema)
+  on conflict (name) do update set description = excluded.description, schema = excluded.schema
+$$;
+comment on function app.api_schema(text, text, jsonb) is
+  'Declare a component of the API contract (CamelCase name, e.g. Listing): its description and schema (JSON Schema or the shorthand of sql/functions/03_contract.sql).';
+
+create function app.api_parameter(p_name text, p_description text, p_schema jsonb) returns void
+language sql volatile security invoker
+as $$
+  insert into api.contract_schemas (name, kind, description, schema)
+  values (p_name, 'parameter', p_description, p_schema)
+  on conflict (name) do update set description = excluded.description, schema = excluded.schema
+$$;
+comment on function app.api_parameter(text, text, jsonb) is
+  'Declare a query or path parameter shared by name (e.g. page): every operation taking a parameter of this name documents it so, unless its own declaration says otherwise.';
+
+create function app.api_operation(p_function text, body jsonb default null, response jsonb default null,
+                                  parameters jsonb default '{}', errors integer[] default '{}',
+                                  example jsonb default null)
+returns void
+language plpgsql volatile security invoker
+as $$
+begin
+  if not exists (select from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                  where n.nspname || '.' || p.proname = p_function) then
+    raise exception 'app.api_operation: no function %', p_function;
+  end if;
+  insert into api.contract_operations (function, body, response, parameters, errors, example)
+  values (p_function, body, response, parameters, errors, example)
+  on conflict (function) do update
+    set body = excluded.body, response = excluded.response, parameters = excluded.parameters,
+        errors = excluded.errors, example = excluded.example;
+end
+$$;
+comment on function app.api_operation(text, jsonb, jsonb, jsonb, integer[], jsonb) is
+  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones, errors it answers beyond its route''s usual ones, an example body.';
+
+-- The shapes every operation shares.
+select app.api_schema('Problem', 'An RFC 9457 problem: what went wrong; errors names each invalid field with its messages.', '{
+  "type": "object",
+  "required": ["type", "title", "status", "detail"],
+  "additionalProperties": false,
+  "properties": {
+    "type": {"type": "string"},
+    "title": {"type": "string"},
+    "status": {"type": "integer", "minimum": 400, "maximum": 599},
+    "detail": {"type": "string"},
+    "request_id": {"type": "string"},
+    "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+  }
+}');
+select app.api_parameter('page', 'The page to read, from 1.', '"integer(1..1000000)"');
+select app.api_parameter('page_size', 'Items per page (default 20; more than 100 is read as 100).', '"integer(1..1000000)"');
+select app.api_parameter('id', 'The object''s id.', '"uuid"');
