@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
+from tests.fix_contract import contract_app
 from tests.fix_data import word
 from tests.fix_users import User
 
@@ -44,7 +44,7 @@ def settings(owner_url: str, app_url: str, direct_app_url: str, tmp_path_factory
 @pytest.fixture(scope="session")
 def client(settings: Settings) -> Iterator[TestClient]:
     """One app for the session (one pool); each test's requests are independent."""
-    with TestClient(create_app(settings), base_url="http://testserver", raise_server_exceptions=False) as c:
+    with TestClient(contract_app(settings), base_url="http://testserver", raise_server_exceptions=False) as c:
         yield c
 
 

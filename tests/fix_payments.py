@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
 from api.worker import make_app, run_until_idle
+from tests.fix_contract import contract_app
 from tests.fix_data import day, new_listing
 from tests.fix_users import User
 from tests.loopback import Server
@@ -67,7 +67,7 @@ def pay_settings(settings: Settings, stripe: StripeStandIn, paypal: PayPalStandI
 @pytest.fixture(scope="session")
 def api(pay_settings: Settings) -> Iterator[TestClient]:
     """The app with Stripe and PayPal configured (the session's `client` has no payment provider)."""
-    with TestClient(create_app(pay_settings), base_url="http://testserver", raise_server_exceptions=False) as c:
+    with TestClient(contract_app(pay_settings), base_url="http://testserver", raise_server_exceptions=False) as c:
         yield c
 
 

@@ -98,10 +98,10 @@ def test_media_url_is_configured_in_one_place(make_user: Callable[..., User], se
     """MEDIA_URL decides both where files are served and the URLs SQL builds (app.media_url)."""
     from dataclasses import replace
 
-    from api.app import create_app
+    from tests.fix_contract import contract_app
 
     elsewhere = replace(settings, media_url="/files/")
-    with TestClient(create_app(elsewhere), base_url="http://testserver") as other:
+    with TestClient(contract_app(elsewhere), base_url="http://testserver") as other:
         host, p = setup(other, make_user)
 
         photo = other.post(

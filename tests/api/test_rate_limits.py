@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
 from tests.fix_api import assert_problem, new_email
+from tests.fix_contract import contract_app
 from tests.fix_users import User
 
 
@@ -40,7 +40,7 @@ def limits(owner: psycopg.Connection[Any]) -> Iterator[Any]:
 
 @pytest.fixture
 def limited(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(replace(settings, rate_limits=True, trusted_proxies=frozenset({"testclient"})))
+    app = contract_app(replace(settings, rate_limits=True, trusted_proxies=frozenset({"testclient"})))
     with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
         yield c
 
@@ -87,7 +87,7 @@ def test_classes_are_counted_apart_and_a_refused_write_changes_nothing(
 
 def test_x_forwarded_for_counts_only_from_a_trusted_proxy(settings: Settings, limits: Any) -> None:
     limits("read", 1, 1)
-    app = create_app(replace(settings, rate_limits=True))  # no trusted proxies: the peer is the client
+    app = contract_app(replace(settings, rate_limits=True))  # no trusted proxies: the peer is the client
     with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
         assert c.get("/api/categories/", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 200
         # A forged header does not buy a fresh bucket: it is the same peer.

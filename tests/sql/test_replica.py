@@ -18,8 +18,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
+from tests.fix_contract import contract_app
 from tests.fix_data import new_listing
 from tests.fix_users import User
 
@@ -122,7 +122,7 @@ def test_anonymous_reads_use_the_replica_and_a_writer_reads_their_own_writes(
 ) -> None:
     listing = new_listing(owner, host.id)
     caught_up(owner_url, replica)
-    app = create_app(replace(settings, replica_database_url=url(owner_url, replica, "authenticator")))
+    app = contract_app(replace(settings, replica_database_url=url(owner_url, replica, "authenticator")))
     with TestClient(app, base_url="http://testserver") as client, superuser(owner_url, replica) as standby:
         path = f"/api/products/{listing}/"
         assert client.get(path).json()["name"] == "A place"
