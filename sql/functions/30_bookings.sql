@@ -290,8 +290,10 @@ begin
   end if;
   if not v_errors ? 'guests' then
     v_guests := coalesce(btrim(p_body ->> 'guests')::int, 1);
-    if not v_errors ? 'product_id' and v_guests > v_product.max_guests then
-      v_errors := app.add_error(v_errors, 'guests', format('This listing allows at most %s guests.', v_product.max_guests));
+    if not v_errors ? 'product_id' then  -- nested: SQL's and does not promise to skip an unassigned v_product
+      if v_guests > v_product.max_guests then
+        v_errors := app.add_error(v_errors, 'guests', format('This listing allows at most %s guests.', v_product.max_guests));
+      end if;
     end if;
   end if;
   perform app.raise_errors(v_errors);

@@ -399,3 +399,16 @@ def test_job_and_private_helpers_are_not_for_clients(owner: psycopg.Connection[A
     admin = new_user(owner, "admin")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         as_role("admin", admin).execute("select app.run_booking_jobs()")
+
+
+def test_a_bad_body_is_a_400_naming_the_fields_on_a_fresh_connection(
+    app_url: str, owner: psycopg.Connection[Any]
+) -> None:
+    """Before any booking on the connection: no field check may read a listing that was never looked up."""
+    guest = new_user(owner, "guest")
+    for body in ({}, {"product_id": "nope", "guests": 2}):
+        with psycopg.connect(app_url, autocommit=True, prepare_threshold=None) as fresh:
+            with pytest.raises(psycopg.Error) as caught:
+                call(fresh, "guest", guest, "select api.booking_create(%s::jsonb)", (json.dumps(body),))
+        assert caught.value.sqlstate == "PT400"
+        assert "product_id" in json.loads(caught.value.diag.message_detail or "{}")
