@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install postgres db migrate demo run serve stop test test-pgbouncer test-tools check psql pgcli createadmin outbox bench-data bench clean
+.PHONY: help install postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
 	@echo "make outbox       the newest emails kept locally (no SMTP_HOST set); N=20 for more"
 	@echo "make check        ruff (lint + format check) and mypy"
+	@echo "make postman      the running API's OpenAPI document as a Postman collection (OPENAPI_URL= for another API)"
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
 
@@ -91,13 +92,46 @@ test-tools:
 	  fi; \
 	fi
 
-test: install test-tools
+# Node.js and npm, for the TypeScript client check (tests/test_typescript_client.py) and make postman.
+nodejs:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Node.js and npm with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null 2>&1 \
+	      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
+	      || echo "could not install nodejs and npm: tests/test_typescript_client.py will be skipped"; \
+	  else \
+	    echo "Node.js or npm is missing: tests/test_typescript_client.py will be skipped (sudo apt-get install -y nodejs npm)"; \
+	  fi; \
+	fi
+
+# The pinned openapi-typescript and typescript of clients/typescript (npm ci again when the lock changes).
+TS_CLIENT := clients/typescript
+$(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund
+	@touch $@
+
+ts-client: nodejs
+	@if command -v npm >/dev/null; then $(MAKE) -s --no-print-directory $(TS_CLIENT)/node_modules/.installed; fi
+
+test: install test-tools ts-client
 	$(PY) -m pytest -q
 
 # The same suite with the API and every client role connecting through PgBouncer (transaction pooling).
 test-pgbouncer: install test-tools
 	@[ -x /usr/sbin/pgbouncer ] || { echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; }
 	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser tests/api tests/sql
+
+# A Postman collection (v2.1) from the document the running API serves (make run first), written
+# to clients/postman/nexus.postman_collection.json; Postman can also import the URL directly.
+POSTMAN := clients/postman
+OPENAPI_URL ?= http://$(HOST):$(PORT)/openapi.json
+$(POSTMAN)/node_modules/.installed: $(POSTMAN)/package.json $(POSTMAN)/package-lock.json
+	npm ci --prefix $(POSTMAN) --no-audit --no-fund
+	@touch $@
+
+postman: nodejs $(POSTMAN)/node_modules/.installed
+	node $(POSTMAN)/collection.mjs $(OPENAPI_URL) $(POSTMAN)/nexus.postman_collection.json
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check api tests bench migrations
@@ -120,7 +154,7 @@ createadmin: migrate
 	@$(PY) -m api.createadmin "$(EMAIL)" "$(PASSWORD)"
 
 clean: stop
-	rm -rf "$$(readlink -f .pg)" .pg $(VENV) media
+	rm -rf "$$(readlink -f .pg)" .pg $(VENV) media $(TS_CLIENT)/node_modules $(POSTMAN)/node_modules
 
 # --- benchmark (bench/) ---------------------------------------------------------------
 bench-data: migrate
