@@ -145,6 +145,8 @@ class StripeGateway:
             settings.stripe_secret_key,
             base_addresses={"api": settings.stripe_api_base, "connect": settings.stripe_api_base},
             max_network_retries=0,  # retries are the worker's, with backoff
+            # The SDK's default of 80 s would outlast REQUEST_TIMEOUT; PayPal and OAuth wait 10 s too.
+            http_client=stripe.new_default_http_client(timeout=10),
         )
 
     # --- payments ---------------------------------------------------------------------------

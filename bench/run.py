@@ -228,6 +228,7 @@ class Server:
             NEXUS_ENV="development",  # the bench database uses the development defaults
             ACCESS_LOG="false",
             TRUSTED_PROXIES="127.0.0.1",  # wrk.lua names one of 10,000 clients in X-Forwarded-For
+            DRAIN_SECONDS="0",  # stopped between workloads: no balancer to tell
         )
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).

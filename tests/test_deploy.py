@@ -87,6 +87,7 @@ def test_each_procfile_process_starts(owner_url: str) -> None:
         "PORT": str(port),
         "NEXUS_ENV": "development",
         "LOG_LEVEL": "warning",
+        "DRAIN_SECONDS": "0",  # stopped at the end: no balancer to tell
     }
     processes = procfile()
     assert processes.keys() == {"web", "worker", "release"}
