@@ -107,6 +107,7 @@ class Contract:
 class State:
     contract: Contract | None = None
     violations: list[str] = []
+    checked = 0  # responses checked this session
     samples: str | None = os.environ.get("NEXUS_CONTRACT_SAMPLES")
 
 
@@ -147,6 +148,7 @@ class Checked:
         contract = contract_for(self.settings)
         body = b"".join(chunks)
         State.violations += contract.check(scope["method"], scope["path"], status, ctype, body)
+        State.checked += 1
         if State.samples and (op := contract.match(scope["method"], scope["path"])):
             record(op, status, body)
 
@@ -174,3 +176,8 @@ def responses_match_the_contract() -> Iterator[None]:
     if found:
         unique = list(dict.fromkeys(found))
         pytest.fail("responses broke the OpenAPI contract:\n  " + "\n  ".join(unique[:20]), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if State.checked:
+        terminalreporter.write_line(f"contract: {State.checked} API responses checked against /openapi.json")
