@@ -30,7 +30,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
     return [(path, method, op) for path, item in document["paths"].items() for method, op in item.items()]
 
 
-def test_every_route_is_an_operation_declared_in_sql(client: TestClient, owner: Any) -> None:
+def test_every_route_is_an_operation_declared_in_sql(owner: Any) -> None:
     declared = {f for (f,) in owner.execute("select function from api.contract_operations")}
     assert {r.function for r in ROUTES} - declared == set()
     assert declared - {r.function for r in ROUTES} == set(), "a declaration for a function no route calls"
