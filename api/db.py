@@ -1,10 +1,10 @@
 """One request = one transaction, in one round trip.
 
 The connection pool logs in as `authenticator`. For each request, pipelined and
-sent together before a single Sync: set role, JWT claims and MEDIA_URL; take a rate-limit
-token (app.rate_take) and make GETs read-only; all with
-set_config(..., true); for a signed-in user `app.check_session()` (deactivated users
-and revoked sessions stop here); the call itself. In the extended query protocol
+sent together before a single Sync: one statement takes a rate-limit token
+(app.rate_take, as authenticator) and sets role, JWT claims, MEDIA_URL, the statement
+timeout and, for GETs, read-only, all with set_config(..., true); for a signed-in user
+`app.check_session()` (deactivated users and revoked sessions stop here); the call itself. In the extended query protocol
 everything up to a Sync is one implicit transaction: it commits at the Sync, or
 rolls back whole if any statement fails, and the local settings end with it; so no
 BEGIN or COMMIT is sent; nothing is set on the session, so PgBouncer's transaction pooling
@@ -23,14 +23,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.errors import from_database
 
-SET_CONTEXT = (
-    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-    " set_config('nexus.media_url', %s, true), set_config('statement_timeout', %s, true)"
+# One statement, its target list run left to right: the token is taken (as authenticator, which
+# may execute app.rate_take; nulls, for internal calls, skip it) before the role switches and
+# before the transaction turns read-only. A second statement for the take cost ~10 % of a
+# detail request (make bench, rate limit's cost).
+CONTEXT = (
+    "select app.rate_take(%s, %s), set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('nexus.media_url', %s, true), set_config('statement_timeout', %s, true),"
+    " set_config('transaction_read_only', %s, true)"
 )
-# A statement of its own, so that app.rate_take is checked and run as the role just set; its
-# target list runs left to right: the token is taken before the transaction turns read-only.
-TAKE_TOKEN = "select app.rate_take(%s, %s), set_config('transaction_read_only', %s, true)"
-READ_ONLY = "select set_config('transaction_read_only', %s, true)"  # internal calls: no token to take
 CHECK_SESSION = "select app.check_session()"
 
 
@@ -65,7 +66,7 @@ def make_pool(
 ) -> Pool:
     """The authenticator's pool.
 
-    Everything a transaction needs is set in that transaction (SET_CONTEXT), never on the
+    Everything a transaction needs is set in that transaction (CONTEXT), never on the
     session, so it also works through PgBouncer in transaction pooling. `prepare=False` sends
     no server-side prepared statements (PgBouncer before 1.21 cannot route them).
     """
@@ -106,11 +107,10 @@ async def call(
     # connection left in any other state is rolled back or discarded by the pool.
     async with pool.connection() as conn, conn.pipeline() as pipe:
         timeout = pool.statement_timeouts.get(role, "10s")
-        await conn.execute(SET_CONTEXT, (role, claims_json, pool.media_url, timeout))
-        if rate:
-            await conn.execute(TAKE_TOKEN, (*rate, "on" if read_only else "off"))
-        else:
-            await conn.execute(READ_ONLY, ("on" if read_only else "off",))
+        rate_class, caller = rate or (None, None)
+        await conn.execute(
+            CONTEXT, (rate_class, caller, role, claims_json, pool.media_url, timeout, "on" if read_only else "off")
+        )
         if claims:
             await conn.execute(CHECK_SESSION)
         cur = conn.cursor(row_factory=tuple_row)

@@ -5,21 +5,28 @@ built by bench/data.py) serves every workload. Each workload is driven
 
   * over HTTP by wrk (a separate process; bench/wrk.lua varies the URLs), and
   * over SQL by pgbench with the same function call in the same transaction the API
-    sends (pipelined before one Sync, one implicit transaction: set_config
-    role/claims/read-only; the call),
+    sends (pipelined before one Sync, one implicit transaction: the rate-limit token and
+    set_config role/claims/read-only; the call),
     prepared statements (-M prepared, as the API's pool), the same number of
     connections and the same duration,
 
 after a warm-up of each. It prints requests/s, p50 and p99 for both, and the ratio
-API/SQL next to the target (catalog search >= 0.9x, detail >= 0.3x), and writes the table
+API/SQL next to the target (catalog >= 0.9x, detail >= 0.6x), and writes the table
 to bench/out/results.md. When api.booking_create exists it adds the booking workloads:
 successful bookings/s on distinct listings, and a contention run (rounds of concurrent
 requests for one listing and overlapping stays) reporting the conflict rate.
 
 Every load targets 127.0.0.1 or the local Unix socket, and every loop is bounded in time.
 
+The shared rate limit's cost (issue 14): the workloads named by --limit-cost (default
+detail) are also served by a second API with RATE_LIMITS=false, in interleaved slices (on,
+off, off, on, ...: a drift in the machine's load weighs on both alike), and the bench prints
+requests/s with and without the limit and their ratio. --rate-limits off serves every
+workload without the limit.
+
 Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
                            [--only healthz,search,browse,deep,filter,detail,bookings]
+                           [--rate-limits on|off] [--limit-cost detail,... | --limit-cost '']
                            [--no-bookings] [--no-migrate]
 """
 
@@ -64,9 +71,9 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 
 # The transaction the API sends for an anonymous GET (api/db.py), pipelined in one round trip.
 TX = """\\startpipeline
-select set_config('role', :role, true), set_config('request.jwt.claims', '', true), \
-set_config('nexus.media_url', '/media/', true), set_config('statement_timeout', '3s', true);
-select app.rate_take('read', 'a:10.0.' || :client), set_config('transaction_read_only', :ro, true);
+select app.rate_take('read', 'a:10.0.' || :client), set_config('role', :role, true), \
+set_config('request.jwt.claims', '', true), set_config('nexus.media_url', '/media/', true), \
+set_config('statement_timeout', '3s', true), set_config('transaction_read_only', :ro, true);
 {call};
 \\endpipeline
 """
@@ -126,7 +133,7 @@ WORKLOADS = [
         # Listing i has id md5('product:' || i); every 20th is unpublished, so the k-th
         # published one is i = k + (k - 1) / 19. The md5 costs about a microsecond.
         "select api.product_get(p_id => md5('product:' || :i)::uuid::text)",
-        0.3,
+        0.6,
         mode="detail",
         pgbench_set=f"\\set k random(1, {PUBLISHED})\n\\set i :k + (:k - 1) / 19\n",
     ),
@@ -216,7 +223,7 @@ def has_function(conn: psycopg.Connection, qualified: str) -> bool:
 class Server:
     """uvicorn serving api.main:app against nexus_bench on 127.0.0.1:<free port>."""
 
-    def __init__(self, workers: int, pool: int, log_path: Path) -> None:
+    def __init__(self, workers: int, pool: int, log_path: Path, rate_limits: bool = True) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -229,6 +236,7 @@ class Server:
             ACCESS_LOG="false",
             TRUSTED_PROXIES="127.0.0.1",  # wrk.lua names one of 10,000 clients in X-Forwarded-For
             DRAIN_SECONDS="0",  # stopped between workloads: no balancer to tell
+            RATE_LIMITS="true" if rate_limits else "false",
         )
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
@@ -568,6 +576,31 @@ def bookings(server: Server, args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def limit_cost(on: Server, off: Server, w: Workload, args: argparse.Namespace) -> tuple[Stats, Stats]:
+    """The same workload against the API with and without the rate limit, interleaved in
+    slices (on, off, off, on, on, off, off, on): requests/s of each over all its slices."""
+    slices = 4
+    seconds = float(max(1, round(args.duration / 2)))  # wrk takes whole seconds
+    wrk(off.base, w, args.warmup, args.connections, args.threads, {})
+    runs: dict[bool, list[Stats]] = {True: [], False: []}
+    for i in range(slices * 2):
+        limited = (i % 4) in (0, 3)
+        runs[limited].append(wrk((on if limited else off).base, w, seconds, args.connections, args.threads, {}))
+
+    def total(parts: list[Stats]) -> Stats:
+        requests = sum(p.requests for p in parts)
+        elapsed = sum(p.requests / p.rps for p in parts if p.rps)
+        return Stats(
+            rps=requests / elapsed,
+            p50_ms=statistics.median(p.p50_ms for p in parts),
+            p99_ms=max(p.p99_ms for p in parts),
+            requests=requests,
+            errors=sum(p.errors for p in parts),
+        )
+
+    return total(runs[True]), total(runs[False])
+
+
 # --------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------
@@ -625,6 +658,17 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="comma list of workloads (healthz,search,browse,deep,filter,detail,bookings)"
     )
+    parser.add_argument(
+        "--rate-limits",
+        choices=("on", "off"),
+        default="on",
+        help="serve the workloads with the shared rate limit or not",
+    )
+    parser.add_argument(
+        "--limit-cost",
+        default="detail",
+        help="workloads also run without the rate limit, interleaved, to print its cost ('' for none)",
+    )
     parser.add_argument("--no-bookings", action="store_true")
     parser.add_argument("--no-migrate", action="store_true")
     parser.add_argument("--rounds", type=int, default=20)
@@ -668,9 +712,15 @@ def main() -> None:
     started = time.monotonic()
     rows: list[tuple[Workload, Stats | None, Stats | None, str]] = []
     extra: list[str] = []
-    server = Server(args.workers, args.pool, OUT / "api.log")
+    server = Server(args.workers, args.pool, OUT / "api.log", rate_limits=args.rate_limits == "on")
+    costed = {x for x in args.limit_cost.split(",") if x} if args.rate_limits == "on" else set()
+    costed &= {w.name for w in workloads}
+    unlimited = Server(args.workers, args.pool, OUT / "api-unlimited.log", rate_limits=False) if costed else None
+    costs: list[tuple[Workload, Stats, Stats]] = []
     try:
         server.wait_ready()
+        if unlimited is not None:
+            unlimited.wait_ready()
         if not only or "healthz" in only:
             hw = Workload("healthz", "GET /healthz (no database: the HTTP layer alone)", "/healthz", "", None)
             log(f"\n== healthz: {hw.title}, load {loadavg()}")
@@ -706,10 +756,21 @@ def main() -> None:
                 )
                 log(f"   API/SQL {api.rps / db.rps:.2f} (target {w.target})")
                 rows.append((w, api, db, ""))
+                if unlimited is not None and w.name in costed:
+                    log(f"   rate limit's cost: {w.name} with and without it, interleaved, load {loadavg()}")
+                    with_limit, without = limit_cost(server, unlimited, w, args)
+                    ratio = with_limit.rps / without.rps
+                    log(
+                        f"   limits on {with_limit.rps:8.0f} req/s, off {without.rps:8.0f} req/s: "
+                        f"on/off {ratio:.3f}, cost {1 - ratio:.1%} (target < 5 %)"
+                    )
+                    costs.append((w, with_limit, without))
         if not args.no_bookings and (not only or "bookings" in only):
             extra = bookings(server, args)
     finally:
         server.stop()
+        if unlimited is not None:
+            unlimited.stop()
 
     table = [
         "| workload | API req/s | API p50 ms | API p99 ms | SQL tx/s | SQL p50 ms | SQL p99 ms | API/SQL | target |",
@@ -733,6 +794,19 @@ def main() -> None:
             f"| {w.name}: {w.title} | {api.rps:,.0f}{errs} | {api.p50_ms:.2f} | {api.p99_ms:.2f} | {db.rps:,.0f} "
             f"| {db.p50_ms:.2f} | {db.p99_ms:.2f} | **{ratio:.2f}** | >= {w.target} {verdict} |"
         )
+    if costs:
+        table += [
+            "",
+            "| rate limit's cost (interleaved slices) | limits on req/s | limits off req/s | on/off | cost | target |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for w, with_limit, without in costs:
+            ratio = with_limit.rps / without.rps
+            verdict = "met" if 1 - ratio < 0.05 else "NOT met"
+            table.append(
+                f"| {w.name} | {with_limit.rps:,.0f} | {without.rps:,.0f} | **{ratio:.3f}** | {1 - ratio:.1%} "
+                f"| < 5 % {verdict} |"
+            )
     md = ["# Nexus benchmark results", "", *env_lines, "", *table]
     if extra:
         md += ["", "| booking workload | req/s | p50 ms | p99 ms | outcome | notes |", "|---|---:|---:|---:|---|---|"]

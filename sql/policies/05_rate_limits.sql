@@ -1,6 +1,10 @@
 /*
- * Rate limits: each request takes a token as the client role it runs as (api/db.py
- * SET_CONTEXT switches the role, then calls app.rate_take). Nothing else reaches the buckets.
+ * Rate limits: each request takes a token in its first statement, before the switch to the
+ * client's role (api/db.py CONTEXT), so the login role may call app.rate_take: the one thing it
+ * may do besides switching roles. The function is SECURITY DEFINER; nothing else reaches the
+ * buckets. The client roles keep EXECUTE for callers that switch role first (the bench's
+ * pgbench transaction starts its sessions as anon).
  */
 
-grant execute on function app.rate_take(text, text) to anon, guest, host, admin;
+grant usage on schema app to authenticator;
+grant execute on function app.rate_take(text, text) to authenticator, anon, guest, host, admin;

@@ -105,3 +105,17 @@ def test_a_dba_lifts_a_class(limited: TestClient, limits: Any, owner: psycopg.Co
         assert limited.get("/api/categories/", headers=addr).status_code == 200
     finally:
         owner.execute("update app_private.rate_limits set enabled = true where class = 'read'")
+
+
+def test_two_app_instances_share_one_bucket(settings: Settings, limits: Any) -> None:
+    limits("read", 3, 1)
+    cfg = replace(settings, rate_limits=True, trusted_proxies=frozenset({"testclient"}))
+    addr = {"X-Forwarded-For": "198.51.100.30"}
+    with (
+        TestClient(contract_app(cfg), base_url="http://testserver", raise_server_exceptions=False) as one,
+        TestClient(contract_app(cfg), base_url="http://testserver", raise_server_exceptions=False) as two,
+    ):
+        statuses = [c.get("/api/categories/", headers=addr).status_code for c in (one, two, one, two)]
+
+        assert statuses == [200, 200, 200, 429]
+        assert_problem(one.get("/api/categories/", headers=addr), 429)
