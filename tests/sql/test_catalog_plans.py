@@ -92,3 +92,39 @@ def test_ordering_by_rating_reads_the_maintained_aggregate_through_its_index(
 
     assert "rating_avg" in page_sql and "reviews" not in page_sql
     assert "products_rating_idx" in text, text
+
+
+def test_the_seed_query_counts_from_one_gin_index(as_role: As, owner_url: str) -> None:
+    """The seed's sample query: its count reads one bitmap of published matches from
+    products_published_search_idx (category and text intersected in the index); its page
+    walks the category's price index backwards and stops after the page."""
+    conn = as_role("anon")
+    page_sql, count_sql = conn.execute(
+        "select page_sql, count_sql from app.product_list_sql(p_category => 'plans-electronics',"
+        " p_search => 'laptop', p_ordering => '-price')"
+    ).fetchone()  # type: ignore[misc]
+
+    with psycopg.connect(owner_url) as owner:
+        # The bench's shape, rolled back: a category holds 5% of the listings, "laptop" is in
+        # half of them, 5% are unpublished; analyzed, so the planner chooses on statistics.
+        owner.execute(
+            """with h as (insert into app.users (email, first_name, last_name, role)
+                          values ('plans-host@example.com', 'P', 'H', 'host') returning id),
+                    c as (insert into app.categories (name, slug) values ('Plans other', 'plans-other') returning id)
+               insert into app.products (host_id, category_id, name, description, location,
+                                         price_per_night, max_guests, published)
+               select h.id, case when i % 20 = 0 then e.id else c.id end,
+                      case when i % 2 = 0 then 'Laptop desk ' else 'Quiet room ' end || i,
+                      'A place to stay.', 'Lagos', 10 + i % 500, 2, i % 19 <> 0
+               from h, c, app.categories e, generate_series(1, 10000) i
+               where e.slug = 'plans-electronics'"""
+        )
+        owner.execute("analyze app.products")
+        count_plan, page_plan = plan(owner, count_sql), plan(owner, page_sql)
+        owner.rollback()
+        owner.execute("analyze app.products")  # ANALYZE's row count is not rolled back
+        owner.commit()
+
+    assert "Bitmap Index Scan on products_published_search_idx" in count_plan, count_plan
+    assert "BitmapAnd" not in count_plan and "Filter: published" not in count_plan, count_plan
+    assert "Index Scan Backward using products_category_idx" in page_plan, page_plan  # the first 20 by price
