@@ -118,7 +118,8 @@ begin
          and u.session_epoch::text = coalesce(v_claims ->> 'sev', '0')
     into v_ok
     from app.users u
-   where u.id = (v_claims ->> 'sub')::uuid;
+   where u.id = case when v_claims ->> 'sub' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                     then (v_claims ->> 'sub')::uuid end;  -- any other subject matches nobody: a 401, not a 400
   if v_ok is not true then
     perform app.fail(401, 'Invalid or expired token.');
   end if;

@@ -9,6 +9,7 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
+from api.auth import sign_access
 from api.settings import Settings
 from tests.fix_api import assert_problem, signed_up
 
@@ -85,3 +86,11 @@ def test_token_of_a_deleted_user(client: TestClient, make_user: Any, owner: Any)
     user = make_user("guest")
     owner.execute("delete from app.users where id = %s", (user.id,))
     assert_problem(client.get("/api/users/me/", headers=user.auth), 401)
+
+
+@pytest.mark.parametrize("subject", ["not-a-uuid", "", "00000000-0000-0000-0000-00000000000g"])
+def test_a_signed_token_whose_subject_is_no_user_id_is_401(
+    client: TestClient, settings: Settings, subject: str
+) -> None:
+    token = sign_access(settings, subject, "guest")
+    assert_problem(client.get("/api/users/me/", headers={"Authorization": f"Bearer {token}"}), 401)
