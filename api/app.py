@@ -29,7 +29,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import admin, auth, db, events, openapi, specials
+from api import admin, auth, db, events, openapi, ratelimit, specials
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
 from api.routes import ROUTES, Route
@@ -133,24 +133,30 @@ async def run(
     replica = request.app.state.replica_pool if claims is None and route.method == "GET" else None
     # The shared rate limit, per user or else per client address (a replica cannot write the
     # buckets: reads it serves are limited in front of it, by the balancer).
-    caller = f"u:{claims['sub']}" if claims else f"a:{specials.client_address(request)}"
-    rate = (
-        (route.rate_class, caller)
-        if route.rate_class and replica is None and request.app.state.settings.rate_limits
-        else None
-    )
+    # A class with a lease is admitted by this worker up to a bound and debited in batches
+    # (api/ratelimit.py); otherwise, or past the bound, the token is taken in this transaction.
+    leases: ratelimit.Leases | None = request.app.state.leases
+    key = None
+    if route.rate_class and replica is None and leases is not None:
+        key = (route.rate_class, f"u:{claims['sub']}" if claims else f"a:{specials.client_address(request)}")
+    admitted = key is not None and leases is not None and leases.admit(key)
     try:
-        return await db.call(
+        rows = await db.call(
             replica or request.app.state.pool,
             role,
             claims,
             call_sql(route, args),
             list(args.values()),
             read_only=route.method == "GET",
-            rate=rate,
+            rate=None if admitted else key,
         )
     except psycopg.Error as exc:
+        if admitted and leases is not None and key is not None:
+            leases.give_back(key)
         raise from_database(exc, anonymous=claims is None) from exc
+    if key is not None and leases is not None and not admitted:
+        leases.took(key)
+    return rows
 
 
 def respond(request: Request, route: Route, rows: list[tuple[Any, ...]], signed_in: bool) -> Response:
@@ -446,9 +452,15 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         app.state.replica_pool = replica
         app.state.openapi = None
         app.state.broker = events.Broker(cfg.listen_database_url or cfg.app_url())  # listens once a stream opens
+        app.state.leases = ratelimit.Leases(cfg.rate_settle_seconds) if cfg.rate_limits else None
+        settler = asyncio.create_task(app.state.leases.run(pool)) if app.state.leases else None
         try:
             yield
         finally:
+            if settler is not None:
+                settler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await settler
             await app.state.broker.close()
             if replica is not None:
                 await replica.close()

@@ -78,6 +78,8 @@ class Settings:
     log_level: str = config("LOG_LEVEL", default="info")
     # Shared rate limits per route class and caller (app_private.rate_limits holds the numbers).
     rate_limits: bool = config("RATE_LIMITS", cast=bool, default=True)
+    # How often each worker debits what it admitted under its leases (api/ratelimit.py).
+    rate_settle_seconds: float = config("RATE_SETTLE_SECONDS", cast=float, default=0.2)
     # Proxies whose X-Forwarded-For is believed (the balancer's addresses); nobody else's is.
     trusted_proxies: frozenset[str] = field(
         default_factory=lambda: frozenset(

@@ -1,11 +1,33 @@
 /*
- * Rate limits: the token bucket every API request takes from, in its own round trip.
+ * Rate limits: the token bucket every API request takes from, in its own round trip, or
+ * admitted under its worker's lease and debited afterwards in a batch (app.rate_settle).
  *
  * The API takes the token as its login role, first in the statement that then switches to the
  * client's role (api/db.py CONTEXT): one statement per request instead of two, which is most of
  * what the limit cost the API (make bench prints the cost). STRICT: the API's internal calls
  * pass nulls and the function is not even entered.
  */
+
+create function app_private.rate_spend(p_limit app_private.rate_limits, p_caller text, p_count integer)
+returns double precision
+language plpgsql volatile security invoker  -- plpgsql: its plan is cached per session (a sql one is planned per call)
+as $$
+declare
+  v_tokens double precision;
+begin
+  insert into app_private.rate_buckets as b (key, tokens, updated_at)
+  values (p_limit.class || ':' || p_caller, p_limit.capacity - p_count, clock_timestamp())
+  on conflict (key) do update
+     set tokens = least(p_limit.capacity::double precision,
+                        b.tokens + extract(epoch from clock_timestamp() - b.updated_at) * p_limit.per_minute / 60.0)
+                  - p_count,
+         updated_at = clock_timestamp()
+  returning b.tokens into v_tokens;
+  return v_tokens;
+end
+$$;
+comment on function app_private.rate_spend(app_private.rate_limits, text, integer) is
+  'Refill the bucket of (p_limit.class, p_caller) for the time since it was last spent, then take p_count tokens; the tokens left (below zero when more were taken than it held). The one place buckets are written: app.rate_take and app.rate_settle call it as their owner.';
 
 create function app.rate_take(p_class text, p_caller text) returns void
 language plpgsql volatile strict security definer
@@ -21,13 +43,7 @@ begin
     return;
   end if;
   v_per_second := v_limit.per_minute / 60.0;
-  insert into app_private.rate_buckets as b (key, tokens, updated_at)
-  values (p_class || ':' || p_caller, v_limit.capacity - 1, clock_timestamp())
-  on conflict (key) do update
-     set tokens = least(v_limit.capacity::double precision,
-                        b.tokens + extract(epoch from clock_timestamp() - b.updated_at) * v_per_second) - 1,
-         updated_at = clock_timestamp()
-  returning b.tokens into v_tokens;
+  v_tokens := app_private.rate_spend(v_limit, p_caller, 1);
   if v_tokens < 0 then
     -- Refused: this transaction rolls back, so the refused request takes nothing.
     raise exception using
@@ -42,6 +58,34 @@ end
 $$;
 comment on function app.rate_take(text, text) is
   'Take one token from the bucket of route class p_class and caller p_caller (u:<user id> or a:<client address>), run first in every API request''s round trip, by the API''s login role before it switches to the client''s (api/db.py). An empty bucket raises 429 with Retry-After and RateLimit-Limit, -Remaining, -Reset and -Policy (IETF draft) in the HINT, which api/errors.py turns into headers. Nulls (internal calls; STRICT) and classes without an enabled row are not limited. SECURITY DEFINER: the buckets are private.';
+
+create function app.rate_settle(p_classes text[], p_callers text[], p_counts integer[]) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_limit app_private.rate_limits;
+  v_spent record;
+  v_blocked jsonb := '[]';
+begin
+  for v_spent in
+    select s.class, s.caller, sum(s.n)::integer as n
+      from unnest(p_classes, p_callers, p_counts) as s(class, caller, n)
+     group by s.class, s.caller
+  loop
+    select * into v_limit from app_private.rate_limits l where l.class = v_spent.class and l.enabled;
+    if found and app_private.rate_spend(v_limit, v_spent.caller, v_spent.n) < 1 then
+      v_blocked := v_blocked || jsonb_build_array(jsonb_build_array(v_spent.class, v_spent.caller));
+    end if;
+  end loop;
+  return jsonb_build_object(
+    'leases', (select coalesce(jsonb_object_agg(l.class, l.lease), '{}') from app_private.rate_limits l
+                where l.enabled and l.lease > 0),
+    'blocked', v_blocked);
+end
+$$;
+comment on function app.rate_settle(text[], text[], integer[]) is
+  'Debit the requests an API worker admitted under its leases (p_counts[i] for class p_classes[i] and caller p_callers[i]) from their buckets, in one transaction a few times a second (api/ratelimit.py). Returns {"leases": {class: lease} for the enabled classes with a lease, "blocked": [[class, caller], ...] whose bucket is now empty}; the worker sends those callers'' next requests through app.rate_take, which refuses them with its 429 until the bucket refills. SECURITY DEFINER: the buckets are private; only api_internal may call it.';
 
 create function app_private.rate_buckets_purge() returns integer
 language sql volatile security definer

@@ -1,5 +1,6 @@
-"""Shared rate limits: a token bucket per route class and caller in PostgreSQL, taken in the
-request's own round trip, so every worker and instance counts together."""
+"""Shared rate limits: a token bucket per route class and caller in PostgreSQL, so every worker
+and instance counts together: taken in the request's own round trip, or admitted under a
+worker's lease (a bounded number per caller) and debited in batches (api/ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -19,21 +20,22 @@ from tests.fix_users import User
 
 @pytest.fixture
 def limits(owner: psycopg.Connection[Any]) -> Iterator[Any]:
-    """Set a class's bucket for one test (and forget every bucket before and after)."""
+    """Set a class's bucket (and lease: none unless given) for one test; forget every bucket before and after."""
 
-    def set_limit(rate_class: str, capacity: int, per_minute: float) -> None:
+    def set_limit(rate_class: str, capacity: int, per_minute: float, lease: int = 0) -> None:
         owner.execute(
-            "update app_private.rate_limits set capacity = %s, per_minute = %s where class = %s",
-            (capacity, per_minute, rate_class),
+            "update app_private.rate_limits set capacity = %s, per_minute = %s, lease = %s where class = %s",
+            (capacity, per_minute, lease, rate_class),
         )
 
-    saved = owner.execute("select class, capacity, per_minute from app_private.rate_limits").fetchall()
+    saved = owner.execute("select class, capacity, per_minute, lease from app_private.rate_limits").fetchall()
+    owner.execute("update app_private.rate_limits set lease = 0")
     owner.execute("delete from app_private.rate_buckets")
     yield set_limit
-    for rate_class, capacity, per_minute in saved:
+    for rate_class, capacity, per_minute, lease in saved:
         owner.execute(
-            "update app_private.rate_limits set capacity = %s, per_minute = %s where class = %s",
-            (capacity, per_minute, rate_class),
+            "update app_private.rate_limits set capacity = %s, per_minute = %s, lease = %s where class = %s",
+            (capacity, per_minute, lease, rate_class),
         )
     owner.execute("delete from app_private.rate_buckets")
 
@@ -119,3 +121,44 @@ def test_two_app_instances_share_one_bucket(settings: Settings, limits: Any) -> 
 
         assert statuses == [200, 200, 200, 429]
         assert_problem(one.get("/api/categories/", headers=addr), 429)
+
+
+def test_leases_admit_a_bounded_number_per_instance_and_the_table_still_refuses(
+    settings: Settings, limits: Any, owner: psycopg.Connection[Any]
+) -> None:
+    limits("read", 3, 1, lease=2)  # each instance admits up to 2 of a caller's reads between settles
+    cfg = replace(
+        settings, rate_limits=True, trusted_proxies=frozenset({"testclient"}), rate_settle_seconds=3600
+    )  # settled by the test, at the points it chooses
+    addr = {"X-Forwarded-For": "198.51.100.40"}
+    with (
+        TestClient(contract_app(cfg), base_url="http://testserver", raise_server_exceptions=False) as one,
+        TestClient(contract_app(cfg), base_url="http://testserver", raise_server_exceptions=False) as two,
+    ):
+
+        def settle(client: TestClient) -> None:
+            state = client.app.app.state  # type: ignore[attr-defined]  # the Starlette app inside the contract check
+            client.portal.call(state.leases.settle, state.pool)  # type: ignore[union-attr]
+
+        def reads(client: TestClient, n: int) -> list[int]:
+            return [client.get("/api/categories/", headers=addr).status_code for _ in range(n)]
+
+        settle(one), settle(two)  # both know the lease
+        first = reads(one, 2)
+        settle(one)
+        (tokens,) = owner.execute(
+            "select tokens from app_private.rate_buckets where key = 'read:a:198.51.100.40'"
+        ).fetchone()
+        second = reads(two, 3)
+        settle(two)
+        third = reads(two, 1) + reads(one, 3)
+
+        assert first == [200, 200] and 0.9 < tokens < 1.1  # the table counted one's two
+        # two's own 2, then a token taken in the request's transaction (the last one)
+        assert second == [200, 200, 200]
+        # two knows the bucket is empty: the table refuses; one still had its lease of 2, then the table
+        assert third == [429, 200, 200, 429]
+        # 7 admitted against a bucket of 3: the bound, 2 per instance (3 + 2 x 2)
+        refused = two.get("/api/categories/", headers=addr)
+        assert_problem(refused, 429)
+        assert refused.headers["ratelimit-limit"] == "3" and int(refused.headers["retry-after"]) >= 60
