@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import admin, auth, db, events, openapi, ratelimit, specials
+from api.cache import CatalogCache
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
 from api.routes import ROUTES, Route
@@ -501,6 +502,19 @@ def create_app(cfg: Settings | None = None) -> Starlette:
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                 allow_headers=["Authorization", "Content-Type", "If-None-Match", "Idempotency-Key", "X-Request-ID"],
                 expose_headers=["ETag", "X-Request-ID", "Retry-After", "Location"],
+            ),
+            # Public catalog reads from memory, dropped by the database's NOTIFY (api/cache.py); off at 0 bytes.
+            *(
+                [
+                    Middleware(
+                        CatalogCache,
+                        conninfo=cfg.listen_database_url or cfg.app_url(),
+                        max_bytes=cfg.cache_max_bytes,
+                        ttl=cfg.cache_ttl,
+                    )
+                ]
+                if cfg.cache_max_bytes > 0
+                else []
             ),
         ],
         exception_handlers={Exception: problem_handler, HTTPException: problem_handler, Problem: problem_handler},

@@ -87,6 +87,10 @@ class Settings:
         )
     )
     access_log: bool = config("ACCESS_LOG", cast=bool, default=True)  # one JSON line per request (nexus.access)
+    # The in-process cache of public catalog reads (api/cache.py), invalidated by PostgreSQL's NOTIFY:
+    # at most this many bytes of answers per process (0: off), each kept at most CACHE_TTL_SECONDS.
+    cache_max_bytes: int = config("CACHE_MAX_BYTES", cast=int, default=64 * 1024 * 1024)
+    cache_ttl: float = config("CACHE_TTL_SECONDS", cast=float, default=60.0)
     # SIGTERM: /readyz answers 503 for this long while requests are still served (the balancer's
     # health check notices), then the graceful shutdown finishes in-flight requests (api/serve.py).
     drain_seconds: float = config("DRAIN_SECONDS", cast=float, default=5.0)

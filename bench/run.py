@@ -236,6 +236,7 @@ class Server:
             ACCESS_LOG="false",
             TRUSTED_PROXIES="127.0.0.1",  # wrk.lua names one of 10,000 clients in X-Forwarded-For
             DRAIN_SECONDS="0",  # stopped between workloads: no balancer to tell
+            CACHE_MAX_BYTES="0",  # the cold path: every request reaches PostgreSQL, as the SQL it is compared with
             RATE_LIMITS="true" if rate_limits else "false",
         )
         self.log = open(log_path, "wb")  # closed in stop()

@@ -33,7 +33,8 @@ def settings(owner_url: str, app_url: str, direct_app_url: str, tmp_path_factory
         app_database_url=app_url,
         listen_database_url=direct_app_url,
         db_prepare=not behind_pgbouncer,  # PgBouncer 1.18 cannot route server-side prepared statements
-        rate_limits=False,  # the suite signs up hundreds of users from one address; tests/api/test_rate_limits.py turns them on
+        rate_limits=False,
+        cache_max_bytes=0,  # reads right after a write in SQL need no wait; tests/api/test_catalog_cache.py turns it on  # the suite signs up hundreds of users from one address; tests/api/test_rate_limits.py turns them on
         media_root=media,
         pool_min=1,
         pool_max=20,

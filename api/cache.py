@@ -1,0 +1,219 @@
+"""A cache of public catalog reads in each process, invalidated by PostgreSQL.
+
+What enters: anonymous GETs (no Authorization header) of the public catalog, answered 200 —
+categories, amenities, currencies, the listing search, a listing, its availability and its
+reviews (`CACHED`). Nothing signed in, nothing private, no other status.
+
+Key: scheme, host, path (trailing slash normalised) and the sorted query: the page envelope's
+next/previous links are absolute, so the host is part of the answer.
+
+Invalidation is the database's: triggers on every table behind these answers NOTIFY channel
+`nexus_catalog` when a change commits (sql/functions/23_catalog_cache.sql) with `p:<listing
+id>` (that listing's entries and every list go) or `*` (everything goes: categories,
+amenities, currencies, a host's public name or photo). One LISTEN connection per process
+(its own, outside the pool) hears them. An entry filled while any invalidation arrived is not
+kept (the read may predate the change), while the listener is down nothing is served from
+or kept in the cache, and on (re)connecting everything goes, so a missed notification
+never leaves a stale answer. Memory is bounded (least recently used entries go past
+`max_bytes`) and `ttl` seconds is a safety net (e.g. a hold expiring by time), not the
+mechanism.
+
+A hit costs no database work, so it takes no rate-limit token (a miss does, as any request).
+ETag, Cache-Control and Vary are kept, so If-None-Match gets its 304 from a hit too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+import psycopg
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("nexus.cache")
+
+CHANNEL = "nexus_catalog"
+UUID = "[0-9a-fA-F-]{36}"
+# The public catalog reads: (pattern, tag of what they show). A listing's own answers carry its id.
+CACHED = [
+    (re.compile(r"^/api/(categories|amenities|currencies)/([^/]+/)?$"), "list"),
+    (re.compile(r"^/api/products/$"), "list"),
+    (re.compile(rf"^/api/products/(?P<id>{UUID})/((availability|reviews)/)?$"), "product"),
+]
+KEPT_HEADERS = (b"content-type", b"etag", b"cache-control", b"vary")
+
+
+@dataclass
+class Entry:
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+    etag: bytes
+    tag: str  # "list" or "p:<listing id>"
+    expires: float
+
+
+class Cache:
+    """Least-recently-used entries up to max_bytes, each for at most ttl seconds."""
+
+    def __init__(self, max_bytes: int, ttl: float) -> None:
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.size = 0
+        self.generation = 0  # bumped by every invalidation: a fill that saw it change is not kept
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> Entry | None:
+        entry = self.entries.get(key)
+        if entry is None or entry.expires < time.monotonic():
+            if entry is not None:
+                self._drop(key)
+            self.misses += 1
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key: str, entry: Entry, generation: int) -> None:
+        if generation != self.generation or len(entry.body) > self.max_bytes // 8:
+            return
+        if key in self.entries:
+            self._drop(key)
+        self.entries[key] = entry
+        self.size += len(entry.body)
+        while self.size > self.max_bytes:
+            self._drop(next(iter(self.entries)))
+
+    def invalidate(self, message: str) -> None:
+        """`p:<id>`: that listing's entries and every list; anything else: everything."""
+        self.generation += 1
+        if not message.startswith("p:"):
+            self.clear()
+            return
+        for key in [k for k, e in self.entries.items() if e.tag in (message, "list")]:
+            self._drop(key)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+        self.size = 0
+
+    def _drop(self, key: str) -> None:
+        self.size -= len(self.entries.pop(key).body)
+
+
+class CatalogCache:
+    """The ASGI layer: serve hits, keep 200s of cacheable misses, listen for invalidations."""
+
+    def __init__(self, app: ASGIApp, conninfo: str, max_bytes: int, ttl: float) -> None:
+        self.app = app
+        self.conninfo = conninfo
+        self.cache = Cache(max_bytes, ttl)
+        self.listening = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._on_shutdown(receive), send)
+            return
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        tag = self._tag(scope)
+        if tag is None:
+            await self.app(scope, receive, send)
+            return
+        if self.task is None:
+            self.task = asyncio.create_task(self._listen(), name="catalog-cache-listen")
+        if not self.listening.is_set():  # no invalidations can reach us: the database answers
+            await self.app(scope, receive, send)
+            return
+        key = self._key(scope)
+        entry = self.cache.get(key)
+        if entry is not None:
+            await self._serve(scope, entry, send)
+            return
+        await self._fill(scope, receive, send, key, tag)
+
+    def _tag(self, scope: Scope) -> str | None:
+        """The tag of a cacheable request, or None."""
+        if any(name in (b"authorization", b"cookie") for name, _ in scope["headers"]):
+            return None
+        path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
+        for pattern, kind in CACHED:
+            if m := pattern.match(path):
+                return f"p:{m['id'].lower()}" if kind == "product" else "list"
+        return None
+
+    def _key(self, scope: Scope) -> str:
+        host = next((v for n, v in scope["headers"] if n == b"host"), b"").decode("latin-1")
+        path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
+        query = urlencode(sorted(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)))
+        return f"{scope['scheme']}://{host}{path}?{query}"
+
+    async def _serve(self, scope: Scope, entry: Entry, send: Send) -> None:
+        match = next((v for n, v in scope["headers"] if n == b"if-none-match"), b"")
+        if entry.etag and entry.etag in match:
+            headers = [h for h in entry.headers if h[0] != b"content-type"]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers = [*entry.headers, (b"content-length", str(len(entry.body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": entry.body})
+
+    async def _fill(self, scope: Scope, receive: Receive, send: Send, key: str, tag: str) -> None:
+        generation = self.cache.generation
+        status, headers, chunks = 0, [], []
+
+        async def keep(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(n.lower(), v) for n, v in message.get("headers", []) if n.lower() in KEPT_HEADERS]
+            elif message["type"] == "http.response.body" and status == 200:
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, keep)
+        if status == 200:
+            etag = next((v for n, v in headers if n == b"etag"), b"")
+            expires = time.monotonic() + self.cache.ttl
+            self.cache.put(key, Entry(b"".join(chunks), headers, etag, tag, expires), generation)
+
+    def _on_shutdown(self, receive: Receive) -> Receive:
+        async def watch() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and self.task is not None:
+                self.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.task
+                self.task = None
+            return message
+
+        return watch
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                    await conn.execute(f"listen {CHANNEL}")
+                    self.cache.clear()  # whatever changed while nobody listened
+                    self.listening.set()
+                    async for note in conn.notifies():
+                        self.cache.invalidate(note.payload)
+            except asyncio.CancelledError:
+                self.listening.clear()
+                raise
+            except (psycopg.Error, OSError) as exc:
+                self.listening.clear()
+                self.cache.clear()
+                log.warning("catalog cache listener lost its connection, reconnecting: %s", exc)
+                await asyncio.sleep(1)

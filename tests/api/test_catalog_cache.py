@@ -1,0 +1,165 @@
+"""The catalog cache (api/cache.py): public reads from memory, dropped by the database's NOTIFY.
+
+The suite's other apps run without it (settings.cache_max_bytes = 0), so their reads right
+after a write in SQL need no wait; here it is on, and each test shows one of its promises.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from api.cache import Cache, CatalogCache, Entry
+from api.settings import Settings
+from tests.fix_contract import contract_app
+from tests.fix_data import new_listing
+from tests.fix_users import User
+
+
+def cached_app(settings: Settings) -> TestClient:
+    return TestClient(
+        contract_app(replace(settings, cache_max_bytes=8_000_000, cache_ttl=60)), base_url="http://testserver"
+    )
+
+
+@pytest.fixture
+def cached(settings: Settings) -> Iterator[TestClient]:
+    with cached_app(settings) as c:
+        yield c
+
+
+def layer(client: TestClient) -> CatalogCache:
+    node: Any = client.app
+    while not isinstance(node, CatalogCache):
+        node = getattr(node, "middleware_stack", None) or node.app
+    return node
+
+
+def listening(client: TestClient) -> CatalogCache:
+    """Warm the listener (the first cacheable request starts it) and wait until it hears."""
+    client.get("/api/categories/")
+    cache = layer(client)
+    deadline = time.monotonic() + 10
+    while not cache.listening.is_set():
+        assert time.monotonic() < deadline, "the cache's listener did not connect"
+        time.sleep(0.01)
+    return cache
+
+
+def silently(owner: psycopg.Connection[Any], name: str, listing: str) -> None:
+    """Rename a listing without its trigger (in one transaction, so nobody else sees it off): no NOTIFY."""
+    with owner.transaction():
+        owner.execute("alter table app.products disable trigger products_catalog_changed")
+        owner.execute("update app.products set name = %s where id = %s", (name, listing))
+        owner.execute("alter table app.products enable trigger products_catalog_changed")
+
+
+def until(predicate: Callable[[], bool], seconds: float = 5) -> float:
+    """Seconds until predicate() holds (fails after `seconds`)."""
+    started = time.perf_counter()
+    while not predicate():
+        assert time.perf_counter() - started < seconds, "not within the bound"
+        time.sleep(0.0005)
+    return time.perf_counter() - started
+
+
+def test_a_public_read_is_served_from_memory_until_the_database_says_it_changed(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    cache = listening(cached)
+    url = f"/api/products/{listing}/"
+    first = cached.get(url)
+    assert first.status_code == 200
+    silently(owner, "Changed behind its back", listing)
+    assert cached.get(url).json()["name"] == first.json()["name"]  # from memory: the database was not asked
+    assert cached.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+    owner.execute("update app.products set name = 'Renamed' where id = %s", (listing,))  # NOTIFY p:<id>
+    until(lambda: cached.get(url).json()["name"] == "Renamed")
+    assert cache.cache.hits >= 2
+
+
+def test_lists_go_with_any_listing_and_everything_goes_with_a_category(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    listening(cached)
+    search = "/api/products/?ordering=-created_at&page_size=5"
+    cached.get(search)
+    silently(owner, "Quietly", listing)
+    assert "Quietly" not in cached.get(search).text
+    owner.execute("update app.products set max_guests = max_guests where id = %s", (listing,))
+    until(lambda: "Quietly" in cached.get(search).text)
+
+    categories = cached.get("/api/categories/").json()
+    (slug,) = owner.execute(
+        "select slug from app.categories c join app.products p on p.category_id = c.id where p.id = %s", (listing,)
+    ).fetchone() or ("",)
+    owner.execute("update app.categories set description = 'New words' where slug = %s", (slug,))
+    until(lambda: cached.get("/api/categories/").json() != categories)
+
+
+def test_signed_in_and_private_reads_never_enter(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User
+) -> None:
+    new_listing(owner, host.id, published=False)
+    cache = listening(cached)
+    before = len(cache.cache.entries)
+    assert cached.get("/api/products/?host=me", headers=host.auth).status_code == 200
+    assert cached.get("/api/users/me/", headers=host.auth).status_code == 200
+    assert cached.get(f"/api/products/{new_listing(owner, host.id, published=False)}/").status_code == 404
+    assert len(cache.cache.entries) == before
+
+
+def test_a_write_on_one_instance_reaches_the_other_and_the_latency_is_measured(
+    settings: Settings, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    url = f"/api/products/{listing}/"
+    with cached_app(settings) as one, cached_app(settings) as other:
+        listening(one)
+        cache = listening(other)
+        latencies = []
+        for n in range(30):
+            other.get(url)  # cached there
+            key = next(k for k in cache.cache.entries if url in k)
+            with owner.transaction():
+                owner.execute("update app.products set name = %s where id = %s", (f"Name {n}", listing))
+            committed = time.perf_counter()
+            until(lambda key=key: key not in cache.cache.entries)
+            latencies.append(time.perf_counter() - committed)
+            assert other.get(url).json()["name"] == f"Name {n}"
+        p50 = statistics.median(latencies) * 1000
+        p99 = sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000
+        print(f"invalidation latency (commit -> stale entry gone), 30 writes: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+def test_memory_is_bounded_least_recently_used_first() -> None:
+    cache = Cache(max_bytes=8_000, ttl=60)
+
+    def entry(tag: str = "list") -> Entry:
+        return Entry(b"x" * 1_000, [], b"", tag, time.monotonic() + 60)
+
+    for n in range(8):
+        cache.put(f"k{n}", entry(), cache.generation)
+    assert cache.get("k0") is not None  # k0 is now the most recently used
+    cache.put("k8", entry(), cache.generation)
+    assert "k1" not in cache.entries and "k0" in cache.entries and cache.size <= 8_000
+    stale = cache.generation
+    cache.invalidate("p:abc")
+    cache.put("late", entry(), stale)  # filled before an invalidation: not kept
+    assert "late" not in cache.entries
+    cache.put("p", entry("p:abc"), cache.generation)
+    cache.put("q", entry("p:def"), cache.generation)
+    cache.invalidate("p:abc")
+    assert "p" not in cache.entries and "q" in cache.entries
+    cache.invalidate("*")
+    assert not cache.entries and cache.size == 0
