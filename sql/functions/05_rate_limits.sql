@@ -60,29 +60,42 @@ comment on function app.rate_take(text, text) is
   'Take one token from the bucket of route class p_class and caller p_caller (u:<user id> or a:<client address>), run first in every API request''s round trip, by the API''s login role before it switches to the client''s (api/db.py). An empty bucket raises 429 with Retry-After and RateLimit-Limit, -Remaining, -Reset and -Policy (IETF draft) in the HINT, which api/errors.py turns into headers. Nulls (internal calls; STRICT) and classes without an enabled row are not limited. SECURITY DEFINER: the buckets are private.';
 
 create function app.rate_settle(p_classes text[], p_callers text[], p_counts integer[]) returns jsonb
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-  v_limit app_private.rate_limits;
-  v_spent record;
-  v_blocked jsonb := '[]';
-begin
-  for v_spent in
-    select s.class, s.caller, sum(s.n)::integer as n
+  -- Set-based: one update and one insert for the whole batch (a loop cost ~5x as much per caller).
+  with spent as (
+    select s.class, s.caller, s.class || ':' || s.caller as key, sum(s.n)::integer as n, l.capacity, l.per_minute
       from unnest(p_classes, p_callers, p_counts) as s(class, caller, n)
-     group by s.class, s.caller
-  loop
-    select * into v_limit from app_private.rate_limits l where l.class = v_spent.class and l.enabled;
-    if found and app_private.rate_spend(v_limit, v_spent.caller, v_spent.n) < 1 then
-      v_blocked := v_blocked || jsonb_build_array(jsonb_build_array(v_spent.class, v_spent.caller));
-    end if;
-  end loop;
-  return jsonb_build_object(
+      join app_private.rate_limits l on l.class = s.class and l.enabled
+     group by s.class, s.caller, l.capacity, l.per_minute
+  ), updated as (
+    update app_private.rate_buckets b
+       set tokens = least(s.capacity::double precision,
+                          b.tokens + extract(epoch from clock_timestamp() - b.updated_at) * s.per_minute / 60.0)
+                    - s.n,
+           updated_at = clock_timestamp()
+      from spent s
+     where b.key = s.key
+    returning s.class, s.caller, b.tokens
+  ), inserted as (
+    -- New buckets. Another worker settling the same new caller at the same moment: subtract ours
+    -- from its row (what ours would have held, capacity - n, says how much we spent).
+    insert into app_private.rate_buckets as b (key, tokens, updated_at)
+    select s.key, s.capacity - s.n, clock_timestamp()
+      from spent s
+     where not exists (select from updated u where u.class = s.class and u.caller = s.caller)
+    on conflict (key) do update
+       set tokens = b.tokens - ((select l.capacity from app_private.rate_limits l
+                                  where l.class = split_part(b.key, ':', 1)) - excluded.tokens)
+    returning b.key, b.tokens
+  )
+  select jsonb_build_object(
     'leases', (select coalesce(jsonb_object_agg(l.class, l.lease), '{}') from app_private.rate_limits l
                 where l.enabled and l.lease > 0),
-    'blocked', v_blocked);
-end
+    'blocked', coalesce((select jsonb_agg(jsonb_build_array(u.class, u.caller)) from updated u where u.tokens < 1), '[]')
+               || coalesce((select jsonb_agg(jsonb_build_array(s.class, s.caller)) from inserted i
+                              join spent s on s.key = i.key where i.tokens < 1), '[]'))
 $$;
 comment on function app.rate_settle(text[], text[], integer[]) is
   'Debit the requests an API worker admitted under its leases (p_counts[i] for class p_classes[i] and caller p_callers[i]) from their buckets, in one transaction a few times a second (api/ratelimit.py). Returns {"leases": {class: lease} for the enabled classes with a lease, "blocked": [[class, caller], ...] whose bucket is now empty}; the worker sends those callers'' next requests through app.rate_take, which refuses them with its 429 until the bucket refills. SECURITY DEFINER: the buckets are private; only api_internal may call it.';
