@@ -9,9 +9,29 @@
  * How: api.product_list validates its text parameters, then builds its statement from only
  * the filters present (app.product_list_sql), so each combination of filters is planned on
  * its own with the values known, and every filter and ordering can be served by an index
- * (tests/sql/test_catalog_plans.py pins this with EXPLAIN). Each result is app.product_json
- * (21_products.sql), built by PostgreSQL in the same statement; the page is app.page.
+ * (tests/sql/test_catalog_plans.py pins this with EXPLAIN). Only the choice of ids is
+ * planned per request: each result is app.product_json (21_products.sql), built in the
+ * same statement by app.product_page, whose plan is kept for the session; the page is app.page.
  */
+
+create function app.product_page(p_ids uuid[], out results json, out n bigint)
+language plpgsql stable security invoker
+as $$
+begin
+  -- Every name qualified: called from statements run under search_path = pg_catalog, pg_temp.
+  select coalesce(pg_catalog.json_agg(app.product_json(p, c, h.first_name, h.photo_url, false) order by s.n),
+                  '[]'::json),
+         pg_catalog.count(*)
+    into results, n
+  from pg_catalog.unnest(p_ids) with ordinality s(id, n)
+  join app.products p on p.id = s.id
+  join app.categories c on c.id = p.category_id
+  left join app.public_profiles(array(select distinct p2.host_id from app.products p2 where p2.id = any(p_ids))) h
+    on h.id = p.host_id;
+end
+$$;
+comment on function app.product_page(uuid[]) is
+  'One page of search results: the listings of p_ids in that order, each as app.product_json (with its host''s public profile), as a JSON array, and how many there are. PL/pgSQL so that this statement, the same for every search, is planned once per session; only the choice of ids (app.product_list_sql''s page_sql) is planned per request. SECURITY INVOKER: run as the caller, RLS decides what it can read (api.product_list runs it as the owner).';
 
 create function app.product_list_sql(
   p_category text default null, p_search text default null, p_min_price text default null,
@@ -154,29 +174,21 @@ begin
   end if;
 
   v_cond := coalesce(nullif(array_to_string(v_where, E'\n    and '), ''), 'true');
-  -- The page's ids in order, then each listing as app.product_json (inlined: one statement).
-  page_sql := format($sql$with s as (
-  select row_number() over () as n, q.id
-  from (
+  -- The page's ids in order (the only part planned for each request), then the listings
+  -- as JSON by app.product_page, whose statement keeps its plan for the session.
+  page_sql := format($sql$select r.results, r.n from app.product_page(array(
     select p.id
     from app.products p
     where %s
     order by %s
-    limit %s offset %s) q)
-select coalesce(json_agg(app.product_json(p, c, h.first_name, h.photo_url, false) order by s.n), '[]'::json) as results,
-       count(*) as n
-from s
-join app.products p on p.id = s.id
-join app.categories c on c.id = p.category_id
-left join app.public_profiles(array(select distinct p.host_id from app.products p join s on s.id = p.id)) h
-  on h.id = p.host_id$sql$,
+    limit %s offset %s)) r$sql$,
     v_cond, v_order, page_window.page_size, page_window.skip);
   count_sql := format('select count(*) from (select from app.products p where %s limit 1001) c', v_cond);
   estimate_sql := format('explain (format json) select from app.products p where %s', v_cond);
 end
 $$;
 comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (each result app.product_json); count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
+  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page); count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
 
 create function api.product_list(
   p_category text default null, p_search text default null, p_min_price text default null,
