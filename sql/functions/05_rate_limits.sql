@@ -60,10 +60,16 @@ comment on function app.rate_take(text, text) is
   'Take one token from the bucket of route class p_class and caller p_caller (u:<user id> or a:<client address>), run first in every API request''s round trip, by the API''s login role before it switches to the client''s (api/db.py). An empty bucket raises 429 with Retry-After and RateLimit-Limit, -Remaining, -Reset and -Policy (IETF draft) in the HINT, which api/errors.py turns into headers. Nulls (internal calls; STRICT) and classes without an enabled row are not limited. SECURITY DEFINER: the buckets are private.';
 
 create function app.rate_settle(p_classes text[], p_callers text[], p_counts integer[]) returns jsonb
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
-  -- Set-based: one update and one insert for the whole batch (a loop cost ~5x as much per caller).
+declare
+  v_result jsonb;
+begin
+  -- Set-based: one update and one insert for the whole batch (a loop cost several times as much
+  -- per caller). PL/pgSQL so that the statement is planned once per session: as a SQL function
+  -- (with SET) it was planned on every call, ~15 ms under load, more than the batch itself.
   with spent as (
     select s.class, s.caller, s.class || ':' || s.caller as key, sum(s.n)::integer as n, l.capacity, l.per_minute
       from unnest(p_classes, p_callers, p_counts) as s(class, caller, n)
@@ -96,6 +102,9 @@ as $$
     'blocked', coalesce((select jsonb_agg(jsonb_build_array(u.class, u.caller)) from updated u where u.tokens < 1), '[]')
                || coalesce((select jsonb_agg(jsonb_build_array(s.class, s.caller)) from inserted i
                               join spent s on s.key = i.key where i.tokens < 1), '[]'))
+    into v_result;
+  return v_result;
+end
 $$;
 comment on function app.rate_settle(text[], text[], integer[]) is
   'Debit the requests an API worker admitted under its leases (p_counts[i] for class p_classes[i] and caller p_callers[i]) from their buckets, in one transaction a few times a second (api/ratelimit.py). Returns {"leases": {class: lease} for the enabled classes with a lease, "blocked": [[class, caller], ...] whose bucket is now empty}; the worker sends those callers'' next requests through app.rate_take, which refuses them with its 429 until the bucket refills. SECURITY DEFINER: the buckets are private; only api_internal may call it.';
