@@ -15,7 +15,8 @@ The bound: a caller gets at most `lease` requests per worker (over all instances
 its bucket allows, and the table is debited for them afterwards (it may go below zero), so the
 rate over time is exact. A request that fails in the database gives its admission back, as a
 failed request's token rolls back. A worker that has not settled yet (just started) admits
-nothing itself.
+nothing itself. It remembers at most MAX_BLOCKED callers as empty (past that it forgets them
+all: each may then get one more lease before the table refuses it again).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ log = logging.getLogger("nexus.ratelimit")
 
 SETTLE_SECONDS = 0.2
 REFRESH_SECONDS = 5.0  # the classes' leases are re-read at least this often (a DBA's UPDATE)
+MAX_BLOCKED = 100_000  # callers remembered as empty
 SETTLE = "select app.rate_settle(%s::text[], %s::text[], %s::int[])"
 
 Key = tuple[str, str]  # (class, caller)
@@ -92,6 +94,8 @@ class Leases:
             raise
         result = orjson.loads(rows[0][0])
         self.sizes = {str(c): int(n) for c, n in result["leases"].items()}
+        if len(self.blocked) > MAX_BLOCKED:  # memory, under a flood of addresses: each may get one more lease
+            self.blocked.clear()
         self.blocked.update((str(c), str(caller)) for c, caller in result["blocked"])
         self.refreshed = time.monotonic()
 
