@@ -156,7 +156,7 @@ async def page(request: Request, s: Session, function: str, params: dict[str, st
         )
     except psycopg.Error as exc:
         raise from_database(exc, anonymous=False) from exc
-    count, number, size, results = rows[0]
+    count, number, size, results = rows[0][:4]
     return {
         "count": count,
         "page": number,

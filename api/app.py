@@ -55,7 +55,7 @@ def call_sql(route: Route, args: dict[str, Any]) -> sql.Composed:
     schema, fn = route.function.split(".")
     target = sql.Identifier(schema, fn)
     if route.page:
-        return sql.SQL("select count, page, page_size, results from {}({})").format(target, named)
+        return sql.SQL("select count, page, page_size, results, next_cursor from {}({})").format(target, named)
     return sql.SQL("select {}({})").format(target, named)
 
 
@@ -85,12 +85,26 @@ def page_url(request: Request, page: int) -> str:
     return str(request.url.replace(query=urlencode(params)))
 
 
+def cursor_url(request: Request, cursor: str) -> str:
+    params = dict(request.query_params)
+    params["cursor"] = cursor
+    return str(request.url.replace(query=urlencode(params)))
+
+
 def envelope(request: Request, row: tuple[Any, ...]) -> bytes:
-    """The DRF pagination envelope around results PostgreSQL already rendered."""
-    count, page, page_size, results = row
-    last = max(1, -(-count // page_size))
-    nxt = orjson.dumps(page_url(request, page + 1) if page < last else None)
-    prev = orjson.dumps(page_url(request, page - 1) if page > 1 else None)
+    """The DRF pagination envelope around results PostgreSQL already rendered.
+
+    Read by cursor (the request has one), next carries the next page's cursor from SQL
+    (app.page.next_cursor) and there is no previous.
+    """
+    count, page, page_size, results, next_cursor = row
+    if "cursor" in request.query_params:
+        nxt = orjson.dumps(cursor_url(request, next_cursor) if next_cursor else None)
+        prev = b"null"
+    else:
+        last = max(1, -(-count // page_size))
+        nxt = orjson.dumps(page_url(request, page + 1) if page < last else None)
+        prev = orjson.dumps(page_url(request, page - 1) if page > 1 else None)
     return b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % (count, nxt, prev, results)
 
 

@@ -124,6 +124,7 @@ ROUTES: list[Route] = [
             *LIST,
             "check_in",
             "check_out",
+            "cursor",
         ),
         page=True,
         etag=True,

@@ -25,7 +25,7 @@ requests/s with and without the limit and their ratio. --rate-limits off serves 
 workload without the limit.
 
 Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
-                           [--only healthz,search,browse,deep,filter,detail,bookings]
+                           [--only healthz,search,browse,deep,cursor,filter,detail,bookings]
                            [--rate-limits on|off] [--limit-cost detail,... | --limit-cost '']
                            [--no-bookings] [--no-migrate]
 """
@@ -65,6 +65,7 @@ PGBENCH = str(PG_BIN / "pgbench") if (PG_BIN / "pgbench").exists() else (shutil.
 WRK = shutil.which("wrk") or "wrk"
 LUA = ROOT / "bench" / "wrk.lua"
 TOKENS_FILE = OUT / "tokens.txt"
+CURSORS_FILE = OUT / "cursors.txt"  # the cursor workload's cursors (write_cursors)
 PUBLISHED = 95_000  # listings 1..100000 except every 20th (bench/data.sql)
 
 LIST_CALL = "select count, page, page_size, results from api.product_list({args})"
@@ -118,6 +119,14 @@ WORKLOADS = [
         pgbench_set="\\set page random(1901, 2100)\n",
         lo=1901,
         hi=2100,
+    ),
+    Workload(
+        "cursor",
+        "deep page by cursor: the page after a random page in 1900-2099 (keyset, no OFFSET)",
+        "/api/products/?cursor={cursor}",
+        LIST_CALL.format(args="p_cursor => :cursor"),
+        0.9,
+        mode="cursor",
     ),
     Workload(
         "filter",
@@ -301,6 +310,7 @@ def wrk(base: str, w: Workload, seconds: float, connections: int, threads: int, 
         BENCH_LO=str(w.lo),
         BENCH_HI=str(w.hi),
         BENCH_IDS=str(IDS_FILE),
+        BENCH_LINES=str(CURSORS_FILE),
         BENCH_THREADS=str(threads),
         **extra_env,
     )
@@ -322,7 +332,31 @@ def wrk(base: str, w: Workload, seconds: float, connections: int, threads: int, 
     )
 
 
+def write_cursors() -> None:
+    """The cursor after each of pages 1900-2099 of the default ordering (-created_at), one a line.
+
+    Derived in one query, with app.product_list_sql's encoding (base64url of the JSON
+    [ordering, created_at in microseconds, id]), rather than by walking 2,100 pages;
+    check_workload proves the API takes them.
+    """
+    with psycopg.connect(owner_url()) as conn:
+        rows = conn.execute(
+            """select translate(rtrim(encode(convert_to(json_build_array('-created_at',
+                        ((extract(epoch from created_at) * 1000000)::bigint)::text, id)::text, 'utf8'),
+                      'base64'), '='), E'+/\\n', '-_')
+               from (select created_at, id, row_number() over (order by created_at desc, id desc) as n
+                     from app.products where published) x
+               where n % 20 = 0 and n / 20 between 1900 and 2099 order by n"""
+        ).fetchall()
+    CURSORS_FILE.write_text("".join(r[0] + "\n" for r in rows))
+
+
 def pgbench_script(w: Workload) -> str:
+    if w.mode == "cursor":  # one of the cursors at random: a statement before the transaction
+        cursors = CURSORS_FILE.read_text().split()
+        listed = ",".join(f"'{c}'" for c in cursors)
+        pick = f"\\set k random(1, {len(cursors)})\nselect (array[{listed}])[:k] as cursor \\gset\n"
+        return pick + TX.format(call=w.call)
     return w.pgbench_set + TX.format(call=w.call)
 
 
@@ -612,14 +646,20 @@ def limit_cost(on: Server, off: Server, w: Workload, args: argparse.Namespace) -
 def check_workload(server: Server, w: Workload) -> str | None:
     """One request of the workload over HTTP and one call over SQL; an error text or None."""
     ids = IDS_FILE.read_text().split()
-    path = {"fixed": w.path, "page": w.path.replace("{page}", str(w.hi)), "detail": f"/api/products/{ids[-1]}/"}[w.mode]
+    cursor = CURSORS_FILE.read_text().split()[0] if w.mode == "cursor" else ""
+    path = {
+        "fixed": w.path,
+        "page": w.path.replace("{page}", str(w.hi)),
+        "detail": f"/api/products/{ids[-1]}/",
+        "cursor": w.path.replace("{cursor}", cursor),
+    }[w.mode]
     status, body = http("GET", server.base + path)
     if status != 200:
         return f"GET {path} answered {status}: {body[:300]!r}"
     with psycopg.connect(owner_url().replace("nexus@", "authenticator@", 1)) as conn:
         conn.execute("set role anon")
         sql = w.call
-        params: dict[str, Any] = {**w.defines, "page": str(w.hi), "i": 1}
+        params: dict[str, Any] = {**w.defines, "page": str(w.hi), "i": 1, "cursor": cursor}
         sql = re.sub(r"(?<!:):(\w+)", lambda m: f"%({m.group(1)})s", sql)
         try:
             conn.execute(sql, params).fetchall()
@@ -659,7 +699,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 2)))
     parser.add_argument("--pool", type=int, default=0, help="connections per worker (default: connections/workers)")
     parser.add_argument(
-        "--only", default="", help="comma list of workloads (healthz,search,browse,deep,filter,detail,bookings)"
+        "--only", default="", help="comma list of workloads (healthz,search,browse,deep,cursor,filter,detail,bookings)"
     )
     parser.add_argument(
         "--rate-limits",
@@ -707,6 +747,8 @@ def main() -> None:
         catalog = has_function(conn, "api.product_list") and has_function(conn, "api.product_get")
     only = {x for x in args.only.split(",") if x}
     workloads = [w for w in WORKLOADS if not only or w.name in only] if catalog else []
+    if any(w.mode == "cursor" for w in workloads):
+        write_cursors()
     if not catalog:
         log("catalog: not available (no api.product_list / api.product_get in nexus_bench); only /healthz")
 

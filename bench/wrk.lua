@@ -3,6 +3,7 @@
 --   BENCH_MODE=fixed   GET BENCH_PATH
 --   BENCH_MODE=page    GET BENCH_PATH with {page} replaced by a page in [BENCH_LO, BENCH_HI]
 --   BENCH_MODE=detail  GET /api/products/<id>/ with an id drawn from the file BENCH_IDS
+--   BENCH_MODE=cursor  GET BENCH_PATH with {cursor} replaced by a line drawn from the file BENCH_LINES
 --   BENCH_MODE=book    POST /api/bookings/: request k of thread t books listing ids[k*threads+t]
 --                      for [BENCH_START, BENCH_END) as guest tokens[same index], so every
 --                      request is a distinct listing (no conflicts by construction)
@@ -41,6 +42,7 @@ function init(args)
   math.randomseed(4242 + tid)
   if mode == "detail" or mode == "book" then ids = lines(os.getenv("BENCH_IDS")) end
   if mode == "book" then tokens = lines(os.getenv("BENCH_TOKENS")) end
+  if mode == "cursor" then ids = lines(os.getenv("BENCH_LINES")) end
 end
 
 -- Many clients, not one: each GET comes from one of 10,000 addresses (the API trusts
@@ -54,6 +56,8 @@ function request()
   if mode == "page" then
     local p = path:gsub("{page}", tostring(math.random(lo, hi)))
     return wrk.format("GET", p, client())
+  elseif mode == "cursor" then
+    return wrk.format("GET", (path:gsub("{cursor}", ids[math.random(1, #ids)])), client())
   elseif mode == "detail" then
     return wrk.format("GET", "/api/products/" .. ids[math.random(1, #ids)] .. "/", client())
   elseif mode == "book" then

@@ -38,8 +38,9 @@ create function app.product_list_sql(
   p_max_price text default null, p_location text default null, p_guests text default null,
   p_amenities text default null, p_host text default null, p_ordering text default null,
   p_page text default null, p_page_size text default null, p_check_in text default null,
-  p_check_out text default null,
-  out page_sql text, out count_sql text, out estimate_sql text, out page_window app.page_window)
+  p_check_out text default null, p_cursor text default null,
+  out page_sql text, out count_sql text, out estimate_sql text, out page_window app.page_window,
+  out cursor_ordering text)
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
@@ -51,6 +52,7 @@ declare
   v_where text[] := '{}';
   v_order text;
   v_rank text;
+  v_rank_key text;
   v_category uuid;
   v_query tsquery;
   v_min numeric;
@@ -62,7 +64,16 @@ declare
   v_check_in date;
   v_check_out date;
   v_cond text;
+  v_key text;        -- the ordering's first key, as SQL
+  v_key_text text;   -- that key as cursor text, as SQL
+  v_key_literal text;
+  v_desc boolean;
+  v_cursor json;
+  v_after text;
 begin
+  if p_cursor is not null and p_page is not null then
+    perform app.invalid('cursor', 'Give page or cursor, not both.');
+  end if;
   page_window := app.page_window(p_page, p_page_size);
 
   if p_category is not null then
@@ -80,7 +91,8 @@ begin
     v_query := websearch_to_tsquery('english', p_search);
     if numnode(v_query) > 0 then  -- only stop words: no text filter
       v_where := v_where || format('p.search @@ websearch_to_tsquery(''english'', %L)', p_search);
-      v_rank := format('ts_rank(p.search, websearch_to_tsquery(''english'', %L)) desc, p.id', p_search);
+      v_rank_key := format('ts_rank(p.search, websearch_to_tsquery(''english'', %L))', p_search);
+      v_rank := v_rank_key || ' desc, p.id';
     end if;
   end if;
 
@@ -173,6 +185,47 @@ begin
       'ordering must be one of price, -price, created_at, -created_at, rating, -rating, name, -name.');
   end if;
 
+  -- A cursor (keyset pagination): the page starts after the row it names, found through the
+  -- ordering's index, so no row before it is read. Its text is base64url of JSON
+  -- [ordering, key, id]; the key is exact text for its type (timestamps in microseconds since
+  -- the epoch, so no session setting changes them).
+  if p_cursor is not null then
+    cursor_ordering := coalesce(nullif(btrim(p_ordering), ''), case when v_rank is null then '-created_at' else 'relevance' end);
+    v_desc := cursor_ordering like '-%' or cursor_ordering = 'relevance';
+    v_key := case ltrim(cursor_ordering, '-')
+      when 'price' then 'p.price_per_night' when 'created_at' then 'p.created_at' when 'rating' then 'p.rating_avg'
+      when 'name' then 'p.name' when 'relevance' then v_rank_key end;
+    v_key_text := case when v_key = 'p.created_at' then '((extract(epoch from p.created_at) * 1000000)::bigint)::text'
+                       else format('(%s)::text', v_key) end;
+    if p_cursor <> '' then
+      begin
+        v_cursor := convert_from(decode(translate(p_cursor, '-_', '+/') || repeat('=', (4 - length(p_cursor) % 4) % 4),
+                                        'base64'), 'utf8')::json;
+        if json_typeof(v_cursor) <> 'array' or json_array_length(v_cursor) <> 3 then
+          raise invalid_parameter_value;
+        end if;
+        v_key_literal := case ltrim(cursor_ordering, '-')
+          when 'created_at' then format('%L::timestamptz',
+            timestamptz 'epoch' + (v_cursor ->> 1)::bigint * interval '1 microsecond')
+          when 'name' then format('%L::text', v_cursor ->> 1)
+          when 'relevance' then format('%L::real', (v_cursor ->> 1)::real)
+          else format('%L::numeric', (v_cursor ->> 1)::numeric) end;
+        v_after := format('%L::uuid', (v_cursor ->> 2)::uuid);
+      exception when others then
+        v_cursor := null;
+      end;
+      if v_cursor is null or v_key_literal is null or v_after is null then
+        perform app.invalid('cursor', 'Invalid cursor.');
+      end if;
+      if v_cursor ->> 0 is distinct from cursor_ordering then
+        perform app.invalid('cursor', 'This cursor belongs to another ordering: start again without it.');
+      end if;
+      v_after := case when cursor_ordering = 'relevance'  -- rank descending, id ascending
+        then format('(%1$s < %2$s or (%1$s = %2$s and p.id > %3$s))', v_key, v_key_literal, v_after)
+        else format('(%s, p.id) %s (%s, %s)', v_key, case when v_desc then '<' else '>' end, v_key_literal, v_after) end;
+    end if;
+  end if;
+
   v_cond := coalesce(nullif(array_to_string(v_where, E'\n    and '), ''), 'true');
   -- The page's ids in order (the only part planned for each request), then the listings
   -- as JSON by app.product_page, whose statement keeps its plan for the session.
@@ -183,19 +236,32 @@ begin
     order by %s
     limit %s offset %s)) r$sql$,
     v_cond, v_order, page_window.page_size, page_window.skip);
+  if p_cursor is not null then
+    -- One row more than the page: whether a next page exists; the last row's key and id.
+    page_sql := format($sql$select r.results, r.n, q.n > %3$s, q.keys[%3$s], q.ids[%3$s]
+from (select count(*) as n, array_agg(x.id order by x.n) as ids, array_agg(x.k order by x.n) as keys
+      from (select row_number() over () as n, y.id, y.k
+            from (select p.id, %4$s as k
+                  from app.products p
+                  where %1$s
+                  order by %2$s
+                  limit %3$s + 1) y) x) q,
+     app.product_page(coalesce(q.ids[1:%3$s], '{}')) r$sql$,
+      coalesce(v_cond || coalesce(E'\n    and ' || v_after, ''), 'true'), v_order, page_window.page_size, v_key_text);
+  end if;
   count_sql := format('select count(*) from (select from app.products p where %s limit 1001) c', v_cond);
   estimate_sql := format('explain (format json) select from app.products p where %s', v_cond);
 end
 $$;
-comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page); count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
+comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text) is
+  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to; count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
 
 create function api.product_list(
   p_category text default null, p_search text default null, p_min_price text default null,
   p_max_price text default null, p_location text default null, p_guests text default null,
   p_amenities text default null, p_host text default null, p_ordering text default null,
   p_page text default null, p_page_size text default null, p_check_in text default null,
-  p_check_out text default null)
+  p_check_out text default null, p_cursor text default null)
 returns app.page
 language plpgsql volatile security definer  -- volatile: EXPLAIN (the count estimate) is refused in stable functions
 set search_path = pg_catalog, pg_temp
@@ -206,12 +272,27 @@ declare
   v_rows bigint;
   v_count bigint;
   v_plan json;
+  v_more boolean;
+  v_last_key text;
+  v_last_id uuid;
 begin
   select * into v from app.product_list_sql(
     p_category => p_category, p_search => p_search, p_min_price => p_min_price, p_max_price => p_max_price,
     p_location => p_location, p_guests => p_guests, p_amenities => p_amenities, p_host => p_host,
     p_ordering => p_ordering, p_page => p_page, p_page_size => p_page_size,
-    p_check_in => p_check_in, p_check_out => p_check_out);
+    p_check_in => p_check_in, p_check_out => p_check_out, p_cursor => p_cursor);
+  if p_cursor is not null then
+    -- By cursor: count as a first page would (the rows before the cursor are unknown).
+    execute v.page_sql into v_results, v_rows, v_more, v_last_key, v_last_id;
+    execute v.count_sql into v_count;
+    if v_count > 1000 then
+      execute v.estimate_sql into v_plan;
+      v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001);
+    end if;
+    return app.page(v.page_window, v_count, v_results,
+      case when v_more then translate(rtrim(encode(convert_to(
+        json_build_array(v.cursor_ordering, v_last_key, v_last_id)::text, 'utf8'), 'base64'), '='), E'+/\n', '-_') end);
+  end if;
   execute v.page_sql into v_results, v_rows;
   if v_rows < (v.page_window).page_size then
     -- a short page is the last one: the count is exact without counting
@@ -227,8 +308,8 @@ begin
   return app.page(v.page_window, v_count, v_results);
 end
 $$;
-comment on function api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. count is exact up to 1,000 matches; above that it is the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
+comment on function api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text, text) is
+  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. cursor instead of page (keyset pagination, for deep pages): empty for the first page, then the next_cursor of the page before; each page starts right after the last row of the previous one, so it costs what a first page costs and is stable while listings are added; a cursor belongs to its ordering. count is exact up to 1,000 matches; above that it is the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_operation('api.product_list', response => '"Listing"', parameters => '{
@@ -240,4 +321,5 @@ select app.api_operation('api.product_list', response => '"Listing"', parameters
   "amenities": {"type": "string", "description": "Comma-separated amenity slugs, all required."},
   "host": {"type": "string", "description": "A host''s id, or me."},
   "ordering": "price|-price|created_at|-created_at|rating|-rating|name|-name",
-  "check_in": "date", "check_out": "date"}');
+  "check_in": "date", "check_out": "date",
+  "cursor": {"type": "string", "description": "Keyset pagination instead of page: empty for the first page, then the cursor in the previous page''s next URL. Each page starts after the last row of the one before (fast at any depth, stable under inserts); next then carries the cursor."}}');

@@ -73,9 +73,9 @@ grant execute on function
   app.category_find(text), app.category_json(app.categories), app.category_target(text),
   app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, boolean),
   app.product_detail(uuid), app.product_access(uuid), app.product_page(uuid[]),
-  app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text),
+  app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.category_list(text, text), api.category_get(text), api.amenity_list(text, text),
-  api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text),
+  api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.product_get(text)
   to anon, guest, host, admin;
 grant execute on function

@@ -422,6 +422,63 @@ def test_pagination_links_keep_filters(client: TestClient, host: User, category:
     assert_problem(client.get("/api/products/", params={**params, "page": "4"}), 404)
 
 
+@pytest.mark.parametrize("ordering", ["price", "-price", "", "-created_at", "name", "-rating"])
+def test_cursor_pages_walk_the_same_rows_as_numbered_pages(
+    client: TestClient, host: User, category: dict[str, Any], ordering: str
+) -> None:
+    w = word()
+    for i in range(5):
+        listing(client, host, category, name=f"Stay {w} {i % 3}", price_per_night=str(10 + i % 2))
+    params = {"search": w, "ordering": ordering, "page_size": "2"}
+    by_page = [
+        p["id"]
+        for n in (1, 2, 3)
+        for p in client.get("/api/products/", params={**params, "page": str(n)}).json()["results"]
+    ]
+
+    first = client.get("/api/products/", params={**params, "cursor": ""}).json()
+    second = client.get(first["next"]).json()
+    third = client.get(second["next"]).json()
+
+    assert first["count"] == second["count"] == third["count"] == 5
+    assert [p["id"] for r in (first, second, third) for p in r["results"]] == by_page
+    assert parse_qs(urlsplit(first["next"]).query, keep_blank_values=True).keys() == {*params, "cursor"}
+    assert first["previous"] is None and second["previous"] is None
+    assert third["next"] is None
+
+
+def test_a_cursor_page_is_stable_under_inserts(client: TestClient, host: User, category: dict[str, Any]) -> None:
+    w = word()
+    made = [listing(client, host, category, name=f"Stay {w}", price_per_night=str(10 + i)) for i in range(4)]
+    params = {"search": w, "ordering": "price", "page_size": "2"}
+    first = client.get("/api/products/", params={**params, "cursor": ""}).json()
+
+    listing(client, host, category, name=f"Stay {w}", price_per_night="9")  # sorts first: shifts every numbered page
+    second = client.get(first["next"]).json()
+
+    assert [p["id"] for p in second["results"]] == [made[2]["id"], made[3]["id"]]
+    assert second["count"] == 5 and second["next"] is None
+
+
+@pytest.mark.parametrize("params", [{"cursor": "not-a-cursor"}, {"cursor": "", "page": "2"}])
+def test_a_bad_cursor_is_400(client: TestClient, params: dict[str, str]) -> None:
+    assert_problem(client.get("/api/products/", params=params), 400, "cursor")
+
+
+def test_a_cursor_belongs_to_its_ordering(client: TestClient, host: User, category: dict[str, Any]) -> None:
+    w = word()
+    for _ in range(3):
+        listing(client, host, category, name=f"Stay {w}")
+    first = client.get(
+        "/api/products/", params={"search": w, "ordering": "price", "page_size": "1", "cursor": ""}
+    ).json()
+    cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+
+    r = client.get("/api/products/", params={"search": w, "ordering": "name", "cursor": cursor})
+
+    assert_problem(r, 400, "cursor")
+
+
 def test_page_size_is_capped_at_100(client: TestClient) -> None:
     r = client.get("/api/products/", params={"page_size": "500", "search": word()})
     assert r.status_code == 200

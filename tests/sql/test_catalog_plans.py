@@ -128,3 +128,28 @@ def test_the_seed_query_counts_from_one_gin_index(as_role: As, owner_url: str) -
     assert "Bitmap Index Scan on products_published_search_idx" in count_plan, count_plan
     assert "BitmapAnd" not in count_plan and "Filter: published" not in count_plan, count_plan
     assert "Index Scan Backward using products_category_idx" in page_plan, page_plan  # the first 20 by price
+
+
+@pytest.mark.parametrize(("ordering", "index"), [("", "products_created_at_idx"), ("price", "products_price_idx")])
+def test_a_cursor_page_starts_in_the_ordering_index(as_role: As, owner_url: str, ordering: str, index: str) -> None:
+    """Keyset pagination: the ordering's index can start at the cursor's row (an Index Cond), so no
+    row before it is read (no OFFSET). Bitmap scans and sorts off: on a tiny table the planner
+    would rather sort it all, as it may."""
+    conn = as_role("anon")
+    key = "1726520224264837" if ordering == "" else "120.00"
+    cursor = conn.execute(
+        "select translate(rtrim(encode(convert_to(json_build_array(%s::text, %s::text, gen_random_uuid())::text,"
+        " 'utf8'), 'base64'), '='), E'+/\\n', '-_')",
+        [ordering or "-created_at", key],
+    ).fetchone()[0]  # type: ignore[index]
+    (page_sql,) = conn.execute(
+        "select page_sql from app.product_list_sql(p_ordering => %s, p_cursor => %s)", [ordering, cursor]
+    ).fetchone()  # type: ignore[misc]
+
+    with psycopg.connect(owner_url) as owner:
+        owner.execute("set local enable_bitmapscan = off")
+        owner.execute("set local enable_sort = off")
+        text = plan(owner, page_sql)
+
+    assert index in text and "Index Cond: (ROW(" in text, text
+    assert "offset" not in page_sql.lower(), page_sql
