@@ -352,11 +352,11 @@ def write_cursors() -> None:
 
 
 def pgbench_script(w: Workload) -> str:
-    if w.mode == "cursor":  # one of the cursors at random: a statement before the transaction
+    if w.mode == "cursor":  # one of the cursors at random, picked inside the call (prepared once)
         cursors = CURSORS_FILE.read_text().split()
         listed = ",".join(f"'{c}'" for c in cursors)
-        pick = f"\\set k random(1, {len(cursors)})\nselect (array[{listed}])[:k] as cursor \\gset\n"
-        return pick + TX.format(call=w.call)
+        call = w.call.replace(":cursor", f"(array[{listed}])[:k]")
+        return f"\\set k random(1, {len(cursors)})\n" + TX.format(call=call)
     return w.pgbench_set + TX.format(call=w.call)
 
 
