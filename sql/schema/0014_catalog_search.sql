@@ -10,7 +10,7 @@
  * index here (btree_gin gives uuid a GIN operator class), so PostgreSQL intersects the two
  * posting lists inside the index, and the index holds published listings only, so no
  * visited row is thrown away. On the bench data that count went from 7-16 ms to ~2 ms
- * (figures in bench/README.md).
+ * (figures in README.md, Benchmark).
  *
  * fastupdate is off: listings are written rarely and searched constantly, so an insert
  * updates the index at once rather than leaving entries in a pending list that every
