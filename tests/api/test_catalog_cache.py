@@ -99,12 +99,15 @@ def test_lists_go_with_any_listing_and_everything_goes_with_a_category(
     owner.execute("update app.products set max_guests = max_guests where id = %s", (listing,))
     until(lambda: "Quietly" in cached.get(search).text)
 
-    categories = cached.get("/api/categories/").json()
     (slug,) = owner.execute(
         "select slug from app.categories c join app.products p on p.category_id = c.id where p.id = %s", (listing,)
     ).fetchone() or ("",)
-    owner.execute("update app.categories set description = 'New words' where slug = %s", (slug,))
-    until(lambda: cached.get("/api/categories/").json() != categories)
+    detail = f"/api/products/{listing}/"
+    assert cached.get(f"/api/categories/{slug}/").json()["description"] != "New words"
+    assert cached.get(detail).json()["category"]["name"] == slug
+    owner.execute("update app.categories set name = 'New name', description = 'New words' where slug = %s", (slug,))
+    until(lambda: cached.get(f"/api/categories/{slug}/").json()["description"] == "New words")
+    assert cached.get(detail).json()["category"]["name"] == "New name"  # '*': the listings that show it went too
 
 
 def test_signed_in_and_private_reads_never_enter(
