@@ -191,6 +191,8 @@ class CatalogCache:
     def _on_shutdown(self, receive: Receive) -> Receive:
         async def watch() -> Message:
             message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                log.info("catalog cache: %d hits, %d misses", self.cache.hits, self.cache.misses)
             if message["type"] == "lifespan.shutdown" and self.task is not None:
                 self.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

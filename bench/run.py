@@ -41,6 +41,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -66,6 +67,9 @@ WRK = shutil.which("wrk") or "wrk"
 LUA = ROOT / "bench" / "wrk.lua"
 TOKENS_FILE = OUT / "tokens.txt"
 CURSORS_FILE = OUT / "cursors.txt"  # the cursor workload's cursors (write_cursors)
+ZIPF_DETAIL_FILE = OUT / "zipf-detail.txt"  # the cached workloads' URLs, most popular first (write_zipf)
+ZIPF_SEARCH_FILE = OUT / "zipf-search.txt"
+CACHE_LINE = re.compile(r"catalog cache: (\d+) hits, (\d+) misses")
 PUBLISHED = 95_000  # listings 1..100000 except every 20th (bench/data.sql)
 
 LIST_CALL = "select count, page, page_size, results from api.product_list({args})"
@@ -235,7 +239,7 @@ def has_function(conn: psycopg.Connection, qualified: str) -> bool:
 class Server:
     """uvicorn serving api.main:app against nexus_bench on 127.0.0.1:<free port>."""
 
-    def __init__(self, workers: int, pool: int, log_path: Path, rate_limits: bool = True) -> None:
+    def __init__(self, workers: int, pool: int, log_path: Path, rate_limits: bool = True, cache: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -248,7 +252,9 @@ class Server:
             ACCESS_LOG="false",
             TRUSTED_PROXIES="127.0.0.1",  # wrk.lua names one of 10,000 clients in X-Forwarded-For
             DRAIN_SECONDS="0",  # stopped between workloads: no balancer to tell
-            CACHE_MAX_BYTES="0",  # the cold path: every request reaches PostgreSQL, as the SQL it is compared with
+            # The cold path: every request reaches PostgreSQL, as the SQL it is compared with; the
+            # cached workloads serve with the catalog cache on (64 MiB per worker).
+            CACHE_MAX_BYTES=str(64 * 1024 * 1024) if cache else "0",
             RATE_LIMITS="true" if rate_limits else "false",
         )
         self.log = open(log_path, "wb")  # closed in stop()
@@ -312,8 +318,8 @@ def wrk(base: str, w: Workload, seconds: float, connections: int, threads: int, 
         BENCH_IDS=str(IDS_FILE),
         BENCH_LINES=str(CURSORS_FILE),
         BENCH_THREADS=str(threads),
-        **extra_env,
     )
+    env.update(extra_env)
     cmd = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s", "-s", str(LUA)]
     cmd.append(base + (w.path if w.mode == "fixed" else "/"))
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
@@ -349,6 +355,39 @@ def write_cursors() -> None:
                where n % 20 = 0 and n / 20 between 1900 and 2099 order by n"""
         ).fetchall()
     CURSORS_FILE.write_text("".join(r[0] + "\n" for r in rows))
+
+
+def write_zipf() -> None:
+    """The cached workloads' URLs, one a line, the most popular first (wrk.lua draws the k-th with
+    probability ~ 1/k): every published listing's detail, and searches over every category x 10
+    words x 3 orderings."""
+    ZIPF_DETAIL_FILE.write_text("".join(f"/api/products/{i}/\n" for i in IDS_FILE.read_text().split()))
+    words = ("laptop", "sea", "villa", "quiet", "garden", "pool", "city", "loft", "beach", "modern")
+    with psycopg.connect(owner_url()) as conn:
+        slugs = [r[0] for r in conn.execute("select slug from app.categories order by slug")]
+    urls = [
+        f"/api/products/?category={slug}&ordering={ordering}&search={word}"
+        for word in words
+        for slug in slugs
+        for ordering in ("-price", "price", "-rating")
+    ]
+    random.Random(2026).shuffle(urls)
+    ZIPF_SEARCH_FILE.write_text("".join(u + "\n" for u in urls))
+
+
+def cached(args: argparse.Namespace, name: str, lines: Path) -> tuple[Stats, float]:
+    """A Zipf mix of URLs against an API with the catalog cache on: its rate, and the hit ratio its workers log."""
+    server = Server(args.workers, args.pool, OUT / f"api-cached-{name}.log", cache=True)
+    w = Workload(name, name, "/", "", None, mode="zipf")
+    try:
+        server.wait_ready()
+        wrk(server.base, w, args.warmup, args.connections, args.threads, {"BENCH_LINES": str(lines)})
+        st = wrk(server.base, w, args.duration, args.connections, args.threads, {"BENCH_LINES": str(lines)})
+    finally:
+        server.stop()
+    counts = [tuple(map(int, m)) for m in CACHE_LINE.findall((OUT / f"api-cached-{name}.log").read_text())]
+    hits, misses = sum(h for h, _ in counts), sum(m for _, m in counts)
+    return st, hits / max(1, hits + misses)
 
 
 def pgbench_script(w: Workload) -> str:
@@ -699,7 +738,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 2)))
     parser.add_argument("--pool", type=int, default=0, help="connections per worker (default: connections/workers)")
     parser.add_argument(
-        "--only", default="", help="comma list of workloads (healthz,search,browse,deep,cursor,filter,detail,bookings)"
+        "--only",
+        default="",
+        help="comma list of workloads (healthz,search,browse,deep,cursor,filter,detail,cached,bookings)",
     )
     parser.add_argument(
         "--rate-limits",
@@ -762,6 +803,7 @@ def main() -> None:
     costed &= {w.name for w in workloads}
     unlimited = Server(args.workers, args.pool, OUT / "api-unlimited.log", rate_limits=False) if costed else None
     costs: list[tuple[Workload, Stats, Stats]] = []
+    extra_rows: list[str] = []  # the cached workloads
     try:
         server.wait_ready()
         if unlimited is not None:
@@ -810,6 +852,25 @@ def main() -> None:
                         f"on/off {ratio:.3f}, cost {1 - ratio:.1%} (target < 5 %)"
                     )
                     costs.append((w, with_limit, without))
+        if catalog and (not only or "cached" in only):
+            write_zipf()
+            by_name = {w.name: api for w, api, _, _ in rows if api is not None}
+            for name, lines, against, target in (
+                ("detail", ZIPF_DETAIL_FILE, "healthz", 0.8),
+                ("search", ZIPF_SEARCH_FILE, "search", 5.0),
+            ):
+                log(f"\n== cached {name}: a Zipf mix of {len(lines.read_text().split())} URLs, load {loadavg()}")
+                st, hit = cached(args, f"cached-{name}", lines)
+                base = by_name.get(against)
+                versus = f", {st.rps / base.rps:.2f}x {against} (target >= {target})" if base else ""
+                log(
+                    f"   API  {st.rps:8.0f} req/s  p50 {st.p50_ms:7.2f} ms  p99 {st.p99_ms:7.2f} ms  "
+                    f"hit ratio {hit:.1%}{versus}"
+                )
+                extra_rows.append(
+                    f"| {name}, cached (Zipf mix) | {st.rps:,.0f} | {st.p50_ms:.2f} | {st.p99_ms:.2f} | {hit:.1%} "
+                    f"| {(f'{st.rps / base.rps:.2f}x {against}') if base else '-'} | >= {target}x {against} |"
+                )
         if not args.no_bookings and (not only or "bookings" in only):
             extra = bookings(server, args)
     finally:
@@ -852,6 +913,13 @@ def main() -> None:
                 f"| {w.name} | {with_limit.rps:,.0f} | {without.rps:,.0f} | **{ratio:.3f}** | {1 - ratio:.1%} "
                 f"| < 5 % {verdict} |"
             )
+    if extra_rows:
+        table += [
+            "",
+            "| cached workload | API req/s | p50 ms | p99 ms | hit ratio | versus | target |",
+            "|---|---:|---:|---:|---:|---:|---|",
+            *extra_rows,
+        ]
     md = ["# Nexus benchmark results", "", *env_lines, "", *table]
     if extra:
         md += ["", "| booking workload | req/s | p50 ms | p99 ms | outcome | notes |", "|---|---:|---:|---:|---|---|"]

@@ -4,6 +4,8 @@
 --   BENCH_MODE=page    GET BENCH_PATH with {page} replaced by a page in [BENCH_LO, BENCH_HI]
 --   BENCH_MODE=detail  GET /api/products/<id>/ with an id drawn from the file BENCH_IDS
 --   BENCH_MODE=cursor  GET BENCH_PATH with {cursor} replaced by a line drawn from the file BENCH_LINES
+--   BENCH_MODE=zipf    GET a line of the file BENCH_LINES (a path), the k-th most popular drawn with
+--                      probability ~ 1/k (Zipf, s = 1): a few hot URLs and a long tail, as real traffic
 --   BENCH_MODE=book    POST /api/bookings/: request k of thread t books listing ids[k*threads+t]
 --                      for [BENCH_START, BENCH_END) as guest tokens[same index], so every
 --                      request is a distinct listing (no conflicts by construction)
@@ -33,7 +35,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local ids, tokens
+local ids, tokens, cumulative
 local tid, nthreads = 0, 1
 
 function init(args)
@@ -42,7 +44,26 @@ function init(args)
   math.randomseed(4242 + tid)
   if mode == "detail" or mode == "book" then ids = lines(os.getenv("BENCH_IDS")) end
   if mode == "book" then tokens = lines(os.getenv("BENCH_TOKENS")) end
-  if mode == "cursor" then ids = lines(os.getenv("BENCH_LINES")) end
+  if mode == "cursor" or mode == "zipf" then ids = lines(os.getenv("BENCH_LINES")) end
+  if mode == "zipf" then
+    cumulative = {}
+    local total = 0
+    for k = 1, #ids do
+      total = total + 1 / k
+      cumulative[k] = total
+    end
+    for k = 1, #ids do cumulative[k] = cumulative[k] / total end
+  end
+end
+
+-- The index of a Zipf draw: the first k whose cumulative share reaches a uniform draw.
+local function zipf()
+  local u, lo, hi = math.random(), 1, #cumulative
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cumulative[mid] < u then lo = mid + 1 else hi = mid end
+  end
+  return lo
 end
 
 -- Many clients, not one: each GET comes from one of 10,000 addresses (the API trusts
@@ -58,6 +79,8 @@ function request()
     return wrk.format("GET", p, client())
   elseif mode == "cursor" then
     return wrk.format("GET", (path:gsub("{cursor}", ids[math.random(1, #ids)])), client())
+  elseif mode == "zipf" then
+    return wrk.format("GET", ids[zipf()], client())
   elseif mode == "detail" then
     return wrk.format("GET", "/api/products/" .. ids[math.random(1, #ids)] .. "/", client())
   elseif mode == "book" then
