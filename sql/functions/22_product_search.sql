@@ -19,7 +19,13 @@ language plpgsql stable security invoker
 as $$
 begin
   -- Every name qualified: called from statements run under search_path = pg_catalog, pg_temp.
-  select coalesce(pg_catalog.json_agg(app.product_json(p, c, h.first_name, h.photo_url, false) order by s.n),
+  select coalesce(pg_catalog.json_agg(app.product_json(p, c, h.first_name, h.photo_url,
+                    (select pg_catalog.jsonb_agg(pa.amenity order by pa.amenity)
+                       from app.product_amenities pa where pa.product_id = p.id),
+                    null,
+                    (select app.media_url(ph.path) from app.product_photos ph
+                      where ph.product_id = p.id order by ph.position, ph.id limit 1),
+                    false) order by s.n),
                   '[]'::json),
          pg_catalog.count(*)
     into results, n

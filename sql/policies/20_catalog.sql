@@ -71,7 +71,7 @@ create policy all_as_admin on app.product_photos for all to admin using (true) w
 -- Functions. Helpers are granted to the roles whose api functions call them.
 grant execute on function
   app.category_find(text), app.category_json(app.categories), app.category_target(text),
-  app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, boolean),
+  app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, jsonb, jsonb, text, boolean),
   app.product_detail(uuid), app.product_access(uuid), app.product_page(uuid[]),
   app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.category_list(text, text), api.category_get(text), api.amenity_list(text, text),
