@@ -52,16 +52,20 @@ create trigger reviews_rate after insert or update or delete on app.reviews
 
 create function app.reviewer_profiles(p_ids uuid[])
 returns table (id uuid, first_name text, photo_url text)
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
+begin
+  return query
   select u.id, u.first_name, app.media_url(u.photo_path)
   from app.users u
   where u.id = any(p_ids)
-    and exists (select from app.reviews r where r.guest_id = u.id)
+    and exists (select from app.reviews r where r.guest_id = u.id);
+end
 $$;
 comment on function app.reviewer_profiles(uuid[]) is
-  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who wrote a review. SECURITY DEFINER: users are otherwise visible only to themselves and admins.';
+  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who wrote a review. SECURITY DEFINER: users are otherwise visible only to themselves and admins. PL/pgSQL with a generic plan, as app.public_profiles: called once per review of a page, a SQL function with SET would be parsed and planned on every call.';
 
 create function app.review_json(r app.reviews, p_reviewer_first_name text, p_reviewer_photo_url text) returns jsonb
 language sql stable security invoker
@@ -82,14 +86,21 @@ comment on function app.review_json(app.reviews, text, text) is
   'A review as the API shows it: rating, comment, the reviewer''s public profile {id, first_name, photo_url}, the host''s response {body, host_id, responded_at} or null, hidden (with hidden_at and hidden_reason when true).';
 
 create function app.review_detail(p_id uuid) returns jsonb
-language sql stable security invoker
+language plpgsql stable security invoker
 as $$
+declare
+  v_review jsonb;
+begin
   select app.review_json(r, pr.first_name, pr.photo_url)
+    into v_review
   from app.reviews r
   left join app.reviewer_profiles(array[r.guest_id]) pr on true
-  where r.id = p_id
+  where r.id = p_id;
+  return v_review;
+end
 $$;
-comment on function app.review_detail(uuid) is 'One review (app.review_json), or null when the caller may not see it.';
+comment on function app.review_detail(uuid) is
+  'One review (app.review_json), or null when the caller may not see it. PL/pgSQL so that its statement is planned once per session (a SQL function with a FROM is planned on every call).';
 
 create function app.review_for_update(p_id text) returns app.reviews
 language plpgsql volatile security definer
