@@ -6,6 +6,8 @@
 --   BENCH_MODE=cursor  GET BENCH_PATH with {cursor} replaced by a line drawn from the file BENCH_LINES
 --   BENCH_MODE=zipf    GET a line of the file BENCH_LINES (a path), the k-th most popular drawn with
 --                      probability ~ 1/k (Zipf, s = 1): a few hot URLs and a long tail, as real traffic
+--   BENCH_MODE=sweep   GET the lines of BENCH_LINES in turn from line BENCH_OFFSET + 1 (threads
+--                      interleaved, wrapping round): a cache's warm-up, every URL once per pass
 --   BENCH_MODE=book    POST /api/bookings/: request k of thread t books listing ids[k*threads+t]
 --                      for [BENCH_START, BENCH_END) as guest tokens[same index], so every
 --                      request is a distinct listing (no conflicts by construction)
@@ -17,6 +19,7 @@ local mode = os.getenv("BENCH_MODE") or "fixed"
 local path = os.getenv("BENCH_PATH") or "/"
 local lo = tonumber(os.getenv("BENCH_LO") or "1")
 local hi = tonumber(os.getenv("BENCH_HI") or "1")
+local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
 local threads = {}
 local counter = 1
 
@@ -44,7 +47,7 @@ function init(args)
   math.randomseed(4242 + tid)
   if mode == "detail" or mode == "book" then ids = lines(os.getenv("BENCH_IDS")) end
   if mode == "book" then tokens = lines(os.getenv("BENCH_TOKENS")) end
-  if mode == "cursor" or mode == "zipf" then ids = lines(os.getenv("BENCH_LINES")) end
+  if mode == "cursor" or mode == "zipf" or mode == "sweep" then ids = lines(os.getenv("BENCH_LINES")) end
   if mode == "zipf" then
     cumulative = {}
     local total = 0
@@ -81,6 +84,10 @@ function request()
     return wrk.format("GET", (path:gsub("{cursor}", ids[math.random(1, #ids)])), client())
   elseif mode == "zipf" then
     return wrk.format("GET", ids[zipf()], client())
+  elseif mode == "sweep" then
+    local k = (offset + (counter - 1) * nthreads + tid) % #ids
+    counter = counter + 1
+    return wrk.format("GET", ids[k + 1], client())
   elseif mode == "detail" then
     return wrk.format("GET", "/api/products/" .. ids[math.random(1, #ids)] .. "/", client())
   elseif mode == "book" then
