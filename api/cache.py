@@ -36,7 +36,7 @@ import re
 import signal
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 import psycopg
@@ -46,22 +46,32 @@ log = logging.getLogger("nexus.cache")
 
 CHANNEL = "nexus_catalog"
 UUID = "[0-9a-fA-F-]{36}"
-# The public catalog reads: (pattern, tag of what they show). A listing's own answers carry its id.
-CACHED = [
-    (re.compile(r"^/api/(categories|amenities|currencies)/([^/]+/)?$"), "list"),
-    (re.compile(r"^/api/products/$"), "list"),
-    (re.compile(rf"^/api/products/(?P<id>{UUID})/((availability|reviews)/)?$"), "product"),
-]
+# The public catalog reads, in one pattern (trailing slash normalised): categories, amenities and
+# currencies (a list or one), the listing search, and a listing, its availability and its
+# reviews, which carry the listing's id (their tag is "p:<id>"; every other answer's is "list").
+CACHED = re.compile(
+    r"/api/(?:(?:categories|amenities|currencies)/(?:[^/]+/)?"
+    rf"|products/(?:(?P<id>{UUID})/(?:(?:availability|reviews)/)?)?)"
+)
 KEPT_HEADERS = (b"content-type", b"etag", b"cache-control", b"vary")
+QUERIES = 10_000  # normalised query strings remembered (a hit on a query then costs one lookup)
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     body: bytes
     headers: list[tuple[bytes, bytes]]
     etag: bytes
     tag: str  # "list" or "p:<listing id>"
     expires: float
+    # The response heads a hit sends, built once when the entry is made (copied per request:
+    # a layer above may add to the list it is given).
+    head: list[tuple[bytes, bytes]] = field(init=False, repr=False)
+    head_304: list[tuple[bytes, bytes]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.head = [*self.headers, (b"content-length", str(len(self.body)).encode())]
+        self.head_304 = [h for h in self.headers if h[0] != b"content-type"]
 
 
 class Cache:
@@ -124,56 +134,58 @@ class CatalogCache:
         self.cache = Cache(max_bytes, ttl)
         self.listening = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.queries: dict[bytes, bytes] = {}  # raw query string -> its parameters sorted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, self._on_lifespan(receive), send)
-            return
         if scope["type"] != "http" or scope["method"] != "GET":
+            if scope["type"] == "lifespan":
+                receive = self._on_lifespan(receive)
             await self.app(scope, receive, send)
             return
-        tag = self._tag(scope)
-        if tag is None:
+        # The hit path, kept short: one pattern, one pass over the headers, one lookup.
+        path = scope["path"]
+        if path[-1:] != "/":
+            path += "/"
+        m = CACHED.fullmatch(path)
+        if m is None:
             await self.app(scope, receive, send)
             return
+        host = match = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = host or value
+            elif name == b"if-none-match":
+                match = match or value
+            elif name == b"authorization" or name == b"cookie":  # signed in, or may be: never cached
+                await self.app(scope, receive, send)
+                return
         if self.task is None:
             self.task = asyncio.create_task(self._listen(), name="catalog-cache-listen")
         if not self.listening.is_set():  # no invalidations can reach us: the database answers
             await self.app(scope, receive, send)
             return
-        key = self._key(scope)
+        query = scope["query_string"]
+        if query:
+            query = self.queries.get(query) or self._normalise(query)
+        key = f"{scope['scheme']}://{(host or b'').decode('latin-1')}{path}?{query.decode('latin-1')}"
         entry = self.cache.get(key)
-        if entry is not None:
-            await self._serve(scope, entry, send)
-            return
-        await self._fill(scope, receive, send, key, tag)
-
-    def _tag(self, scope: Scope) -> str | None:
-        """The tag of a cacheable request, or None."""
-        if any(name in (b"authorization", b"cookie") for name, _ in scope["headers"]):
-            return None
-        path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
-        for pattern, kind in CACHED:
-            if m := pattern.match(path):
-                return f"p:{m['id'].lower()}" if kind == "product" else "list"
-        return None
-
-    def _key(self, scope: Scope) -> str:
-        host = next((v for n, v in scope["headers"] if n == b"host"), b"").decode("latin-1")
-        path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
-        query = urlencode(sorted(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)))
-        return f"{scope['scheme']}://{host}{path}?{query}"
-
-    async def _serve(self, scope: Scope, entry: Entry, send: Send) -> None:
-        match = next((v for n, v in scope["headers"] if n == b"if-none-match"), b"")
-        if entry.etag and entry.etag in match:
-            headers = [h for h in entry.headers if h[0] != b"content-type"]
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
+        if entry is None:
+            listing = m["id"]
+            await self._fill(scope, receive, send, key, f"p:{listing.lower()}" if listing else "list")
+        elif entry.etag and match and entry.etag in match:
+            await send({"type": "http.response.start", "status": 304, "headers": entry.head_304.copy()})
             await send({"type": "http.response.body", "body": b""})
-            return
-        headers = [*entry.headers, (b"content-length", str(len(entry.body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": entry.body})
+        else:
+            await send({"type": "http.response.start", "status": 200, "headers": entry.head.copy()})
+            await send({"type": "http.response.body", "body": entry.body})
+
+    def _normalise(self, query: bytes) -> bytes:
+        """The query's parameters sorted (remembered: a search's next hit costs a lookup)."""
+        normal = urlencode(sorted(parse_qsl(query.decode("latin-1"), keep_blank_values=True))).encode("latin-1")
+        if len(self.queries) >= QUERIES:
+            self.queries.clear()
+        self.queries[query] = normal
+        return normal
 
     async def _fill(self, scope: Scope, receive: Receive, send: Send, key: str, tag: str) -> None:
         generation = self.cache.generation
