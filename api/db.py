@@ -1,7 +1,7 @@
 """One request = one transaction, in one round trip.
 
 The connection pool logs in as `authenticator`. For each request, pipelined and
-sent together before a single Sync: one statement takes a rate-limit token
+written to the socket together with a single Sync: one statement takes a rate-limit token
 (app.rate_take, as authenticator) and sets role, JWT claims, MEDIA_URL, the statement
 timeout and, for GETs, read-only, all with set_config(..., true); for a signed-in user
 `app.check_session()` (deactivated users and revoked sessions stop here); the call itself. In the extended query protocol
@@ -9,6 +9,12 @@ everything up to a Sync is one implicit transaction: it commits at the Sync, or
 rolls back whole if any statement fails, and the local settings end with it; so no
 BEGIN or COMMIT is sent; nothing is set on the session, so PgBouncer's transaction pooling
 is safe. JSON comes back as bytes, untouched.
+
+The pipeline is driven by `transaction` rather than psycopg's `conn.pipeline()`: psycopg
+flushes the socket after every statement and sends a second Sync when the block exits, so
+PostgreSQL woke up four times per request and Python paid ~350 us for the exchange; here
+the statements go out in one write and come back in one read (~200 us). It uses psycopg's
+own cursor steps (adaptation, the prepared-statement cache), so those behave as before.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg import pq
+from psycopg.abc import PQGen
 from psycopg.adapt import Loader
 from psycopg.rows import tuple_row
+from psycopg.waiting import Ready, Wait
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import from_database
@@ -103,20 +112,90 @@ async def call(
     request passes it; the API's own internal calls do not.
     """
     claims_json = orjson.dumps(claims).decode() if claims else ""
+    rate_class, caller = rate or (None, None)
+    context = (
+        rate_class,
+        caller,
+        role,
+        claims_json,
+        pool.media_url,
+        pool.statement_timeouts.get(role, "10s"),
+        "on" if read_only else "off",
+    )
+    steps: list[tuple[Any, Any]] = [(CONTEXT, context)]
+    if claims:
+        steps.append((CHECK_SESSION, None))
+    steps.append((sql, params))
     # On any error the implicit transaction has already rolled back at the Sync; a
     # connection left in any other state is rolled back or discarded by the pool.
-    async with pool.connection() as conn, conn.pipeline() as pipe:
-        timeout = pool.statement_timeouts.get(role, "10s")
-        rate_class, caller = rate or (None, None)
-        await conn.execute(
-            CONTEXT, (rate_class, caller, role, claims_json, pool.media_url, timeout, "on" if read_only else "off")
-        )
-        if claims:
-            await conn.execute(CHECK_SESSION)
-        cur = conn.cursor(row_factory=tuple_row)
-        await cur.execute(sql, params)
-        await pipe.sync()
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=tuple_row)  # each statement's result replaces the last: the call's stays
+        await conn.wait(transaction(conn, cur, steps))
+        if conn._prepared._to_flush:  # statements the prepared cache evicted: DEALLOCATE them
+            await conn.wait(conn._prepared.maintain_gen(conn))
         return await cur.fetchall()
+
+
+PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
+
+
+def transaction(
+    conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any], steps: list[tuple[Any, Any]]
+) -> PQGen[None]:
+    """Send `steps` (query, params) and a Sync in one write, read every result up to the Sync.
+
+    A generator for `conn.wait` (which, if the task is cancelled, cancels the query in the
+    server and runs this to its end). Queries are adapted and prepared by psycopg's cursor, as
+    `cur.execute` in a pipeline would; the first error raises once all results are read.
+    """
+    pgconn = conn.pgconn
+    pipe = conn._pipeline = psycopg.AsyncPipeline(conn, _no_lock=True)  # only its queues
+    pgconn.enter_pipeline_mode()
+    try:
+        for query, params in steps:
+            yield from cur._start_query(query)
+            yield from cur._maybe_prepare_gen(cur._convert_query(query, params))
+        pipe._enqueue_sync()
+        for command in pipe.command_queue:
+            command()  # into libpq's buffer: pipeline mode writes at the Sync, not before
+        pipe.command_queue.clear()
+        sent = pgconn.flush() == 0
+        fetched: list[list[pq.abc.PGresult]] = []
+        results: list[pq.abc.PGresult] = []
+        synced = False
+        while not synced:
+            ready = yield (Wait.R if sent else Wait.RW)  # reading while writing: a large body cannot deadlock
+            if not sent and ready & Ready.W:
+                sent = pgconn.flush() == 0
+            if ready & Ready.R:
+                pgconn.consume_input()
+                while not pgconn.is_busy():
+                    result = pgconn.get_result()
+                    if result is None:  # the end of one statement's results, or nothing more yet
+                        if not results:
+                            break
+                        fetched.append(results)
+                        results = []
+                    elif result.status == PIPELINE_SYNC:
+                        fetched.append([result])
+                        synced = True
+                        break
+                    else:
+                        results.append(result)
+        error: psycopg.Error | None = None
+        for group in fetched:
+            try:
+                pipe._process_results(pipe.result_queue.popleft(), group)
+            except psycopg.Error as exc:
+                error = error or exc  # the first: the statements after it were only aborted
+        if error is not None:
+            raise error
+    finally:
+        conn._pipeline = None
+        try:
+            pgconn.exit_pipeline_mode()
+        except psycopg.OperationalError:  # results left unread (the wait was abandoned): unusable
+            pgconn.finish()
 
 
 async def call_as(pool: Pool, role: str, sql: str, params: list[Any]) -> Any:
