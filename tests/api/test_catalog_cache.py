@@ -87,6 +87,31 @@ def test_a_public_read_is_served_from_memory_until_the_database_says_it_changed(
     assert cache.cache.hits >= 2
 
 
+def test_a_hit_answers_with_the_headers_the_database_did(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    cache = listening(cached)
+    url = f"/api/products/{listing}/"
+    browser = {"Origin": "https://nexus.example"}  # CORS adds to a response's headers: never to the kept ones
+
+    def head(response: Any) -> list[tuple[str, str]]:
+        return sorted((k, v) for k, v in response.headers.items() if k != "x-request-id")
+
+    from_database = cached.get(url, headers=browser)  # a miss: kept
+    hits = [cached.get(url, headers=browser) for _ in range(3)]
+    revalidate = {"If-None-Match": from_database.headers["etag"], **browser}
+    hit_304s = [cached.get(url, headers=revalidate) for _ in range(2)]
+    database_304 = cached.get(url, headers={**revalidate, "Cookie": "a=b"})  # a cookie: never from memory
+
+    assert from_database.status_code == 200 and cache.cache.hits >= 5
+    assert all(h.status_code == 200 and h.content == from_database.content for h in hits)
+    assert all(head(h) == head(from_database) for h in hits)
+    assert hits[0].headers["x-request-id"] != hits[1].headers["x-request-id"]
+    assert [r.status_code for r in [*hit_304s, database_304]] == [304, 304, 304]
+    assert head(hit_304s[0]) == head(hit_304s[1]) == head(database_304)
+
+
 def test_lists_go_with_any_listing_and_everything_goes_with_a_category(
     cached: TestClient, owner: psycopg.Connection[Any], host: User
 ) -> None:
