@@ -128,12 +128,16 @@ async def call(
     steps.append((sql, params))
     # On any error the implicit transaction has already rolled back at the Sync; a
     # connection left in any other state is rolled back or discarded by the pool.
-    async with pool.connection() as conn:
+    # (getconn/putconn rather than pool.connection(): its commit on the way out is a wait for nothing.)
+    conn = await pool.getconn()
+    try:
         cur = conn.cursor(row_factory=tuple_row)  # each statement's result replaces the last: the call's stays
         await conn.wait(transaction(conn, cur, steps))
         if conn._prepared._to_flush:  # statements the prepared cache evicted: DEALLOCATE them
             await conn.wait(conn._prepared.maintain_gen(conn))
         return await cur.fetchall()
+    finally:
+        await pool.putconn(conn)
 
 
 PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
