@@ -164,14 +164,10 @@ def test_leases_admit_a_bounded_number_per_instance_and_the_table_still_refuses(
         assert refused.headers["ratelimit-limit"] == "3" and int(refused.headers["retry-after"]) >= 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="0015_rate_lease.sql's `update ... set lease = 10` runs on a fresh database before any policy exists, so"
-    " under FORCE ROW LEVEL SECURITY it updates no row: read keeps a lease of 0 (remove this mark with the fix)",
-)
 def test_a_migrated_database_leases_reads_and_nothing_else(owner: psycopg.Connection[Any]) -> None:
     # A read lease of 0 makes every read a writing transaction (app.rate_take): make bench showed
     # the limit costing a detail request 14-20 % on nexus_bench (built fresh, lease 0), ~0 % with 10.
+    # 0015 set it on databases that had their policies already; on a fresh one (this one) 0017 does.
     leases = dict(owner.execute("select class, lease from app_private.rate_limits").fetchall())
 
     assert leases == {"read": 10, "write": 0, "signup": 0, "upload": 0, "payment": 0, "message": 0}
