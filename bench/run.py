@@ -806,6 +806,10 @@ def check_workload(server: Server, w: Workload) -> str | None:
 def environment(args: argparse.Namespace) -> list[str]:
     with psycopg.connect(owner_url()) as conn:
         row = conn.execute("select version(), current_setting('shared_buffers'), current_setting('jit')").fetchone()
+        leases = conn.execute(
+            "select string_agg(class || ' ' || lease, ', ' order by class) from app_private.rate_limits"
+        )
+        lease_line = (leases.fetchone() or ("?",))[0]
     assert row is not None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
@@ -817,7 +821,7 @@ def environment(args: argparse.Namespace) -> list[str]:
         " (other people's tests may be running: figures are indicative)",
         f"- PostgreSQL: {row[0].split(',')[0]}; shared_buffers {row[1]}, jit {row[2]}; local Unix socket",
         f"- API: python -m api.serve (uvicorn), {args.workers} worker(s), pool {args.pool} connection(s) per worker, "
-        "no access log (ACCESS_LOG=false)",
+        f"no access log (ACCESS_LOG=false); rate-limit leases per class: {lease_line}",
         f"- load: wrk ({wrk_v[0].split(' [')[0] if wrk_v else 'wrk'}) and pgbench -M prepared, "
         f"{args.connections} connections, {args.threads} threads; per workload a {args.warmup:g} s warm-up of each, "
         f"then {args.duration:g} s measured of each (the SQL in two halves, before and after the API run)",
