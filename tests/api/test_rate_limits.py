@@ -41,7 +41,9 @@ def limits(owner: psycopg.Connection[Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
-def limited(settings: Settings) -> Iterator[TestClient]:
+def limited(settings: Settings, limits: Any) -> Iterator[TestClient]:
+    # After `limits` (every lease 0): the app learns the leases when it starts, and would
+    # otherwise admit reads under the migrated read lease until its next refresh.
     app = contract_app(replace(settings, rate_limits=True, trusted_proxies=frozenset({"testclient"})))
     with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
         yield c
