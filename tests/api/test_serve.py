@@ -78,21 +78,24 @@ def test_two_workers_serve_and_sigterm_drains_them(owner_url: str) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []  # the server's output, read as it comes: both workers must be up first
+    stdout = server.stdout
+    assert stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
+        while sum("Application startup complete" in line for line in lines) < 2:
+            assert time.monotonic() < deadline, "the two workers did not come up: " + "".join(lines)
+            time.sleep(0.1)
+        assert httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as client:
             assert all(client.get("/api/categories/").status_code == 200 for _ in range(20))
     finally:
         server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
+        server.wait(timeout=30)
+        reader.join(timeout=5)
+    output = "".join(lines)
     assert server.returncode == 0, output
     assert output.count("Application shutdown complete") == 2, output  # each worker closed its pool
     assert '"path"' not in output  # ACCESS_LOG=false: no per-request lines
