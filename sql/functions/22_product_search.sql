@@ -39,6 +39,93 @@ $$;
 comment on function app.product_page(uuid[]) is
   'One page of search results: the listings of p_ids in that order, each as app.product_json (with its host''s public profile), as a JSON array, and how many there are. PL/pgSQL so that this statement, the same for every search, is planned once per session; only the choice of ids (app.product_list_sql''s page_sql) is planned per request. SECURITY INVOKER: run as the caller, RLS decides what it can read (api.product_list runs it as the owner).';
 
+-- ---------------------------------------------------------------------------------
+-- Counts kept by the database (app_private.catalog_counts, sql/schema/0018_catalog_counts.sql)
+-- ---------------------------------------------------------------------------------
+
+create function app.catalog_terms(p_search tsvector)
+returns setof text
+language sql immutable strict parallel safe
+as $$
+  select '' union all select pg_catalog.unnest(pg_catalog.tsvector_to_array(p_search))
+$$;
+comment on function app.catalog_terms(tsvector) is
+  'The terms a published listing counts under in app_private.catalog_counts: '''' (every listing) and each lexeme of its search vector.';
+
+create function app.tg_products__catalog_counts() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  -- One statement per write: + for each published listing written, - for each replaced or
+  -- deleted, summed per (category, term); an update that changes no counted column sums to
+  -- nothing. In key order, so concurrent writers lock the rows they share in the same order.
+  -- (An upsert for the decrements too: a CHECK (listings >= 0) would refuse the proposed
+  -- negative row before its conflict turns it into an update, so the table has none.)
+  if tg_op = 'INSERT' then
+    insert into app_private.catalog_counts as c (category_id, term, listings)
+    select n.category_id, t.term, count(*)
+    from added n, app.catalog_terms(n.search) t(term)
+    where n.published
+    group by 1, 2
+    order by 1, 2
+    on conflict (category_id, term) do update set listings = c.listings + excluded.listings;
+  elsif tg_op = 'UPDATE' then
+    insert into app_private.catalog_counts as c (category_id, term, listings)
+    select d.category_id, d.term, sum(d.delta)
+    from (select n.category_id, t.term, 1 as delta
+          from added n, app.catalog_terms(n.search) t(term) where n.published
+          union all
+          select o.category_id, t.term, -1
+          from removed o, app.catalog_terms(o.search) t(term) where o.published) d
+    group by 1, 2
+    having sum(d.delta) <> 0
+    order by 1, 2
+    on conflict (category_id, term) do update set listings = c.listings + excluded.listings;
+  else
+    insert into app_private.catalog_counts as c (category_id, term, listings)
+    select o.category_id, t.term, -count(*)
+    from removed o, app.catalog_terms(o.search) t(term)
+    where o.published
+    group by 1, 2
+    order by 1, 2
+    on conflict (category_id, term) do update set listings = c.listings + excluded.listings;
+  end if;
+  return null;
+end
+$$;
+comment on function app.tg_products__catalog_counts() is
+  'Statement trigger on app.products (inserts, updates, deletes, with their transition tables): keeps app_private.catalog_counts equal to the published listings per category and lexeme, in the writing transaction. SECURITY DEFINER: hosts and admins write listings, only the owner writes the counts.';
+
+create trigger catalog_counts_insert after insert on app.products
+  referencing new table as added for each statement execute function app.tg_products__catalog_counts();
+create trigger catalog_counts_update after update on app.products
+  referencing old table as removed new table as added for each statement execute function app.tg_products__catalog_counts();
+create trigger catalog_counts_delete after delete on app.products
+  referencing old table as removed for each statement execute function app.tg_products__catalog_counts();
+
+create function app.catalog_counts_rebuild() returns bigint
+language plpgsql volatile security invoker
+as $$
+declare
+  v_rows bigint;
+begin
+  -- No listing is written meanwhile (SHARE blocks writers and waits for those in flight), so
+  -- the counts match the listings when the triggers take over.
+  lock table app.products in share mode;
+  delete from app_private.catalog_counts;
+  insert into app_private.catalog_counts (category_id, term, listings)
+  select p.category_id, t.term, count(*)
+  from app.products p, app.catalog_terms(p.search) t(term)
+  where p.published
+  group by 1, 2;
+  get diagnostics v_rows = row_count;
+  return v_rows;
+end
+$$;
+comment on function app.catalog_counts_rebuild() is
+  'Recompute app_private.catalog_counts from app.products (published listings per category and lexeme); returns how many rows it holds. Every migrate calls it (api/migrate.py), once the policies exist; a DBA may too. The owner''s: no client role may execute it.';
+
 create function app.product_list_sql(
   p_category text default null, p_search text default null, p_min_price text default null,
   p_max_price text default null, p_location text default null, p_guests text default null,
@@ -76,6 +163,8 @@ declare
   v_desc boolean;
   v_cursor json;
   v_after text;
+  v_lexemes text[];
+  v_term text;       -- the count's term in app_private.catalog_counts, when it can answer
 begin
   if p_cursor is not null and p_page is not null then
     perform app.invalid('cursor', 'Give page or cursor, not both.');
@@ -255,12 +344,34 @@ from (select count(*) as n, array_agg(x.id order by x.n) as ids, array_agg(x.k o
      app.product_page(coalesce(q.ids[1:%3$s], '{}')) r$sql$,
       coalesce(v_cond || coalesce(E'\n    and ' || v_after, ''), 'true'), v_order, page_window.page_size, v_key_text);
   end if;
-  count_sql := format('select count(*) from (select from app.products p where %s limit 1001) c', v_cond);
-  estimate_sql := format('explain (format json) select from app.products p where %s', v_cond);
+  -- The count. Of a category, a single word, both or neither over the public catalog, it is
+  -- kept by the database (app_private.catalog_counts): exact at any size, one row read. Else
+  -- the matches are counted up to 1,001, and the planner's estimate stands in above 1,000.
+  if v_host is null and v_min is null and v_max is null and nullif(btrim(p_location), '') is null
+     and v_guests is null and coalesce(cardinality(v_amenities), 0) = 0 and v_check_in is null then
+    if v_query is null or numnode(v_query) = 0 then
+      v_term := '';
+    else
+      -- One word: the query is exactly that lexeme (no negation, phrase or second word).
+      v_lexemes := tsvector_to_array(to_tsvector('english', p_search));
+      if numnode(v_query) = 1 and cardinality(v_lexemes) = 1 and v_lexemes[1] !~ '[\\'']'
+         and v_query = quote_literal(v_lexemes[1])::tsquery then
+        v_term := v_lexemes[1];
+      end if;
+    end if;
+  end if;
+  if v_term is not null then
+    count_sql := format('select coalesce(sum(c.listings), 0) from app_private.catalog_counts c where c.term = %L%s',
+                        v_term, case when v_category is null then ''
+                                     else format(' and c.category_id = %L::uuid', v_category) end);
+  else
+    count_sql := format('select count(*) from (select from app.products p where %s limit 1001) c', v_cond);
+    estimate_sql := format('explain (format json) select from app.products p where %s', v_cond);
+  end if;
 end
 $$;
 comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to; count_sql counts matches up to 1001; estimate_sql is the EXPLAIN whose row estimate stands in above that. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
+  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to; count_sql is the count: read from app_private.catalog_counts (exact) when the filters are a category, a single word, both or neither, else the matches counted up to 1001; estimate_sql (null when the count is exact) is the EXPLAIN whose row estimate stands in above 1,000. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
 
 create function api.product_list(
   p_category text default null, p_search text default null, p_min_price text default null,
@@ -291,7 +402,7 @@ begin
     -- By cursor: count as a first page would (the rows before the cursor are unknown).
     execute v.page_sql into v_results, v_rows, v_more, v_last_key, v_last_id;
     execute v.count_sql into v_count;
-    if v_count > 1000 then
+    if v_count > 1000 and v.estimate_sql is not null then
       execute v.estimate_sql into v_plan;
       v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001);
     end if;
@@ -305,7 +416,7 @@ begin
     v_count := (v.page_window).skip + v_rows;
   else
     execute v.count_sql into v_count;
-    if v_count > 1000 then
+    if v_count > 1000 and v.estimate_sql is not null then
       execute v.estimate_sql into v_plan;
       v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001,
                           (v.page_window).skip + v_rows + 1);
@@ -315,7 +426,7 @@ begin
 end
 $$;
 comment on function api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. cursor instead of page (keyset pagination, for deep pages): empty for the first page, then the next_cursor of the page before; each page starts right after the last row of the previous one, so it costs what a first page costs and is stable while listings are added; a cursor belongs to its ordering. count is exact up to 1,000 matches; above that it is the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
+  'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. cursor instead of page (keyset pagination, for deep pages): empty for the first page, then the next_cursor of the page before; each page starts right after the last row of the previous one, so it costs what a first page costs and is stable while listings are added; a cursor belongs to its ordering. count is exact for a category, a single word, both or neither (the database keeps those counts as listings change, app_private.catalog_counts); with any other filter it is exact up to 1,000 matches and above that the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_operation('api.product_list', response => '"Listing"', parameters => '{
