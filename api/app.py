@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import admin, auth, db, events, openapi, ratelimit, specials
 from api.cache import CatalogCache
@@ -600,6 +601,14 @@ def create_app(cfg: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            # The client's address and scheme as a trusted proxy reports them (the rightmost
+            # X-Forwarded-For hop that is not a trusted proxy; X-Forwarded-Proto), from no one else:
+            # rate limits, sign-in throttling, HSTS and Secure cookies read them from the scope.
+            *(
+                [Middleware(ProxyHeadersMiddleware, trusted_hosts=sorted(cfg.trusted_proxies))]
+                if cfg.trusted_proxies
+                else []
+            ),
             Middleware(
                 RequestContext,
                 access_log=cfg.access_log,

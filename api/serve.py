@@ -135,6 +135,8 @@ def unsafe(cfg: Settings) -> list[str]:
         problems.append("AUTHENTICATOR_PASSWORD is empty: the API's database role would have no password")
     if "*" in cfg.cors_origins:
         problems.append("CORS_ORIGINS is '*': name the origins of your web apps")
+    if "*" in cfg.trusted_proxies:
+        problems.append("TRUSTED_PROXIES is '*': name the proxies' addresses or networks (CIDR)")
     return problems
 
 
@@ -222,8 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # Proxy headers are the app's (TRUSTED_PROXIES, api/app.py) in every serving mode: uvicorn's
+        # own would trust X-Forwarded-For from any loopback peer before the app's rule ran.
+        proxy_headers=False,
         access_log=False,  # the app writes its own JSON line per request (ACCESS_LOG)
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,

@@ -80,7 +80,8 @@ class Settings:
     rate_limits: bool = config("RATE_LIMITS", cast=bool, default=True)
     # How often each worker debits what it admitted under its leases (api/ratelimit.py).
     rate_settle_seconds: float = config("RATE_SETTLE_SECONDS", cast=float, default=0.2)
-    # Proxies whose X-Forwarded-For is believed (the balancer's addresses); nobody else's is.
+    # Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: the balancer's addresses or
+    # networks (10.0.0.5, 10.0.0.0/8); nobody else's are, and `Forwarded` is never read (api/app.py).
     trusted_proxies: frozenset[str] = field(
         default_factory=lambda: frozenset(
             a.strip() for a in config("TRUSTED_PROXIES", default="").split(",") if a.strip()

@@ -67,17 +67,10 @@ SIGNATURES = (
 
 
 def client_address(request: Request) -> str | None:
-    """The client's address: the peer, unless the peer is a trusted proxy (TRUSTED_PROXIES); then the
-    nearest address in X-Forwarded-For that is not one of ours. Never a client-chosen value otherwise."""
-    peer = request.client.host if request.client else None
-    trusted = request.app.state.settings.trusted_proxies
-    if peer is None or peer not in trusted:
-        return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if hop not in trusted:
-            return hop
-    return peer
+    """The client's address: the peer, or, when the peer is a trusted proxy (TRUSTED_PROXIES), the
+    address it names in X-Forwarded-For (uvicorn's ProxyHeadersMiddleware, api/app.py, put it in the
+    scope). Never a client-chosen value otherwise."""
+    return request.client.host if request.client else None
 
 
 def header_value(request: Request, name: str) -> str | None:

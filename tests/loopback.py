@@ -6,16 +6,23 @@ A stand-in is any object with `base_url` (set here) and `app()` returning an ASG
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -65,3 +72,73 @@ class Server:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """Nexus as production serves it: `python -m api.serve` in a subprocess on 127.0.0.1, a free
+    port; `with Served(owner_url, workers=2, env={...}) as api:` waits until every worker has
+    started, and SIGTERMs it at the end. `api.base_url`, `api.output()` (what it printed)."""
+
+    def __init__(self, database_url: str, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "NEXUS_ENV": "development",
+            "ACCESS_LOG": "false",
+            "DRAIN_SECONDS": "0",
+            **(env or {}),
+        }
+        self.lines: list[str] = []
+
+    def __enter__(self) -> Served:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "api.serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        stdout = self.process.stdout
+        assert stdout is not None
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(stdout.readline, "")), daemon=True)
+        self.reader.start()
+        deadline = time.monotonic() + 30
+        while sum("Application startup complete" in line for line in self.lines) < self.workers:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.__exit__()
+                raise RuntimeError("api.serve did not start: " + self.output())
+            time.sleep(0.05)
+        return self
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(timeout=5)

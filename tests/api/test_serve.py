@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +17,9 @@ import httpx2
 
 from api.serve import unsafe
 from api.settings import DEV_JWT_KEY, Settings
-from tests.loopback import Server
+from tests.loopback import Served, Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_laptop_settings_are_named_and_production_settings_pass(settings: Settings) -> None:
@@ -61,42 +53,13 @@ def test_production_refuses_the_development_defaults() -> None:
 
 
 def test_two_workers_serve_and_sigterm_drains_them(owner_url: str) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": owner_url,
-        "NEXUS_ENV": "development",
-        "ACCESS_LOG": "false",
-        "LOG_LEVEL": "info",
-        "DRAIN_SECONDS": "0",  # tests/api/test_sigterm.py drains under load
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []  # the server's output, read as it comes: both workers must be up first
-    stdout = server.stdout
-    assert stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 30
-        while sum("Application startup complete" in line for line in lines) < 2:
-            assert time.monotonic() < deadline, "the two workers did not come up: " + "".join(lines)
-            time.sleep(0.1)
-        assert httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
-        with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    # DRAIN_SECONDS 0: tests/api/test_sigterm.py drains under load
+    with Served(owner_url, workers=2, env={"LOG_LEVEL": "info"}) as server:  # returns once both workers are up
+        assert httpx2.get(f"{server.base_url}/readyz", timeout=5).status_code == 200
+        with httpx2.Client(base_url=server.base_url) as client:
             assert all(client.get("/api/categories/").status_code == 200 for _ in range(20))
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        reader.join(timeout=5)
-    output = "".join(lines)
-    assert server.returncode == 0, output
+    output = server.output()
+    assert server.process.returncode == 0, output
     assert output.count("Application shutdown complete") == 2, output  # each worker closed its pool
     assert '"path"' not in output  # ACCESS_LOG=false: no per-request lines
 
