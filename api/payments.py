@@ -12,17 +12,21 @@ A provider without its secret key is not configured: asking for it is a 503 prob
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
+import orjson
 import stripe
 
 from api.errors import Problem
 from api.settings import Settings
 
-WEBHOOK_TOLERANCE = 300  # seconds: a signature older than this is refused (replays)
+WEBHOOK_TOLERANCE = 300  # seconds: a signature older than this (replays) or dated further ahead is refused
+BAD_SIGNATURE = "The webhook signature is missing, wrong, or not dated within 5 minutes of now."
+NOT_AN_EVENT = "The webhook body is not a Stripe event."
 
 # Stripe PaymentIntent statuses -> app.payment_status. A declined attempt leaves the intent
 # in requires_payment_method: the guest may try another card, so it stays requires_payment.
@@ -319,21 +323,76 @@ class StripeGateway:
     # --- webhooks ---------------------------------------------------------------------------
 
     def event(self, payload: bytes, headers: Mapping[str, str]) -> Event:
-        """The verified event of a webhook request; 400 for a missing, wrong or stale signature."""
+        """The verified event of a webhook request; 400 for a missing, wrong or badly dated signature,
+        and for a signed body that is not a Stripe event.
+
+        The SDK checks the signature (WebhookSignature.verify_header) and refuses one older than the
+        tolerance, but not one dated later than now; and its construct_event takes whatever JSON was
+        signed for an event (an array raised AttributeError there). So the date's other side and the
+        body's shape are checked here, and nothing is parsed before the signature verifies.
+        """
         if not self.webhook_secret:
             raise Problem(503, "Stripe webhooks are not configured on this server.")
+        header = headers.get("stripe-signature") or ""
         try:
-            event = stripe.Webhook.construct_event(
-                payload, headers.get("stripe-signature") or "", self.webhook_secret, tolerance=WEBHOOK_TOLERANCE
-            )
-        except (stripe.SignatureVerificationError, ValueError) as exc:
-            raise Problem(400, "The webhook signature is missing, wrong or too old.") from exc
-        body: dict[str, Any] = event.to_dict()
-        obj = (body.get("data") or {}).get("object") or {}
-        for prefix, kind, key in STRIPE_KINDS:
-            if body["type"].startswith(prefix) and obj.get(key):
-                return Event(id=str(body["id"]), type=str(body["type"]), kind=kind, object_id=str(obj[key]))
-        return Event(id=str(body["id"]), type=str(body["type"]), kind=None, object_id=None)
+            text = payload.decode("utf-8")  # what Stripe signs: the body as text
+        except UnicodeDecodeError as exc:
+            raise Problem(400, "The webhook body is not UTF-8.") from exc
+        try:
+            stripe.WebhookSignature.verify_header(text, header, self.webhook_secret, tolerance=WEBHOOK_TOLERANCE)
+        except stripe.SignatureVerificationError as exc:
+            raise Problem(400, BAD_SIGNATURE) from exc
+        at = signed_at(header)
+        if at is None or at > time.time() + WEBHOOK_TOLERANCE:
+            raise Problem(400, BAD_SIGNATURE)
+        try:
+            # orjson, not json: deep nesting is a JSONDecodeError here, a RecursionError there.
+            body = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, "The webhook body is not JSON.") from exc
+        return stripe_event(body)
+
+
+def signed_at(header: str) -> int | None:
+    """When a Stripe-Signature header says it was signed: its first `t=`, read as the SDK reads it.
+
+    None when it cannot be read (the SDK read it to verify the signature, so only if a later SDK
+    reads it otherwise): refused like a signature out of date.
+    """
+    for item in header.split(","):
+        key, *value = item.split("=", 2)
+        if key == "t":
+            try:
+                return int(value[0])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def is_id(value: object) -> TypeGuard[str]:
+    """A provider id or event type as app_private.webhook_events keeps it: text of 1 to 255 characters."""
+    return isinstance(value, str) and 0 < len(value) <= 255
+
+
+def stripe_event(body: Any) -> Event:
+    """What a verified (snapshot) event is about: its id, its type and the id of the object Nexus re-reads.
+
+    400 for any other signed JSON: not an object, no "object": "event" (a thin v2 event), an id or
+    a type that is not 1 to 255 characters, no data.object, or an object id that is not an id.
+    """
+    data = body.get("data") if isinstance(body, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or body.get("object") != "event":
+        raise Problem(400, NOT_AN_EVENT)
+    event_id, event_type = body.get("id"), body.get("type")
+    if not (is_id(event_id) and is_id(event_type)):
+        raise Problem(400, NOT_AN_EVENT)
+    for prefix, kind, key in STRIPE_KINDS:
+        if event_type.startswith(prefix) and obj.get(key):
+            if not is_id(obj[key]):
+                raise Problem(400, NOT_AN_EVENT)
+            return Event(id=event_id, type=event_type, kind=kind, object_id=obj[key])
+    return Event(id=event_id, type=event_type, kind=None, object_id=None)
 
 
 class Gateway(Protocol):

@@ -6,6 +6,11 @@ The worker is the real one (api/worker.py, procrastinate) run until no job is du
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import secrets
+import time
 from typing import Any
 
 import psycopg
@@ -253,6 +258,90 @@ def test_bad_or_stale_signatures_are_400_and_record_nothing(
     assert_problem(api.post("/api/webhooks/stripe/", content=body, headers=headers), 400)
     (n,) = owner.execute("select count(*) from app_private.webhook_events where object_id = 'pi_forged'").fetchone()  # type: ignore[misc]
     assert n == 0
+
+
+@pytest.mark.parametrize(
+    ("ahead", "status"),
+    [(3 * 3600, 400), (301, 400), (60, 200)],
+    ids=["3 hours ahead", "301 s ahead", "60 s ahead (clock skew)"],
+)
+def test_signatures_dated_in_the_future_beyond_the_tolerance_are_400_and_record_nothing(
+    api: TestClient, stripe: StripeStandIn, owner: psycopg.Connection[Any], ahead: int, status: int
+) -> None:
+    # An event Nexus records and ignores: no job, no provider call.
+    body, header = stripe.signed_event("customer.created", {"id": "cus_1", "object": "customer"}, age=-ahead)
+
+    r = api.post("/api/webhooks/stripe/", content=body, headers={"Stripe-Signature": header})
+
+    if status == 400:
+        assert_problem(r, 400)
+    else:
+        assert r.status_code == 200 and r.json() == {"received": True, "new": True}
+    (n,) = owner.execute(
+        "select count(*) from app_private.webhook_events where event_id = %s", (json.loads(body)["id"],)
+    ).fetchone()  # type: ignore[misc]
+    assert n == (1 if status == 200 else 0)
+
+
+def signed_raw(stripe: StripeStandIn, body: bytes) -> dict[str, str]:
+    """Headers signing any body, well-formed or not, as Stripe signs ("t.body", HMAC-SHA256), dated now."""
+    t = int(time.time())
+    mac = hmac.new(stripe.webhook_secret.encode(), f"{t}.".encode() + body, hashlib.sha256)
+    return {"Stripe-Signature": f"t={t},v1={mac.hexdigest()}", "Content-Type": "application/json"}
+
+
+MISSING = object()  # a field event_json leaves out
+
+
+def event_json(**fields: Any) -> bytes:
+    """A Stripe event about a PaymentIntent, with `fields` replaced (a field given as MISSING is left out)."""
+    event = {
+        "id": "evt_" + secrets.token_hex(12),
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": int(time.time()),
+        "data": {"object": {"id": "pi_" + secrets.token_hex(12), "object": "payment_intent"}},
+        **fields,
+    }
+    return json.dumps({k: v for k, v in event.items() if v is not MISSING}).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" + event_json() + b"]", id="a JSON array"),
+        pytest.param(b'"evt_1"', id="a JSON string"),
+        pytest.param(b"null", id="JSON null"),
+        pytest.param(b'{"id": "evt_1", "type": ', id="invalid JSON"),
+        pytest.param(b"", id="empty body"),
+        pytest.param(b'{"id": "evt_\xff", "object": "event"}', id="not UTF-8"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, id="nested 5000 deep"),
+        pytest.param(event_json(type=MISSING), id="no type"),
+        pytest.param(event_json(type=7), id="type not a string"),
+        pytest.param(event_json(type=""), id="empty type"),
+        pytest.param(event_json(id=MISSING), id="no id"),
+        pytest.param(event_json(id=["evt_1"]), id="id not a string"),
+        pytest.param(event_json(id=""), id="empty id"),
+        pytest.param(event_json(id="evt_" + "x" * 300), id="id longer than 255"),
+        pytest.param(event_json(object="v2.core.event"), id="a thin v2 event"),
+        pytest.param(event_json(data=MISSING), id="no data"),
+        pytest.param(event_json(data=["pi_1"]), id="data not an object"),
+        pytest.param(event_json(data={}), id="no data.object"),
+        pytest.param(event_json(data={"object": "pi_1"}), id="data.object not an object"),
+        pytest.param(event_json(data={"object": {"id": {"id": "pi_1"}}}), id="object id not a string"),
+        pytest.param(event_json(data={"object": {"id": "pi_" + "x" * 300}}), id="object id longer than 255"),
+    ],
+)
+def test_signed_but_malformed_events_are_400_and_record_nothing(
+    api: TestClient, stripe: StripeStandIn, owner: psycopg.Connection[Any], body: bytes
+) -> None:
+    (before,) = owner.execute("select count(*) from app_private.webhook_events").fetchone()  # type: ignore[misc]
+
+    r = api.post("/api/webhooks/stripe/", content=body, headers=signed_raw(stripe, body))
+
+    assert_problem(r, 400)
+    (after,) = owner.execute("select count(*) from app_private.webhook_events").fetchone()  # type: ignore[misc]
+    assert after == before
 
 
 def test_webhooks_without_a_configured_secret_are_503(client: TestClient, stripe: StripeStandIn) -> None:
