@@ -137,6 +137,23 @@ def test_every_page_renders_with_data(
     assert guest.email not in inactive  # the filter reaches the function
 
 
+def test_the_delete_button_keeps_its_danger_class(boss: TestClient, owner: psycopg.Connection[Any], host: User) -> None:
+    listing = new_listing(owner, host.id)
+
+    page = boss.get(f"/admin/listings?host={host.id}").text
+
+    form = re.search(
+        rf'<form method="post" action="/admin/listings/{listing}" class="inline">(?:(?!</form>).)*'
+        r'value="delete">\s*(<button[^>]*>)Delete</button>',
+        page,
+        re.S,
+    )
+    assert form, page
+    assert form.group(1) == '<button type="submit" class="danger">'
+    assert "&#34;" not in page  # the attribute was escaped as text: class=&#34;danger&#34;
+    assert '<button type="submit">Unpublish</button>' in page  # the other actions have no class
+
+
 def test_a_write_needs_the_forms_csrf_token_and_our_origin(
     boss: TestClient, owner: psycopg.Connection[Any], guest: User
 ) -> None:
