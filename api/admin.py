@@ -124,7 +124,7 @@ async def session(request: Request) -> Session:
             raise NotSignedIn from exc
         if not outcome.get("ok"):
             raise NotSignedIn from None
-        access = auth.sign_access(cfg, outcome["user_id"], outcome["role"], int(outcome.get("epoch", 0)))
+        access = auth.sign_outcome(cfg, outcome)
         refresh = outcome["refresh"]
         claims = auth.verify(cfg, f"Bearer {access}")
         rotated = (access, refresh)
@@ -269,7 +269,7 @@ async def login(request: Request) -> Response:
             False,
         )
         return render(request, None, "login.html", status=403, error="This dashboard is for admins only.")
-    access = auth.sign_access(cfg, outcome["user_id"], outcome["role"], int(outcome.get("epoch", 0)))
+    access = auth.sign_outcome(cfg, outcome)
     target = str(form.get("next") or "/admin/")
     response = back(target if target.startswith("/admin/") else "/admin/")
     set_session(response, request, access, outcome["refresh"], secrets.token_urlsafe(32))

@@ -1,7 +1,8 @@
 """Sign and verify access tokens. Python's only job in auth: the rules live in SQL.
 
 Access tokens are HS256 JWTs (the algorithm is pinned) carrying iss, aud, sub, role,
-iat, exp, jti and a `kid` header. JWT_KEYS may hold several keys: the first signs,
+iat, exp, jti, sid (the sign-in session: the refresh-token family, live while the token is
+used, app.check_session), sev (the user's session epoch) and a `kid` header. JWT_KEYS may hold several keys: the first signs,
 every one verifies, so keys rotate without logging anyone out. Refresh tokens are
 opaque strings handled entirely by the database (api.token_refresh).
 """
@@ -22,7 +23,7 @@ ROLES = frozenset({"guest", "host", "admin"})
 INVALID = "Invalid or expired token."
 
 
-def sign_access(settings: Settings, user_id: str, role: str, epoch: int = 0) -> str:
+def sign_access(settings: Settings, user_id: str, role: str, session: str, epoch: int = 0) -> str:
     kid, secret = next(iter(settings.jwt_keys.items()))
     now = int(time.time())
     claims = {
@@ -34,9 +35,15 @@ def sign_access(settings: Settings, user_id: str, role: str, epoch: int = 0) -> 
         "exp": now + settings.access_ttl,
         "jti": str(uuid.uuid4()),
         "typ": "access",
+        "sid": session,
         "sev": epoch,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
+
+
+def sign_outcome(settings: Settings, outcome: dict[str, Any]) -> str:
+    """The access token of a successful sign-in outcome from SQL (app_private.sign_in_outcome)."""
+    return sign_access(settings, outcome["user_id"], outcome["role"], outcome["session"], int(outcome["epoch"]))
 
 
 def verify(settings: Settings, authorization: str | None) -> dict[str, Any] | None:
@@ -57,7 +64,7 @@ def verify(settings: Settings, authorization: str | None) -> dict[str, Any] | No
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
+            options={"require": ["exp", "iat", "sub", "iss", "aud", "jti", "sid"]},
         )
     except jwt.PyJWTError as exc:
         raise Problem(401, INVALID) from exc

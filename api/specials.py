@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from api import auth, db, events, oauth, payments
-from api.auth import sign_access
+from api.auth import sign_outcome
 from api.errors import Problem, from_database
 from api.settings import Settings
 
@@ -86,7 +86,7 @@ def tokens_response(cfg: Settings, outcome: bytes) -> Response:
     if not result.get("ok"):
         headers = {"Retry-After": str(result["retry_after"])} if result.get("retry_after") else None
         raise Problem(int(result["status"]), result["detail"], result.get("errors"), headers)
-    access = sign_access(cfg, result["user_id"], result["role"], int(result.get("epoch", 0)))
+    access = sign_outcome(cfg, result)
     body = {
         "access": access,
         "refresh": result["refresh"],

@@ -581,18 +581,20 @@ def pgbench(w: Workload, seconds: float, connections: int, threads: int, workdir
 
 
 def sign_tokens(first: int, last: int) -> list[str]:
-    """Access tokens for bench users first..last (guests), valid for an hour."""
+    """Access tokens for bench users first..last (guests), valid for an hour, each in a new session
+    begun as a DBA would (a live session is what app.check_session asks of every signed-in request)."""
     from api.auth import sign_access
     from api.settings import settings
 
     cfg = replace(settings, access_ttl=3600)
     with psycopg.connect(owner_url()) as conn:
         rows = conn.execute(
-            "select id::text from app.users where id = any(array(select md5('user:' || i)::uuid"
-            " from generate_series(%s::int, %s::int) i)) and role = 'guest' and is_active order by id",
+            "select u.id::text, app_private.issue_refresh(u.id) ->> 'session' from app.users u"
+            " where u.id = any(array(select md5('user:' || i)::uuid from generate_series(%s::int, %s::int) i))"
+            " and u.role = 'guest' and u.is_active order by u.id",
             (first, last),
         ).fetchall()
-    return [sign_access(cfg, r[0], "guest") for r in rows]
+    return [sign_access(cfg, user_id, "guest", session) for user_id, session in rows]
 
 
 def clear_bookings() -> None:

@@ -105,6 +105,14 @@ end
 $$;
 comment on function app.tg__set_updated_at() is 'Trigger: keep updated_at current on every update.';
 
+create function app.claim_uuid(p_value text) returns uuid
+language sql immutable parallel safe security invoker
+as $$
+  -- Any other value matches nobody: a 401, not a 400.
+  select case when p_value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then p_value::uuid end
+$$;
+comment on function app.claim_uuid(text) is 'A JWT claim that should hold a UUID ("sub", "sid") as one, or null when it does not.';
+
 create function app.check_session() returns void
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
@@ -116,17 +124,19 @@ begin
   select u.is_active
          and u.role::text = v_claims ->> 'role'
          and u.session_epoch::text = coalesce(v_claims ->> 'sev', '0')
+         and exists (select from app_private.refresh_tokens t  -- app_private.refresh_tokens_live_family_idx
+                      where t.family_id = app.claim_uuid(v_claims ->> 'sid') and t.revoked_at is null
+                        and t.expires_at > now() and t.user_id = u.id)
     into v_ok
     from app.users u
-   where u.id = case when v_claims ->> 'sub' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                     then (v_claims ->> 'sub')::uuid end;  -- any other subject matches nobody: a 401, not a 400
+   where u.id = app.claim_uuid(v_claims ->> 'sub');
   if v_ok is not true then
     perform app.fail(401, 'Invalid or expired token.');
   end if;
 end
 $$;
 comment on function app.check_session() is
-  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role, and the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it). Raises PT401 otherwise. SECURITY DEFINER: it reads users whatever the caller may see.';
+  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role; the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it); and its session ("sid", a refresh-token family) must be live: not signed out, not ended by refresh-token reuse, not expired. Raises PT401 otherwise. SECURITY DEFINER: it reads users and refresh tokens whatever the caller may see.';
 
 create function app.media_url(p_path text) returns text
 language sql stable parallel safe security invoker

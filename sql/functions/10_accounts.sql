@@ -95,15 +95,15 @@ as $$
 declare
   v_token text := rtrim(translate(encode(extensions.gen_random_bytes(32), 'base64'), '+/', '-_'), '=');
   v_ttl int := (app_private.auth_config()).refresh_ttl_seconds;
+  v_family uuid := coalesce(p_family, gen_random_uuid());
 begin
   insert into app_private.refresh_tokens (user_id, family_id, token_hash, expires_at)
-  values (p_user_id, coalesce(p_family, gen_random_uuid()), sha256(convert_to(v_token, 'UTF8')),
-          now() + make_interval(secs => v_ttl));
-  return jsonb_build_object('refresh', v_token, 'refresh_expires_in', v_ttl);
+  values (p_user_id, v_family, sha256(convert_to(v_token, 'UTF8')), now() + make_interval(secs => v_ttl));
+  return jsonb_build_object('refresh', v_token, 'refresh_expires_in', v_ttl, 'session', v_family);
 end
 $$;
 comment on function app_private.issue_refresh(uuid, uuid) is
-  'Issue a refresh token for a user (a new family unless p_family is given); stores only its SHA-256 and returns {refresh, refresh_expires_in}.';
+  'Issue a refresh token for a user (a new session, i.e. token family, unless p_family is given); stores only its SHA-256 and returns {refresh, refresh_expires_in, session (the family id: the access token''s "sid")}. From psql, a session to sign a test token for: select app_private.issue_refresh(''<user uuid>'') ->> ''session'';';
 
 create function app_private.sign_in_outcome(p_user app.users, p_family uuid default null) returns jsonb
 language sql volatile security invoker
@@ -113,7 +113,7 @@ as $$
          || app_private.issue_refresh(p_user.id, p_family)
 $$;
 comment on function app_private.sign_in_outcome(app.users, uuid) is
-  'The successful sign-in outcome the API turns into tokens: {ok, user_id, role, epoch (the JWT "sev"), refresh, refresh_expires_in}.';
+  'The successful sign-in outcome the API turns into tokens: {ok, user_id, role, epoch (the JWT "sev"), session (the JWT "sid"), refresh, refresh_expires_in}.';
 
 create function app_private.refusal(p_status int, p_detail text, p_retry_after int default null) returns jsonb
 language sql immutable security invoker
@@ -276,7 +276,7 @@ begin
 end
 $$;
 comment on function api.token_refresh(jsonb) is
-  'Exchange {refresh} for a new access token and a new refresh token (rotation). Presenting an already-used refresh token revokes its whole family (every session descended from that sign-in) and is a 401.';
+  'Exchange {refresh} for a new access token and a new refresh token (rotation). Presenting an already-used refresh token revokes its whole family (the session begun by that sign-in: its access tokens stop working too) and is a 401.';
 
 create function api.token_revoke(p_body jsonb) returns void
 language sql volatile security definer
@@ -288,7 +288,7 @@ as $$
                        where token_hash = sha256(convert_to(coalesce(p_body ->> 'refresh', ''), 'UTF8')))
 $$;
 comment on function api.token_revoke(jsonb) is
-  'Sign out: revoke the session (token family) of {refresh}. Always succeeds, so it reveals nothing about the token.';
+  'Sign out: revoke the session (token family) of {refresh}; its access tokens stop working at once (app.check_session). Always succeeds, so it reveals nothing about the token.';
 
 create function api.token_revoke_all() returns void
 language sql volatile security invoker

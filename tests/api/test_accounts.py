@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import psycopg
 from starlette.testclient import TestClient
 
-from tests.fix_api import assert_problem, bearer, login, new_email, register, signed_up
+from tests.fix_api import PASSWORD, assert_problem, bearer, login, new_email, register, signed_up
 
 # --- registration -------------------------------------------------------------------
 
@@ -168,6 +169,45 @@ def test_revoke_signs_out_the_session(client: TestClient) -> None:
     _, tokens = signed_up(client)
     assert client.post("/api/token/revoke/", json={"refresh": tokens["refresh"]}).status_code == 204
     assert_problem(client.post("/api/token/refresh/", json={"refresh": tokens["refresh"]}), 401)
+
+
+def test_signing_out_ends_that_sessions_access_tokens_at_once_and_no_other(client: TestClient) -> None:
+    user, mine = signed_up(client)
+    rotated = client.post("/api/token/refresh/", json={"refresh": mine["refresh"]}).json()
+    elsewhere = login(client, user["email"]).json()  # the same user signed in on another device
+    assert client.get("/api/users/me/", headers=bearer(mine)).status_code == 200  # rotation keeps the session
+
+    assert client.post("/api/token/revoke/", json={"refresh": rotated["refresh"]}).status_code == 204
+
+    assert_problem(client.get("/api/users/me/", headers=bearer(mine)), 401)
+    assert_problem(client.get("/api/users/me/", headers=bearer(rotated)), 401)
+    assert client.get("/api/users/me/", headers=bearer(elsewhere)).status_code == 200
+
+
+def test_refresh_token_reuse_ends_the_sessions_access_tokens(client: TestClient) -> None:
+    _, stolen = signed_up(client)
+    thief = client.post("/api/token/refresh/", json={"refresh": stolen["refresh"]}).json()
+
+    assert_problem(client.post("/api/token/refresh/", json={"refresh": stolen["refresh"]}), 401)  # reuse
+
+    assert_problem(client.get("/api/users/me/", headers=bearer(thief)), 401)
+    assert_problem(client.get("/api/users/me/", headers=bearer(stolen)), 401)
+
+
+def test_the_dashboards_sign_out_ends_its_access_token_on_the_api(
+    client: TestClient, owner: psycopg.Connection[Any]
+) -> None:
+    email = f"boss-{uuid.uuid4().hex[:10]}@example.com"
+    owner.execute("select app_private.create_admin(%s, %s)", (email, PASSWORD))
+    dashboard = TestClient(client.app, base_url="http://testserver", raise_server_exceptions=False)
+    assert dashboard.post("/admin/login", data={"email": email, "password": PASSWORD}).status_code == 200
+    access = {"Authorization": "Bearer " + str(dashboard.cookies.get("nexus_admin"))}
+    form = re.search(r'name="csrf" value="([0-9a-f]+)"', dashboard.get("/admin/").text)
+    assert form and client.get("/api/users/me/", headers=access).status_code == 200
+
+    assert dashboard.post("/admin/logout", data={"csrf": form.group(1)}, follow_redirects=False).status_code == 303
+
+    assert_problem(client.get("/api/users/me/", headers=access), 401)
 
 
 def test_revoke_all_ends_every_session(client: TestClient) -> None:

@@ -25,10 +25,10 @@ import httpx2
 import psycopg
 import pytest
 
-from api.auth import sign_access
 from api.migrate import migrate
 from api.settings import Settings
 from tests.fix_data import day
+from tests.fix_users import access_token
 from tests.loopback import LiveApp, Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def test_a_database_restart_under_load(cluster: Cluster, settings: Settings) -> 
             )
             for _ in range(4)
         ]  # type: ignore[index]
-    tokens = [sign_access(own, g, "guest") for g in guests]
+        tokens = [access_token(owner, own, g, "guest") for g in guests]
     outcomes: list[tuple[str, int, float, dict[str, Any]]] = []
     lock = threading.Lock()
     stop = threading.Event()

@@ -15,6 +15,7 @@ from tests.fix_api import assert_problem, signed_up
 
 
 def claims(user: Any, settings: Settings, **over: Any) -> dict[str, Any]:
+    """A valid access token's claims for `user` (a fixtures' User: its token names its session), with changes."""
     now = int(time.time())
     base = {
         "iss": settings.jwt_issuer,
@@ -25,6 +26,7 @@ def claims(user: Any, settings: Settings, **over: Any) -> dict[str, Any]:
         "exp": now + 300,
         "jti": "x",
         "typ": "access",
+        "sid": jwt.decode(user.token, options={"verify_signature": False})["sid"],
         "sev": 0,
     }
     base.update(over)
@@ -52,6 +54,9 @@ CASES = {
     ),
     "not an access token": lambda u, s: sign(claims(u, s, typ="refresh"), s),
     "role not ours": lambda u, s: sign(claims(u, s, role="postgres"), s),
+    "no session": lambda u, s: sign(claims(u, s, sid=None), s),
+    "a session that is not a uuid": lambda u, s: sign(claims(u, s, sid="x"), s),
+    "a session that does not exist": lambda u, s: sign(claims(u, s, sid="00000000-0000-4000-8000-000000000000"), s),
     "garbage": lambda u, s: "abc.def.ghi",
 }
 
@@ -92,5 +97,5 @@ def test_token_of_a_deleted_user(client: TestClient, make_user: Any, owner: Any)
 def test_a_signed_token_whose_subject_is_no_user_id_is_401(
     client: TestClient, settings: Settings, subject: str
 ) -> None:
-    token = sign_access(settings, subject, "guest")
+    token = sign_access(settings, subject, "guest", "00000000-0000-4000-8000-000000000000")
     assert_problem(client.get("/api/users/me/", headers={"Authorization": f"Bearer {token}"}), 401)

@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
+import jwt
 import orjson
 import psycopg
 import pytest
@@ -56,12 +57,11 @@ from starlette.testclient import TestClient
 
 from api import specials
 from api.app import create_app
-from api.auth import sign_access
 from api.errors import from_database
 from api.routes import ROUTES, Route
 from api.settings import Settings
 from tests.fix_data import day
-from tests.fix_users import User
+from tests.fix_users import User, access_token
 from tests.loopback import Server
 
 SCHEMAS = ("app", "app_private", "api", "analytics")
@@ -292,7 +292,7 @@ def person(owner: psycopg.Connection[Any], settings: Settings, actor: str, tag: 
         " values (%(email)s, %(first_name)s, %(last_name)s, %(phone_number)s, %(role)s) returning id",
         row,
     )
-    return User(uid, str(row["email"]), ROLE[actor], sign_access(settings, uid, ROLE[actor]))
+    return User(uid, str(row["email"]), ROLE[actor], access_token(owner, settings, uid, ROLE[actor]))
 
 
 @pytest.fixture
@@ -790,9 +790,15 @@ def bad_tokens(settings: Settings, world: World) -> list[str]:
     """Authorization headers that are malformed, forged, expired, or signed with our key but wrong."""
     kid, key = next(iter(settings.jwt_keys.items()))
     now = int(time.time())
-    guest = world.owner("owner_guest").id
-    claims: dict[str, Any] = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": guest, "role": "guest"}
+    guest = world.owner("owner_guest")
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": guest.id,
+        "role": "guest",
+    }
     claims |= {"iat": now, "exp": now + 300, "jti": str(uuid.uuid4()), "typ": "access", "sev": 0}
+    claims["sid"] = jwt.decode(guest.token, options={"verify_signature": False})["sid"]  # a live session
 
     def signed(changes: dict[str, Any], secret: str = key, header: dict[str, Any] | None = None) -> str:
         return "Bearer " + forge(
@@ -831,6 +837,10 @@ def bad_tokens(settings: Settings, world: World) -> list[str]:
         signed({"sub": str(uuid.uuid4())}),
         signed({"sev": "x"}),
         signed({"sev": {"a": 1}}),
+        signed({"sid": None}),
+        signed({"sid": str(uuid.uuid4())}),
+        signed({"sid": {"a": 1}}),
+        signed({"sid": "' or 1=1 --"}),
     ]
 
 
