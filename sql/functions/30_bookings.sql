@@ -11,11 +11,15 @@
  *   - a pending hold expires after booking_settings.hold_minutes: the job expires holds,
  *     and booking a listing (or reading its availability) treats stale holds as free;
  *   - a guest holds at most booking_settings.max_pending pending bookings (serialised per
- *     guest with an advisory lock, so concurrent requests cannot overshoot);
+ *     guest by a lock on the guest's app.users row, so concurrent requests cannot overshoot);
  *   - an Idempotency-Key makes a retried create return the first response; concurrent
- *     retries with one key are serialised by an advisory lock on (user, key);
- *   - writes that take dates on one listing (bookings, blocks) are serialised by an
- *     advisory lock on the listing, so contention ends in a fast 409, never a deadlock.
+ *     retries with one key are serialised by the same lock on the user's row;
+ *   - writes that take dates on one listing (bookings, blocks) are serialised by a lock on
+ *     the listing's app.products row, so contention ends in a fast 409, never a deadlock.
+ *   Business serialisation takes row locks (FOR NO KEY UPDATE), never advisory locks: any role
+ *   may take any advisory lock (an analyst once stalled bookings with one), while a row lock
+ *   needs UPDATE on the table, which no client role has outside these functions' own checks.
+ *   Order: the user's row before the listing's, everywhere.
  *
  * Times: check-in is start_date at booking_settings.check_in_time (default 15:00) UTC,
  * check-out is end_date at check_out_time (default 11:00) UTC; "today" is the UTC date.
@@ -189,6 +193,24 @@ create trigger bookings_sync_calendar after insert or update of status on app.bo
 -- Create
 -- ---------------------------------------------------------------------------------
 
+create function app_private.lock_user(p_user uuid) returns void
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select from app.users u where u.id = p_user for no key update
+$$;
+comment on function app_private.lock_user(uuid) is
+  'Serialise one user''s writes that must not interleave (the pending-booking cap, Idempotency-Key retries, the message limit): a row lock on the user''s app.users row, held to the end of the transaction. A row lock, not an advisory lock: no client role can take it from psql. Profile updates of that user wait for it; reads never do. Take it before app_private.lock_listing.';
+
+create function app_private.lock_listing(p_product uuid) returns void
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select from app.products p where p.id = p_product for no key update
+$$;
+comment on function app_private.lock_listing(uuid) is
+  'Serialise the writes that take dates on one listing (bookings, host blocks): a row lock on the listing''s app.products row, held to the end of the transaction, so the exclusion constraint sees the winner committed and refuses the rest at once (409, never a deadlock). A row lock, not an advisory lock: no client role can take it from psql. A host''s edit of the listing waits for it; reads never do.';
+
 create function app_private.idempotent_replay(p_user uuid, p_key text, p_endpoint text, p_body jsonb)
 returns jsonb
 language plpgsql volatile security definer
@@ -204,7 +226,7 @@ begin
     perform app.fail(400, 'The Idempotency-Key header must be 1 to 255 characters.', 'idempotency_key');
   end if;
   -- Held to the end of the transaction: a concurrent retry waits here, then finds the record.
-  perform pg_advisory_xact_lock(hashtextextended('idempotency:' || p_user::text || ':' || p_key, 0));
+  perform app_private.lock_user(p_user);
   select * into v_prev from app_private.idempotency_keys k where k.user_id = p_user and k.key = p_key;
   if found and (v_prev.endpoint <> p_endpoint
                 or v_prev.request_hash <> sha256(convert_to(p_endpoint || ':' || p_body::text, 'UTF8'))) then
@@ -214,7 +236,7 @@ begin
 end
 $$;
 comment on function app_private.idempotent_replay(uuid, text, text, jsonb) is
-  'Idempotency-Key, first half: null when there is no key or it is new (the caller goes on, then calls app_private.idempotent_remember); the first response when this user already sent this key with this endpoint and body; 422 when the key was used for a different request; 400 for a key that is not 1-255 characters. Serialises concurrent retries of one key with an advisory lock held to the end of the transaction.';
+  'Idempotency-Key, first half: null when there is no key or it is new (the caller goes on, then calls app_private.idempotent_remember); the first response when this user already sent this key with this endpoint and body; 422 when the key was used for a different request; 400 for a key that is not 1-255 characters. Serialises concurrent retries of one key with a lock on the user''s row held to the end of the transaction (app_private.lock_user).';
 
 create function app_private.idempotent_remember(p_user uuid, p_key text, p_endpoint text, p_body jsonb,
                                                 p_response jsonb)
@@ -299,7 +321,7 @@ begin
   perform app.raise_errors(v_errors);
 
   -- The pending cap, serialised per guest so concurrent requests cannot overshoot it.
-  perform pg_advisory_xact_lock(hashtextextended('booking-cap:' || v_uid::text, 0));
+  perform app_private.lock_user(v_uid);
   perform app_private.expire_holds(now(), null, v_uid);
   select count(*) into v_pending from app.bookings b where b.guest_id = v_uid and b.status = 'pending';
   if v_pending >= v_cfg.max_pending then
@@ -312,7 +334,7 @@ begin
   -- each other's uncommitted rows in the exclusion index (and deadlock). Under this lock the
   -- constraint sees the winner committed and refuses the rest at once. Stale holds on this
   -- listing no longer hold its dates.
-  perform pg_advisory_xact_lock(hashtextextended('booking-listing:' || v_product_id::text, 0));
+  perform app_private.lock_listing(v_product_id);
   perform app_private.expire_holds(now(), v_product_id, null);
 
   begin
@@ -567,7 +589,7 @@ begin
   perform app.raise_errors(v_errors);
   v_reason := nullif(btrim(p_body ->> 'reason'), '');
 
-  perform pg_advisory_xact_lock(hashtextextended('booking-listing:' || v_id::text, 0));
+  perform app_private.lock_listing(v_id);
   perform app_private.expire_holds(now(), v_id, null);
   begin
     insert into app.calendar_entries (product_id, stay, reason, created_by)

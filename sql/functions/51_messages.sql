@@ -17,7 +17,7 @@
  *     (even for the owner); the parties of a conversation never change;
  *   - read_at is set by the recipient only (POST /api/conversations/{id}/read/);
  *   - a sender sends at most message_settings.max_messages in window_seconds (default 30 a
- *     minute), serialised per sender with an advisory lock; past it: 429 with Retry-After
+ *     minute), serialised per sender by a lock on the sender's row; past it: 429 with Retry-After
  *     (app.fail's p_retry_after), the seconds until the window lets one more through.
  *
  * Access: reads are SECURITY INVOKER under RLS, plus one SECURITY DEFINER helper
@@ -53,7 +53,7 @@ declare
   v_nth timestamptz;
 begin
   -- Held to the end of the transaction: a sender's concurrent messages are counted one after the other.
-  perform pg_advisory_xact_lock(hashtextextended('messages:' || p_sender::text, 0));
+  perform app_private.lock_user(p_sender);
   -- The max_messages-th most recent message inside the window: while it exists, the sender is
   -- at the limit, and one more may be sent once it leaves the window.
   select m.sent_at into v_nth
@@ -69,7 +69,7 @@ begin
 end
 $$;
 comment on function app_private.message_throttle(uuid) is
-  'Refuse a sender who already sent message_settings.max_messages within window_seconds: 429 with Retry-After = the seconds until the oldest of those leaves the window (at least 1). Serialised per sender with an advisory lock held to the end of the transaction, so concurrent sends cannot overshoot.';
+  'Refuse a sender who already sent message_settings.max_messages within window_seconds: 429 with Retry-After = the seconds until the oldest of those leaves the window (at least 1). Serialised per sender by a lock on the sender''s row held to the end of the transaction (app_private.lock_user), so concurrent sends cannot overshoot.';
 
 -- ---------------------------------------------------------------------------------
 -- Triggers

@@ -1,0 +1,113 @@
+"""The analyst in a real psql session cannot stall the marketplace: no lock it can take serialises a
+business write, and its time limits hold whatever it sets for itself."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from starlette.testclient import TestClient
+
+from tests.fix_data import day, new_listing
+from tests.fix_users import User
+
+PSQL = str(Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")) / "psql")
+if not Path(PSQL).exists():
+    PSQL = shutil.which("psql") or PSQL
+
+
+class Psql:
+    """An interactive psql session (`psql -X`), driven line by line as a person at its prompt would."""
+
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen(
+            [PSQL, "-X", "-q", "-A", "-t", url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        stdout = self.process.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [self.lines.put(line) for line in stdout], daemon=True).start()
+        self.count = 0
+
+    def send(self, sql: str) -> None:
+        """Type `sql` and press enter; do not wait."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(sql + "\n")
+        self.process.stdin.flush()
+
+    def run(self, sql: str, timeout: float = 30) -> str:
+        """Type `sql`, wait until psql has done it; what it printed."""
+        self.count += 1
+        marker = f"--done {self.count}--"
+        self.send(f"{sql}\n\\echo '{marker}'")
+        return self.read_until(marker, timeout)
+
+    def read_until(self, marker: str, timeout: float) -> str:
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if line.strip() == marker:
+                return "".join(out)
+            out.append(line)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.send("\\q")
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def test_the_analyst_cannot_stall_bookings_messages_or_retries(
+    client: TestClient, owner: psycopg.Connection[Any], analyst_url: str, host: User, guest: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    analyst = Psql(analyst_url)
+    try:
+        # Every key the booking and message functions once serialised on, held in an open transaction.
+        keys = [
+            f"booking-listing:{listing}",
+            f"booking-cap:{guest.id}",
+            f"idempotency:{guest.id}:retry-1",
+            f"messages:{guest.id}",
+        ]
+        held = analyst.run(
+            "begin;\n" + "\n".join(f"select pg_advisory_lock(hashtextextended('{k}', 0));" for k in keys)
+        )
+        assert "ERROR" not in held, held  # advisory locks are anyone's: they must guard nothing of ours
+        row_locks = analyst.run(
+            "rollback; begin;\nselect from analytics.listings for update;\nrollback; begin;\n"
+            f"select from app.products where id = '{listing}' for update;\nrollback;"
+        )
+
+        started = time.monotonic()
+        booked = client.post(
+            "/api/bookings/",
+            json={"product_id": listing, "start_date": day(10), "end_date": day(12), "guests": 1},
+            headers={**guest.auth, "Idempotency-Key": "retry-1"},
+        )
+        asked = client.post(
+            "/api/conversations/", json={"product_id": listing, "body": "Is it quiet?"}, headers=guest.auth
+        )
+        seconds = time.monotonic() - started
+    finally:
+        analyst.close()
+
+    assert booked.status_code == 201, booked.text
+    assert asked.status_code == 201, asked.text
+    assert seconds < 3  # not the 5 s statement timeout a held lock cost (then a 503)
+    assert row_locks.count("permission denied") == 2, row_locks  # the locks that do guard bookings are not its
