@@ -111,3 +111,12 @@ def test_the_analyst_cannot_stall_bookings_messages_or_retries(
     assert asked.status_code == 201, asked.text
     assert seconds < 3  # not the 5 s statement timeout a held lock cost (then a 503)
     assert row_locks.count("permission denied") == 2, row_locks  # the locks that do guard bookings are not its
+
+
+def test_no_function_of_ours_serialises_on_an_advisory_lock(owner: psycopg.Connection[Any]) -> None:
+    found = owner.execute(
+        """select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics') and p.prosrc ~ 'pg_(try_)?advisory'"""
+    ).fetchall()
+
+    assert found == []
