@@ -41,6 +41,7 @@ from api.payments import (
     ProviderPayout,
     ProviderRefund,
     idempotency_key,
+    is_id,
     to_minor,
 )
 from api.settings import Settings
@@ -99,6 +100,7 @@ WEBHOOK_HEADERS = {  # verify-webhook-signature field -> the webhook request's h
     "transmission_time": "paypal-transmission-time",
 }
 BAD_SIGNATURE = "The webhook signature is missing or wrong."
+NOT_AN_EVENT = "The webhook body is not a PayPal event."
 
 _http = httpx2.Client(timeout=TIMEOUT)  # one pool per process: thread-safe, keeps connections to PayPal alive
 _tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (base, id, secret) -> (token, monotonic expiry)
@@ -395,16 +397,15 @@ class PayPalGateway:
     # --- webhooks --------------------------------------------------------------------------
 
     def event(self, payload: bytes, headers: Mapping[str, str]) -> Event:
-        """The verified event of a webhook request: 400 for a missing or wrong signature,
-        503 when PayPal cannot be asked (PayPal redelivers on any non-2xx)."""
+        """The verified event of a webhook request: 400 for a body that is not a PayPal event
+        (paypal_event) or a missing or wrong signature, 503 when PayPal cannot be asked (PayPal
+        redelivers on any non-2xx)."""
         if not self.webhook_id:
             raise Problem(503, "PayPal webhooks are not configured on this server.")
         try:
-            event = orjson.loads(payload)
+            event = paypal_event(orjson.loads(payload))
         except orjson.JSONDecodeError as exc:
             raise Problem(400, "The webhook body is not JSON.") from exc
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-            raise Problem(400, "The webhook body is not a PayPal event.")
         lower = {k.lower(): v for k, v in headers.items()}
         fields = {name: lower.get(header) for name, header in WEBHOOK_HEADERS.items()}
         if not all(fields.values()):
@@ -421,25 +422,57 @@ class PayPalGateway:
             raise Problem(503, "PayPal could not verify the webhook; it will be redelivered.")
         if status != 200 or body.get("verification_status") != "SUCCESS":
             raise Problem(400, BAD_SIGNATURE)
-        kind, object_id = classify(str(event.get("event_type", "")), event.get("resource") or {})
-        return Event(id=event["id"], type=str(event.get("event_type", "")), kind=kind, object_id=object_id)
+        return event
+
+
+def paypal_event(body: Any) -> Event:
+    """What an event is about: its id, its type and the id of the object Nexus re-reads.
+
+    400 for any other JSON: not an object, an id or an event_type that is not 1 to 255
+    characters, a resource that is not an object, a step on the way to the object id that is
+    not an object, or an object id that is not an id. PayPalGateway.event checks the shape
+    before the signature: unlike Stripe's, PayPal's check is a call to PayPal, not worth making
+    for a body refused whatever it says. Either way a malformed event is a 400 and nothing is
+    recorded.
+    """
+    resource = body.get("resource") if isinstance(body, dict) else None
+    if not isinstance(resource, dict):
+        raise Problem(400, NOT_AN_EVENT)
+    event_id, event_type = body.get("id"), body.get("event_type")
+    if not (is_id(event_id) and is_id(event_type)):
+        raise Problem(400, NOT_AN_EVENT)
+    kind, object_id = classify(event_type, resource)
+    return Event(id=event_id, type=event_type, kind=kind, object_id=object_id)
 
 
 def classify(event_type: str, resource: dict[str, Any]) -> tuple[str | None, str | None]:
-    """What an event is about: (kind, PayPal id of the object to read back); (None, None) to ignore."""
-    found: tuple[str, Any]
+    """What an event is about: (kind, PayPal id of the object to read back); (None, None) to ignore.
+
+    An event with no object id (or an empty one) is recorded and ignored, as before; one whose
+    way to it is not objects, or whose id is not 1 to 255 characters of text, is a 400.
+    """
+    path: tuple[str, ...]
     if event_type.startswith("CHECKOUT.ORDER."):
-        found = ("payment", resource.get("id"))
+        kind, path = "payment", ("id",)
     elif event_type in ("PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"):
-        found = ("refund", resource.get("id"))
+        kind, path = "refund", ("id",)
     elif event_type.startswith("PAYMENT.CAPTURE."):
-        related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
-        found = ("payment", related.get("order_id"))
+        kind, path = "payment", ("supplementary_data", "related_ids", "order_id")
     elif event_type.startswith("PAYMENT.PAYOUTSBATCH."):
-        found = ("payout", (resource.get("batch_header") or {}).get("payout_batch_id"))
+        kind, path = "payout", ("batch_header", "payout_batch_id")
     elif event_type.startswith("PAYMENT.PAYOUTS-ITEM."):
-        found = ("payout", resource.get("payout_batch_id"))
+        kind, path = "payout", ("payout_batch_id",)
     else:
         return None, None
-    kind, object_id = found
-    return (kind, str(object_id)) if isinstance(object_id, str) and object_id else (None, None)
+    object_id: Any = resource
+    for key in path:
+        if object_id is None:
+            break
+        if not isinstance(object_id, dict):
+            raise Problem(400, NOT_AN_EVENT)
+        object_id = object_id.get(key)
+    if object_id is None or object_id == "":
+        return None, None
+    if not is_id(object_id):
+        raise Problem(400, NOT_AN_EVENT)
+    return kind, object_id

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from starlette.testclient import TestClient
 
 from api.paypal import PayPalGateway
@@ -19,7 +23,7 @@ from tests.fix_payments import (
     retry_now,
 )
 from tests.fix_users import MakeUser, User
-from tests.paypal_standin import PayPalStandIn
+from tests.paypal_standin import PayPalStandIn, now
 
 
 def pay_with_paypal(api: TestClient, guest: User, booking: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +137,106 @@ def test_paypal_webhooks_with_a_bad_signature_are_400_and_record_nothing(
     assert_problem(unsigned, 400)
     assert owner.execute("select count(*) from app_private.webhook_events").fetchone() == before
     assert_problem(paypal_webhook(client, paypal, "PAYMENT.CAPTURE.COMPLETED", {"id": "CAP-1"}), 503)
+
+
+MISSING = object()  # a field paypal_event leaves out
+
+
+def paypal_event(**fields: Any) -> Any:
+    """A PayPal capture event, with `fields` replaced (a field given as MISSING is left out)."""
+    event = {
+        "id": "WH-" + secrets.token_hex(10).upper(),
+        "event_version": "1.0",
+        "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource": {"id": "CAP-1", "supplementary_data": {"related_ids": {"order_id": "ORD-1"}}},
+        **fields,
+    }
+    return {k: v for k, v in event.items() if v is not MISSING}
+
+
+def signed_paypal(paypal: PayPalStandIn, event: Any) -> tuple[bytes, dict[str, str]]:
+    """Any JSON signed as the stand-in signs a webhook (its verify endpoint then says SUCCESS)."""
+    tid, at = str(uuid.uuid4()), now()
+    return json.dumps(event).encode(), {
+        "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+        "PAYPAL-CERT-URL": f"{paypal.base_url}/v1/notifications/certs/CERT-standin",
+        "PAYPAL-TRANSMISSION-ID": tid,
+        "PAYPAL-TRANSMISSION-SIG": paypal.sign(tid, at, paypal.webhook_id, event),
+        "PAYPAL-TRANSMISSION-TIME": at,
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param([paypal_event()], id="a JSON array"),
+        pytest.param("WH-1", id="a JSON string"),
+        pytest.param(None, id="JSON null"),
+        pytest.param(paypal_event(resource=["CAP-1"]), id="resource a list"),
+        pytest.param(paypal_event(resource="CAP-1"), id="resource a string"),
+        pytest.param(paypal_event(resource=7), id="resource a number"),
+        pytest.param(paypal_event(resource=None), id="resource null"),
+        pytest.param(paypal_event(resource=MISSING), id="no resource"),
+        pytest.param(
+            paypal_event(resource={"id": "CAP-1", "supplementary_data": ["x"]}), id="supplementary_data a list"
+        ),
+        pytest.param(
+            paypal_event(resource={"id": "CAP-1", "supplementary_data": {"related_ids": "ORD-1"}}),
+            id="related_ids a string",
+        ),
+        pytest.param(
+            paypal_event(resource={"id": "CAP-1", "supplementary_data": {"related_ids": {"order_id": 7}}}),
+            id="order id not a string",
+        ),
+        pytest.param(
+            paypal_event(event_type="PAYMENT.PAYOUTSBATCH.SUCCESS", resource={"batch_header": ["PB-1"]}),
+            id="batch_header a list",
+        ),
+        pytest.param(
+            paypal_event(event_type="CHECKOUT.ORDER.APPROVED", resource={"id": {"id": "ORD-1"}}),
+            id="object id not a string",
+        ),
+        pytest.param(
+            paypal_event(event_type="CHECKOUT.ORDER.APPROVED", resource={"id": "ORD-" + "x" * 300}),
+            id="object id longer than 255",
+        ),
+        pytest.param(paypal_event(event_type=MISSING), id="no event_type"),
+        pytest.param(paypal_event(event_type=7), id="event_type not a string"),
+        pytest.param(paypal_event(event_type=["PAYMENT.CAPTURE.COMPLETED"]), id="event_type a list"),
+        pytest.param(paypal_event(event_type=""), id="empty event_type"),
+        pytest.param(paypal_event(event_type="X" * 300), id="event_type longer than 255"),
+        pytest.param(paypal_event(id=MISSING), id="no id"),
+        pytest.param(paypal_event(id=7), id="id not a string"),
+        pytest.param(paypal_event(id=""), id="empty id"),
+        pytest.param(paypal_event(id="WH-" + "x" * 300), id="id longer than 255"),
+    ],
+)
+def test_signed_but_malformed_paypal_events_are_400_and_record_nothing(
+    api: TestClient, owner: psycopg.Connection[Any], paypal: PayPalStandIn, event: Any
+) -> None:
+    (before,) = owner.execute("select count(*) from app_private.webhook_events").fetchone()  # type: ignore[misc]
+    body, headers = signed_paypal(paypal, event)
+
+    r = api.post("/api/webhooks/paypal/", content=body, headers=headers)
+
+    assert_problem(r, 400)
+    (after,) = owner.execute("select count(*) from app_private.webhook_events").fetchone()  # type: ignore[misc]
+    assert after == before
+
+
+def test_a_signed_event_nexus_does_not_act_on_is_recorded_and_ignored(
+    api: TestClient, owner: psycopg.Connection[Any], paypal: PayPalStandIn
+) -> None:
+    event = paypal_event(event_type="CUSTOMER.DISPUTE.CREATED", resource={"dispute_id": ["PP-D-1"]})
+    body, headers = signed_paypal(paypal, event)
+
+    r = api.post("/api/webhooks/paypal/", content=body, headers=headers)
+
+    assert r.status_code == 200 and r.json() == {"received": True, "new": True}
+    assert owner.execute(
+        "select type, kind, object_id from app_private.webhook_events where event_id = %s", (event["id"],)
+    ).fetchone() == ("CUSTOMER.DISPUTE.CREATED", None, None)
 
 
 def captured_paypal_booking(
