@@ -12,7 +12,9 @@ retried, and the idempotency key makes the repeated call harmless.
     python -m api.worker --once   (run what is due now, then exit)
 
 Every minute it also runs the booking job (`app.run_booking_jobs()`: expire holds, complete
-stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Any number
+stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Every
+ANALYST_CHECK_SECONDS it holds the analyst to its limits (`app_private.enforce_analyst_limits()`),
+which the analyst could otherwise lift for itself. Any number
 of workers may run: procrastinate hands each job to one of them, and jobs that touch the same
 payment (lock `payment:<id>`) run one at a time.
 
@@ -51,6 +53,7 @@ EMAIL_RETRY = RetryStrategy(
     max_attempts=50, exponential_wait=3, retry_exceptions={ProviderError, psycopg.OperationalError}
 )
 STALLED_AFTER = 30.0  # seconds without a heartbeat: the worker running a job is taken for dead
+ANALYST_CHECK_SECONDS = 5.0  # an analyst's statement or idle transaction outlives its limit by at most this
 
 
 def make_app(settings: Settings) -> procrastinate.App:
@@ -294,6 +297,27 @@ async def recover_stalled(app: procrastinate.App, seconds_since_heartbeat: float
     return len(list(stalled))
 
 
+async def watch_analyst(conninfo: str, every: float = ANALYST_CHECK_SECONDS) -> None:
+    """Hold the analyst to app_private.analyst_settings, every `every` seconds, until cancelled.
+
+    A plain loop rather than a periodic job: it must run more often than cron's minute, and it
+    writes nothing worth a job row. Every worker runs it; running it twice at once is harmless.
+    """
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                while True:
+                    cur = await conn.execute("select app_private.enforce_analyst_limits()")
+                    row = await cur.fetchone()
+                    done = row[0] if row else {}
+                    if done and any(done.values()):
+                        log.warning("analyst limits enforced: %s", done)
+                    await asyncio.sleep(every)
+        except psycopg.Error as exc:
+            log.warning("analyst limits: %s; trying again in %gs", exc, every)
+            await asyncio.sleep(every)
+
+
 async def run_until_idle(app: procrastinate.App) -> None:
     """Run every job that is due now, then return (tests, and `--once`)."""
     async with app.open_async():
@@ -319,9 +343,13 @@ def main() -> None:
         return
 
     async def forever() -> None:
-        async with app.open_async():
-            await recover_stalled(app)
-            await app.run_worker_async(queues=QUEUES)
+        watcher = asyncio.create_task(watch_analyst(settings.database_url), name="analyst-limits")
+        try:
+            async with app.open_async():
+                await recover_stalled(app)
+                await app.run_worker_async(queues=QUEUES)
+        finally:
+            watcher.cancel()
 
     try:
         asyncio.run(forever())

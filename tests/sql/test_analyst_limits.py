@@ -3,18 +3,23 @@ business write, and its time limits hold whatever it sets for itself."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import queue
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from starlette.testclient import TestClient
 
+from api.worker import watch_analyst
 from tests.fix_data import day, new_listing
 from tests.fix_users import User
 
@@ -58,7 +63,13 @@ class Psql:
         out: list[str] = []
         deadline = time.monotonic() + timeout
         while True:
-            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.process.poll() is not None:  # psql gave up: the server ended its session
+                    return "".join(out)
+                assert time.monotonic() < deadline, "psql did not finish: " + "".join(out)
+                continue
             if line.strip() == marker:
                 return "".join(out)
             out.append(line)
@@ -120,3 +131,58 @@ def test_no_function_of_ours_serialises_on_an_advisory_lock(owner: psycopg.Conne
     ).fetchall()
 
     assert found == []
+
+
+@pytest.fixture
+def tight(owner: psycopg.Connection[Any], owner_url: str) -> Iterator[None]:
+    """The analyst limited to 1 s statements and 2 s idle transactions, held by the worker's watch
+    (api.worker.watch_analyst, every 0.2 s here) for the test; the migrated limits after."""
+    owner.execute("update app_private.analyst_settings set statement_seconds = 1, idle_in_transaction_seconds = 2")
+    owner.execute("select app_private.analyst_defaults_apply()")
+    loop = asyncio.new_event_loop()
+    watch = loop.create_task(watch_analyst(owner_url, every=0.2))
+
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(watch)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    loop.call_soon_threadsafe(watch.cancel)
+    thread.join(timeout=5)
+    loop.close()
+    owner.execute("update app_private.analyst_settings set statement_seconds = 15, idle_in_transaction_seconds = 60")
+    owner.execute("select app_private.analyst_defaults_apply()")
+
+
+def test_the_analysts_time_limits_hold_whatever_it_sets_for_itself(
+    tight: None, owner: psycopg.Connection[Any], analyst_url: str
+) -> None:
+    analyst = Psql(analyst_url)
+    idle = Psql(analyst_url)
+    try:
+        lifted = analyst.run(
+            "set statement_timeout = 0;\nset default_transaction_read_only = off;\n"
+            "alter role analyst set statement_timeout = '16s';\n"
+            "alter role analyst set idle_in_transaction_session_timeout = 0;\nshow statement_timeout;"
+        )
+        started = time.monotonic()
+        slept = analyst.run("select pg_sleep(20);")
+        seconds = time.monotonic() - started
+        idle.run("set idle_in_transaction_session_timeout = 0;\nbegin;\nselect count(*) from analytics.listings;")
+        time.sleep(3)
+        ended = idle.run("select 1;")
+    finally:
+        analyst.close()
+        idle.close()
+    config = owner.execute("select rolconfig from pg_roles where rolname = 'analyst'").fetchone()
+
+    assert lifted.strip().endswith("0") and "ERROR" not in lifted, lifted  # PostgreSQL lets it lift them...
+    assert "canceling statement due to user request" in slept and seconds < 5, (slept, seconds)  # ...not hold them
+    assert "terminat" in ended or "closed" in ended, ended  # the open transaction's session was ended
+    assert config is not None and sorted(config[0]) == [
+        "default_transaction_read_only=on",
+        "idle_in_transaction_session_timeout=2s",
+        "statement_timeout=1s",
+    ]  # its own ALTER ROLE undone
