@@ -194,6 +194,7 @@ declare
   v_addr inet := case when p_client_addr ~ '^[0-9a-fA-F:.]+$' then p_client_addr::inet end;
   v_user app.users;
   v_hash text;
+  v_matches boolean;
   v_oldest timestamptz;
   v_errors jsonb := '{}';
 begin
@@ -230,10 +231,11 @@ begin
 
   select u.* into v_user from app.users u where lower(u.email) = lower(v_email);
   select c.password_hash into v_hash from app_private.credentials c where c.user_id = v_user.id;
-  -- Unknown email or no password: compare against a dummy hash so timing does not tell.
-  if v_hash is null or octet_length(v_password) > 72
-     or extensions.crypt(v_password, coalesce(v_hash, '$2a$10$CwTycUXWue0Thq9StjUM0uJ8DPLKXt1FYlwYpQW9YfA7fS5CV8Y2.')) <> v_hash
-     or not v_user.is_active then
+  -- Exactly one bcrypt on every path, so the time taken does not tell whether the email has an
+  -- account: an unknown email, an account without a password (OAuth only) and an over-long
+  -- password hash against a fresh salt of the configured cost, as long as checking a real hash.
+  v_matches := extensions.crypt(v_password, coalesce(v_hash, extensions.gen_salt('bf', v_cfg.bcrypt_cost))) = v_hash;
+  if v_matches is not true or octet_length(v_password) > 72 or not v_user.is_active then
     insert into app_private.login_attempts (email, client_addr, succeeded) values (v_email, v_addr, false);
     return app_private.refusal(401, 'No active account found with the given credentials.');
   end if;
@@ -242,7 +244,7 @@ begin
 end
 $$;
 comment on function api.login(jsonb, text) is
-  'Sign in with {email, password}. Returns an outcome the API turns into {access, refresh, token_type, expires_in}: wrong password, unknown email and deactivated account give the same 401; 5 failures for an email (or 20 for a client address) within 15 minutes give 429 with Retry-After. Every attempt is recorded.';
+  'Sign in with {email, password}. Returns an outcome the API turns into {access, refresh, token_type, expires_in}: wrong password, unknown email and deactivated account give the same 401 in the same time (one bcrypt each); 5 failures for an email (or 20 for a client address) within 15 minutes give 429 with Retry-After. Every attempt is recorded.';
 
 create function api.token_refresh(p_body jsonb) returns jsonb
 language plpgsql volatile security definer
