@@ -281,16 +281,21 @@ comment on function api.token_refresh(jsonb) is
   'Exchange {refresh} for a new access token and a new refresh token (rotation). Presenting an already-used refresh token revokes its whole family (the session begun by that sign-in: its access tokens stop working too) and is a 401.';
 
 create function api.token_revoke(p_body jsonb) returns void
-language sql volatile security definer
+language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
+begin
+  if p_body ? 'refresh' and jsonb_typeof(p_body -> 'refresh') <> 'string' then
+    perform app.fail(400, 'Must be a string.', 'refresh');
+  end if;
   update app_private.refresh_tokens set revoked_at = now()
    where revoked_at is null
      and family_id = (select family_id from app_private.refresh_tokens
-                       where token_hash = sha256(convert_to(coalesce(p_body ->> 'refresh', ''), 'UTF8')))
+                       where token_hash = sha256(convert_to(coalesce(p_body ->> 'refresh', ''), 'UTF8')));
+end
 $$;
 comment on function api.token_revoke(jsonb) is
-  'Sign out: revoke the session (token family) of {refresh}; its access tokens stop working at once (app.check_session). Always succeeds, so it reveals nothing about the token.';
+  'Sign out: revoke the session (token family) of {refresh}; its access tokens stop working at once (app.check_session). Succeeds for any string, so it reveals nothing about the token; a refresh that is not a string is a 400.';
 
 create function api.token_revoke_all() returns void
 language sql volatile security invoker

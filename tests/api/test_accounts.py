@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from starlette.testclient import TestClient
 
 from tests.fix_api import PASSWORD, assert_problem, bearer, login, new_email, register, signed_up
@@ -193,6 +194,11 @@ def test_revoke_signs_out_the_session(client: TestClient) -> None:
     _, tokens = signed_up(client)
     assert client.post("/api/token/revoke/", json={"refresh": tokens["refresh"]}).status_code == 204
     assert_problem(client.post("/api/token/refresh/", json={"refresh": tokens["refresh"]}), 401)
+
+
+@pytest.mark.parametrize("refresh", [{}, [], 12, True, None])
+def test_revoke_with_a_refresh_that_is_not_a_string_is_400(client: TestClient, refresh: Any) -> None:
+    assert_problem(client.post("/api/token/revoke/", json={"refresh": refresh}), 400, "refresh")
 
 
 def test_signing_out_ends_that_sessions_access_tokens_at_once_and_no_other(client: TestClient) -> None:
