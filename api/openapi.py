@@ -123,6 +123,8 @@ KEYWORDS = SCHEMA_KEYS | {
     "maximum",
     "minItems",
     "maxItems",
+    "maxProperties",
+    "propertyNames",
     "examples",
     "default",
     "title",

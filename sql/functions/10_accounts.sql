@@ -45,8 +45,38 @@ $$;
 comment on function app.user_json(app.users) is
   'A user as its owner or an admin sees it (never any password or token field).';
 
+create function app.preferences_problem(p_value jsonb) returns text
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  -- The shape the contract declares (app.api_operation('api.me_update') below): flat settings,
+  -- plus the notification choices that api.notification_preferences_set keeps, nothing deeper.
+  select case
+    when jsonb_typeof(p_value) <> 'object' then 'Must be a JSON object.'
+    when pg_column_size(p_value) > 8192 then 'At most 8 KiB.'
+    when (select count(*) from jsonb_object_keys(p_value)) > 50 then 'At most 50 settings.'
+    when exists (select from jsonb_object_keys(p_value) k where k !~ '^[A-Za-z][A-Za-z0-9_.-]{0,63}$') then
+      'Names are 1-64 letters, digits, _ . or -, starting with a letter.'
+    when exists (select from jsonb_each(p_value) e
+                  where e.key <> 'notifications'
+                    and (jsonb_typeof(e.value) not in ('string', 'number', 'boolean', 'null')
+                         or length(e.value #>> '{}') > 500)) then
+      'Each setting is text (at most 500 characters), a number, true, false or null; only notifications holds more.'
+    when p_value ? 'notifications' and (
+           jsonb_typeof(p_value -> 'notifications') <> 'object'
+           or exists (select from jsonb_each(p_value -> 'notifications') t
+                       where jsonb_typeof(t.value) <> 'object'
+                          or not exists (select from app_private.notification_types nt where nt.type = t.key)
+                          or exists (select from jsonb_each(t.value) c
+                                      where c.key not in ('email', 'in_app') or jsonb_typeof(c.value) <> 'boolean'))) then
+      'notifications is {"<type>": {"email": true|false, "in_app": true|false}} for the types GET /api/users/me/notification-preferences/ lists.'
+  end
+$$;
+comment on function app.preferences_problem(jsonb) is
+  'Why a profile''s preferences are unacceptable, or null: a JSON object of at most 50 named settings (8 KiB), each text up to 500 characters, a number, a boolean or null, except notifications: {"<type>": {"email": bool, "in_app": bool}} for known types. So no client stores arbitrary depth or size. SECURITY DEFINER to read the notification type names.';
+
 create function app.profile_errors(p_body jsonb, p_partial boolean) returns jsonb
-language plpgsql immutable security invoker
+language plpgsql stable security invoker
 as $$
 declare
   v_errors jsonb := '{}';
@@ -58,16 +88,14 @@ begin
     v_errors := app.add_error(v_errors, 'phone_number',
       'Enter a phone number: digits, spaces, ()- and an optional leading +, 6 to 20 characters.');
   end if;
-  if p_body ? 'preferences' and jsonb_typeof(p_body -> 'preferences') <> 'object' then
-    v_errors := app.add_error(v_errors, 'preferences', 'Must be a JSON object.');
-  elsif pg_column_size(p_body -> 'preferences') > 8192 then
-    v_errors := app.add_error(v_errors, 'preferences', 'At most 8 KiB.');
+  if p_body ? 'preferences' then
+    v_errors := app.add_error(v_errors, 'preferences', app.preferences_problem(p_body -> 'preferences'));
   end if;
   return v_errors;
 end
 $$;
 comment on function app.profile_errors(jsonb, boolean) is
-  'Every problem with the profile fields of a request body (first_name and last_name 1-100 characters, phone_number, preferences a JSON object up to 8 KiB), as an errors object for app.raise_errors; p_partial: only the fields present are checked.';
+  'Every problem with the profile fields of a request body (first_name and last_name 1-100 characters, phone_number, preferences as app.preferences_problem describes), as an errors object for app.raise_errors; p_partial: only the fields present are checked.';
 
 create function app_private.hash_password(p_password text) returns text
 language sql volatile security invoker
@@ -333,7 +361,7 @@ begin
 end
 $$;
 comment on function api.me_update(jsonb) is
-  'Update the signed-in user''s profile: first_name, last_name, phone_number, preferences (a JSON object). Any other field (id, email, role, timestamps) is ignored.';
+  'Update the signed-in user''s profile: first_name, last_name, phone_number, preferences (flat settings and notification choices, as app.preferences_problem describes; at most 8 KiB). Any other field (id, email, role, timestamps) is ignored.';
 
 create function api.me_deactivate() returns void
 language plpgsql volatile security definer
@@ -500,7 +528,11 @@ select app.api_operation('api.token_revoke_all');
 select app.api_operation('api.me', response => '"User"');
 select app.api_operation('api.me_update', response => '"User"',
   body => '{"first_name?": "string(1..100)", "last_name?": "string(1..100)", "phone_number?": "string?",
-            "preferences?": {"type": "object"}}');
+            "preferences?": {"type": "object", "maxProperties": 50,
+              "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,63}$"},
+              "properties": {"notifications": {"type": "object", "additionalProperties": {"type": "object",
+                "properties": {"email": {"type": "boolean"}, "in_app": {"type": "boolean"}}, "additionalProperties": false}}},
+              "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 500}}}');
 select app.api_operation('api.me_deactivate');
 select app.api_operation('api.me_set_photo', response => '"User"');
 select app.api_operation('api.become_host', response => '"Tokens"', errors => '{409}');

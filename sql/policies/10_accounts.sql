@@ -20,7 +20,7 @@ create policy all_as_admin on app.users for all to admin
   using (true) with check (true);
 
 grant execute on function app.user_json(app.users), app.end_sessions(uuid) to guest, host, admin;
-grant execute on function app.profile_errors(jsonb, boolean) to anon, guest, host, admin;
+grant execute on function app.profile_errors(jsonb, boolean), app.preferences_problem(jsonb) to anon, guest, host, admin;
 
 grant execute on function api.register(jsonb), api.login(jsonb, text), api.token_refresh(jsonb),
   api.token_revoke(jsonb)

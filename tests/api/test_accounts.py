@@ -287,6 +287,57 @@ def test_patch_me_validates(client: TestClient) -> None:
     assert {"first_name", "preferences"} <= body["errors"].keys()
 
 
+@pytest.mark.parametrize(
+    "preferences",
+    [
+        {"deep": {"deeper": {"deepest": 1}}},
+        {"list": [1, 2]},
+        {"x" * 65: 1},
+        {"": 1},
+        {f"k{i}": i for i in range(51)},
+        {"bio": "x" * 501},
+        {"notifications": {"no_such_type": {"email": False}}},
+        {"notifications": {"booking_requested": {"sms": True}}},
+        {"notifications": {"booking_requested": {"email": "no"}}},
+        {"notifications": []},
+    ],
+    ids=["nested", "list", "long-name", "empty-name", "51-settings", "long-text", "type", "channel", "value", "shape"],
+)
+def test_preferences_have_a_shape(client: TestClient, preferences: Any) -> None:
+    _, tokens = signed_up(client)
+
+    assert_problem(
+        client.patch("/api/users/me/", headers=bearer(tokens), json={"preferences": preferences}), 400, "preferences"
+    )
+
+
+def test_preferences_500_levels_deep_are_400(client: TestClient) -> None:
+    _, tokens = signed_up(client)
+    deep = "[" * 500 + "]" * 500
+    body = '{"preferences": {"a": ' + deep + "}}"
+
+    r = client.patch("/api/users/me/", headers={**bearer(tokens), "Content-Type": "application/json"}, content=body)
+
+    assert_problem(r, 400, "preferences")
+
+
+def test_flat_preferences_and_notification_choices_are_kept(client: TestClient) -> None:
+    _, tokens = signed_up(client)
+    preferences = {
+        "currency": "EUR",
+        "language": "fr",
+        "dark_mode": True,
+        "zoom": 1.5,
+        "home": None,
+        "notifications": {"booking_requested": {"email": False}},
+    }
+
+    r = client.patch("/api/users/me/", headers=bearer(tokens), json={"preferences": preferences})
+
+    assert r.status_code == 200, r.text
+    assert r.json()["preferences"] == preferences
+
+
 def test_deactivate_me_stops_tokens_and_sign_in(client: TestClient) -> None:
     user, tokens = signed_up(client)
     assert client.delete("/api/users/me/", headers=bearer(tokens)).status_code == 204

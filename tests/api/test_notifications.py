@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 import pytest
 from starlette.testclient import TestClient
 
@@ -445,8 +446,9 @@ def test_money_mails_reach_the_right_party(
 def test_garbage_in_a_users_free_form_preferences_breaks_nothing(
     api: TestClient, owner: psycopg.Connection[Any], host: User, guest: User
 ) -> None:
-    junk = {"preferences": {"notifications": {"hold_expired": {"in_app": "nope", "email": 3}, "booking_requested": 7}}}
-    assert api.patch("/api/users/me/", json=junk, headers=guest.auth).status_code == 200
+    junk = {"notifications": {"hold_expired": {"in_app": "nope", "email": 3}, "booking_requested": 7}}
+    assert api.patch("/api/users/me/", json={"preferences": junk}, headers=guest.auth).status_code == 400
+    owner.execute("update app.users set preferences = %s where id = %s", (Jsonb(junk), guest.id))  # a DBA's typo
     booking = book(api, owner, host, guest)
     owner.execute("update app.bookings set expires_at = now() - interval '1 minute' where id = %s", (booking["id"],))
 
