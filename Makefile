@@ -65,6 +65,7 @@ run: demo serve
 
 # make run: the development server (NEXUS_ENV=development allows the development defaults).
 run: export NEXUS_ENV ?= development
+run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 serve:
 	@echo "API      http://$(HOST):$(PORT)/api/"
 	@echo "Swagger  http://$(HOST):$(PORT)/swagger/"

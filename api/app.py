@@ -89,16 +89,11 @@ async def read_json(request: Request, limit: int) -> str:
     return raw.decode() if raw else "{}"
 
 
-def page_url(request: Request, page: int) -> str:
-    params = dict(request.query_params)
-    params["page"] = str(page)
-    return str(request.url.replace(query=urlencode(params)))
-
-
-def cursor_url(request: Request, cursor: str) -> str:
-    params = dict(request.query_params)
-    params["cursor"] = cursor
-    return str(request.url.replace(query=urlencode(params)))
+def link(request: Request, **changes: str) -> str:
+    """This request's URL with `changes` to its query, on the configured PUBLIC_URL: a client's Host
+    header never reaches a link (cached answers are shared)."""
+    params = dict(request.query_params) | changes
+    return f"{request.app.state.settings.base_url()}{request.url.path}?{urlencode(params)}"
 
 
 def envelope(request: Request, row: tuple[Any, ...]) -> bytes:
@@ -109,12 +104,12 @@ def envelope(request: Request, row: tuple[Any, ...]) -> bytes:
     """
     count, page, page_size, results, next_cursor = row
     if "cursor" in request.query_params:
-        nxt = orjson.dumps(cursor_url(request, next_cursor) if next_cursor else None)
+        nxt = orjson.dumps(link(request, cursor=next_cursor) if next_cursor else None)
         prev = b"null"
     else:
         last = max(1, -(-count // page_size))
-        nxt = orjson.dumps(page_url(request, page + 1) if page < last else None)
-        prev = orjson.dumps(page_url(request, page - 1) if page > 1 else None)
+        nxt = orjson.dumps(link(request, page=str(page + 1)) if page < last else None)
+        prev = orjson.dumps(link(request, page=str(page - 1)) if page > 1 else None)
     return b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % (count, nxt, prev, results)
 
 

@@ -15,7 +15,8 @@
   whole group, as systemd does) is one drain. SIGINT (Ctrl-C, or a second signal from
   someone in a hurry) skips the drain; another SIGINT stops without waiting.
 - It refuses to start with settings only fit for a laptop (the public development JWT key,
-  an empty authenticator password, CORS open to every origin) unless NEXUS_ENV=development,
+  an empty authenticator password, CORS open to every origin, no PUBLIC_URL, every proxy
+  trusted) unless NEXUS_ENV=development,
   which `make run` sets.
 - ACCESS_LOG=false silences the per-request JSON line (nexus.access); LOG_LEVEL sets the rest.
 - A response of known length goes out in one write, head and body together (uvicorn writes the
@@ -135,6 +136,8 @@ def unsafe(cfg: Settings) -> list[str]:
         problems.append("AUTHENTICATOR_PASSWORD is empty: the API's database role would have no password")
     if "*" in cfg.cors_origins:
         problems.append("CORS_ORIGINS is '*': name the origins of your web apps")
+    if not cfg.public_url:
+        problems.append("PUBLIC_URL is not set: say where clients reach the API (https://api.example.com)")
     if "*" in cfg.trusted_proxies:
         problems.append("TRUSTED_PROXIES is '*': name the proxies' addresses or networks (CIDR)")
     return problems

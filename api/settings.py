@@ -15,6 +15,8 @@ config = Config(ROOT / ".env" if (ROOT / ".env").exists() else None)
 
 # Public, so that a deployment that forgets JWT_KEYS is refused (api/serve.py), never quietly insecure.
 DEV_JWT_KEY = "change-me-in-production-please-32b"
+# Where `make run` serves; production must say where it is served (PUBLIC_URL, api/serve.py).
+DEV_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 def local_database_url() -> str:
@@ -98,6 +100,9 @@ class Settings:
     graceful_shutdown_seconds: int = config("GRACEFUL_SHUTDOWN_SECONDS", cast=int, default=20)
     # production refuses the development defaults (api/serve.py); make run sets development
     nexus_env: str = config("NEXUS_ENV", default="production")
+    # The API's own address as clients reach it (https://api.example.com): the absolute links it gives
+    # (pagination's next and previous) start with it, never with a client's Host header.
+    public_url: str = config("PUBLIC_URL", default="").rstrip("/")
     # Where the guests' and hosts' web app lives (links sent out: payout onboarding, emails).
     frontend_url: str = config("FRONTEND_URL", default="http://127.0.0.1:8000")
     # Payment providers: one without its secret key is not offered (503).
@@ -119,6 +124,10 @@ class Settings:
     paypal_client_secret: str = config("PAYPAL_CLIENT_SECRET", default="")
     paypal_webhook_id: str = config("PAYPAL_WEBHOOK_ID", default="")
     paypal_api_base: str = config("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com")
+
+    def base_url(self) -> str:
+        """The API's public address without a trailing slash: PUBLIC_URL, else `make run`'s."""
+        return self.public_url or DEV_PUBLIC_URL
 
     def app_url(self) -> str:
         """How the API connects: APP_DATABASE_URL, else DATABASE_URL as the authenticator role."""

@@ -36,6 +36,7 @@ def settings(owner_url: str, app_url: str, direct_app_url: str, tmp_path_factory
         rate_limits=False,
         cache_max_bytes=0,  # reads right after a write in SQL need no wait; tests/api/test_catalog_cache.py turns it on  # the suite signs up hundreds of users from one address; tests/api/test_rate_limits.py turns them on
         media_root=media,
+        public_url="http://testserver",  # the TestClient's base URL: links it is given lead back to the app
         pool_min=1,
         pool_max=20,
         jwt_keys={"test-2": "second-secret-for-tests-" + "0" * 48, "test-1": "first-secret-for-tests-" + "1" * 48},

@@ -403,6 +403,21 @@ def test_ordering(
     assert values == sorted(values, reverse=reverse)
 
 
+def test_pagination_links_start_with_public_url_whatever_the_host_header(
+    client: TestClient, host: User, category: dict[str, Any]
+) -> None:
+    w = word()
+    for i in range(3):
+        listing(client, host, category, name=f"Stay {i} {w}")
+    params = {"search": w, "page_size": "1"}
+
+    first = client.get("/api/products/", params=params, headers={"Host": "evil.example"}).json()
+    second = client.get(first["next"], headers={"Host": "evil.example:8443"}).json()
+
+    for url in (first["next"], second["next"], second["previous"]):
+        assert url.startswith("http://testserver/api/products/?"), url  # PUBLIC_URL, never the client's Host
+
+
 def test_pagination_links_keep_filters(client: TestClient, host: User, category: dict[str, Any]) -> None:
     w = word()
     made = [listing(client, host, category, name=f"Stay {i} {w}", price_per_night=str(10 + i)) for i in range(5)]

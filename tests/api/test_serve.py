@@ -27,12 +27,17 @@ def test_laptop_settings_are_named_and_production_settings_pass(settings: Settin
         settings, jwt_keys={"dev": DEV_JWT_KEY}, authenticator_password="", app_database_url="", cors_origins=["*"]
     )
     fine = replace(
-        settings, jwt_keys={"k1": "x" * 40}, authenticator_password="s3cret", cors_origins=["https://app.example"]
+        settings,
+        jwt_keys={"k1": "x" * 40},
+        authenticator_password="s3cret",
+        cors_origins=["https://app.example"],
+        public_url="https://api.example",
     )
 
-    problems = unsafe(laptop)
+    problems = unsafe(replace(laptop, public_url="", trusted_proxies=frozenset({"*"})))
 
-    assert len(problems) == 3 and any("JWT_KEYS" in p for p in problems)
+    assert len(problems) == 5 and any("JWT_KEYS" in p for p in problems)
+    assert any("PUBLIC_URL" in p for p in problems) and any("TRUSTED_PROXIES" in p for p in problems)
     assert unsafe(fine) == []
     assert any("shorter than 32" in p for p in unsafe(replace(fine, jwt_keys={"k1": "short"})))
 
