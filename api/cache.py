@@ -11,7 +11,11 @@ Invalidation is the database's: triggers on every table behind these answers NOT
 `nexus_catalog` when a change commits (sql/functions/23_catalog_cache.sql) with `p:<listing
 id>` (that listing's entries and every list go) or `*` (everything goes: categories,
 amenities, currencies, a host's public name or photo). One LISTEN connection per process
-(its own, outside the pool) hears them. An entry filled while any invalidation arrived is not
+(its own, outside the pool) hears them. A message that is neither (not sent by these triggers:
+another version's, a DBA's, or garbage) drops everything too, with a warning the first time: a
+cache that ignored what it cannot read could keep an answer the message meant to end, and one
+that cleared too much only costs database reads. The listener never reconnects over a
+message. An entry filled while any invalidation arrived is not
 kept (the read may predate the change), while the listener is down nothing is served from
 or kept in the cache, and on (re)connecting everything goes, so a missed notification
 never leaves a stale answer. Memory is bounded (least recently used entries go past
@@ -46,6 +50,8 @@ log = logging.getLogger("nexus.cache")
 
 CHANNEL = "nexus_catalog"
 UUID = "[0-9a-fA-F-]{36}"
+# The one message that drops less than everything: one listing's answers (and every list).
+LISTING = re.compile(r"p:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.IGNORECASE)
 # The public catalog reads, in one pattern (trailing slash normalised): categories, amenities and
 # currencies (a list or one), the listing search, and a listing, its availability and its
 # reviews, which carry the listing's id (their tag is "p:<id>"; every other answer's is "list").
@@ -85,6 +91,7 @@ class Cache:
         self.generation = 0  # bumped by every invalidation: a fill that saw it change is not kept
         self.hits = 0
         self.misses = 0
+        self.unknown = 0  # messages neither "*" nor "p:<listing id>" (each dropped everything)
 
     def get(self, key: str) -> Entry | None:
         entry = self.entries.get(key)
@@ -108,12 +115,23 @@ class Cache:
             self._drop(next(iter(self.entries)))
 
     def invalidate(self, message: str) -> None:
-        """`p:<id>`: that listing's entries and every list; anything else: everything."""
+        """`p:<listing id>`: that listing's entries and every list; `*` or anything else: everything.
+
+        A message this process does not understand clears everything rather than nothing: it
+        may mean a change this version cannot name, and a stale answer is the one thing the
+        cache must never serve (an empty cache only costs database reads).
+        """
         self.generation += 1
-        if not message.startswith("p:"):
+        listing = LISTING.fullmatch(message)
+        if listing is None:
+            if message != "*":
+                self.unknown += 1
+                level = logging.WARNING if self.unknown == 1 else logging.DEBUG
+                log.log(level, "catalog cache: a message it does not understand cleared everything: %.80r", message)
             self.clear()
             return
-        for key in [k for k, e in self.entries.items() if e.tag in (message, "list")]:
+        tag = "p:" + listing[1].lower()  # entries are tagged with the id as PostgreSQL writes it
+        for key in [k for k, e in self.entries.items() if e.tag in (tag, "list")]:
             self._drop(key)
 
     def clear(self) -> None:
@@ -134,6 +152,8 @@ class CatalogCache:
         self.cache = Cache(max_bytes, ttl)
         self.listening = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.channel = CHANNEL
+        self.connects = 0  # listening connections made (1 while nothing went wrong)
         self.queries: dict[bytes, bytes] = {}  # raw query string -> its parameters sorted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -240,7 +260,8 @@ class CatalogCache:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    await conn.execute(f"listen {CHANNEL}")
+                    await conn.execute(f"listen {self.channel}")
+                    self.connects += 1
                     self.cache.clear()  # whatever changed while nobody listened
                     self.listening.set()
                     async for note in conn.notifies():

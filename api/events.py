@@ -8,6 +8,11 @@ connection back. So a thousand open streams hold one connection, not a thousand.
 
 If the listening connection drops, it reconnects and wakes every stream, which re-reads
 from its last event id: nothing is missed.
+
+A payload `app_private.notify` never sends (not JSON, not an object, no user_id that is a
+UUID, longer than any it sends) is ignored: a warning for the first, debug after. Any role
+that could NOTIFY the channel used to make every process drop its connection and wake every
+stream with one `select pg_notify(..., 'not json')`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -23,6 +29,21 @@ import psycopg
 log = logging.getLogger("nexus.events")
 
 CHANNEL = "nexus_notifications"
+# {"user_id" : "<uuid>", "seq" : <bigint>} is under 100 characters; anything longer is not ours.
+MAX_PAYLOAD = 200
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def user_of(payload: str) -> str | None:
+    """The user a notification is for; None for a payload app_private.notify never sends."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    user_id = data.get("user_id") if isinstance(data, dict) else None
+    return user_id if isinstance(user_id, str) and UUID.fullmatch(user_id) else None
 
 
 class Broker:
@@ -31,6 +52,9 @@ class Broker:
         self.streams: dict[str, set[asyncio.Queue[None]]] = {}
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self.channel = CHANNEL
+        self.connects = 0  # listening connections made (1 while nothing went wrong)
+        self.ignored = 0  # payloads that were not a notification's
 
     async def subscribe(self, user_id: str) -> asyncio.Queue[None]:
         """A queue that gets a wake-up whenever a notification for the user commits."""
@@ -53,17 +77,26 @@ class Broker:
             with contextlib.suppress(asyncio.QueueFull):  # already woken: it will read everything new
                 queue.put_nowait(None)
 
+    def _ignore(self, payload: str) -> None:
+        self.ignored += 1
+        level = logging.WARNING if self.ignored == 1 else logging.DEBUG
+        log.log(level, "notification listener ignored a payload that is not a notification's: %.80r", payload)
+
     async def _listen(self) -> None:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    await conn.execute(f"listen {CHANNEL}")
+                    await conn.execute(f"listen {self.channel}")
+                    self.connects += 1
                     self.ready.set()
                     # Whatever committed while we were not listening: every stream re-reads.
                     self._wake([q for qs in self.streams.values() for q in qs])
                     async for note in conn.notifies():
-                        user_id = orjson.loads(note.payload).get("user_id")
-                        self._wake(self.streams.get(str(user_id), ()))
+                        user_id = user_of(note.payload)
+                        if user_id is None:
+                            self._ignore(note.payload)
+                        else:
+                            self._wake(self.streams.get(user_id, ()))
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError, ValueError) as exc:

@@ -170,6 +170,9 @@ def test_a_write_on_one_instance_reaches_the_other_and_the_latency_is_measured(
         print(f"invalidation latency (commit -> stale entry gone), 30 writes: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
+ABC, DEF = "0000abc0-0000-4000-8000-000000000abc", "0000def0-0000-4000-8000-000000000def"
+
+
 def test_memory_is_bounded_least_recently_used_first() -> None:
     cache = Cache(max_bytes=8_000, ttl=60)
 
@@ -182,12 +185,55 @@ def test_memory_is_bounded_least_recently_used_first() -> None:
     cache.put("k8", entry(), cache.generation)
     assert "k1" not in cache.entries and "k0" in cache.entries and cache.size <= 8_000
     stale = cache.generation
-    cache.invalidate("p:abc")
+    cache.invalidate(f"p:{ABC}")
     cache.put("late", entry(), stale)  # filled before an invalidation: not kept
     assert "late" not in cache.entries
-    cache.put("p", entry("p:abc"), cache.generation)
-    cache.put("q", entry("p:def"), cache.generation)
-    cache.invalidate("p:abc")
+    cache.put("p", entry(f"p:{ABC}"), cache.generation)
+    cache.put("q", entry(f"p:{DEF}"), cache.generation)
+    cache.invalidate(f"p:{ABC}")
     assert "p" not in cache.entries and "q" in cache.entries
     cache.invalidate("*")
     assert not cache.entries and cache.size == 0
+
+
+MALFORMED = {
+    "not json": "not json",
+    "empty": "",
+    "p: alone": "p:",
+    "p: not a listing id": "p:not-a-listing",
+    "p: and 7990 characters": "p:" + "x" * 7990,
+    "7000 braces": "{" * 7000,
+    "JSON": '{"p": 1}',
+}
+
+
+@pytest.mark.parametrize("payload", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_message_the_cache_does_not_understand_drops_everything_and_the_listener_stays(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User, payload: str
+) -> None:
+    listing = new_listing(owner, host.id)
+    cache = listening(cached)
+    connects = cache.connects
+    url = f"/api/products/{listing}/"
+    assert cached.get(url).status_code == 200 and any(url in k for k in cache.cache.entries)
+
+    owner.execute("select pg_notify(%s, %s)", (cache.channel, payload))
+
+    until(lambda: not any(url in k for k in cache.cache.entries))  # not understood: everything goes
+    assert cache.listening.is_set() and cache.connects == connects
+    assert cached.get(url).status_code == 200  # and the cache fills again
+    assert any(url in k for k in cache.cache.entries)
+
+
+def test_a_listing_id_in_capitals_drops_that_listing(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing, other = new_listing(owner, host.id), new_listing(owner, host.id)
+    cache = listening(cached)
+    cached.get(f"/api/products/{listing}/")
+    cached.get(f"/api/products/{other}/")
+
+    owner.execute("select pg_notify(%s, %s)", (cache.channel, f"p:{listing.upper()}"))
+
+    until(lambda: not any(str(listing) in k for k in cache.cache.entries))
+    assert any(str(other) in k for k in cache.cache.entries)  # only that listing went

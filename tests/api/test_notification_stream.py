@@ -7,11 +7,12 @@ that a reconnect with Last-Event-ID replays what was missed.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx2
@@ -19,15 +20,32 @@ import orjson
 import psycopg
 import pytest
 
+from api import events
 from api.settings import Settings
 from tests.fix_data import day, new_listing
 from tests.fix_users import User
 from tests.loopback import LiveApp, Server
 
 
+@dataclass
+class KeptApp(LiveApp):
+    """A LiveApp that keeps the app it serves (its state: the Broker)."""
+
+    built: Any = None
+
+    def app(self) -> Any:
+        self.built = super().app()
+        return self.built
+
+    @property
+    def broker(self) -> events.Broker:
+        broker: events.Broker = self.built.state.broker
+        return broker
+
+
 @pytest.fixture(scope="module")
-def live(pay_settings: Settings) -> Iterator[LiveApp]:
-    with Server(LiveApp(replace(pay_settings, sse_heartbeat_seconds=0.3)), lifespan="on") as app:
+def live(pay_settings: Settings) -> Iterator[KeptApp]:
+    with Server(KeptApp(replace(pay_settings, sse_heartbeat_seconds=0.3)), lifespan="on") as app:
         yield app
 
 
@@ -128,3 +146,43 @@ def test_the_stream_is_only_the_callers_own_and_needs_a_token(
                 assert "data" not in event
     finally:
         stream.close()
+
+
+MALFORMED = [
+    "not json",
+    "",
+    "[1, 2]",
+    '"a string"',
+    "null",
+    "{}",
+    '{"seq": 1}',
+    '{"user_id": 7, "seq": 1}',
+    '{"user_id": ["00000000-0000-0000-0000-000000000000"], "seq": 1}',
+    '{"user_id": "not-a-uuid", "seq": 1}',
+    '{"user_id": "' + "x" * 7900 + '"}',  # NOTIFY's payloads stop just short of 8000 bytes
+    "{" * 7000,
+]
+
+
+def test_malformed_payloads_are_ignored_and_the_listener_stays_connected(
+    live: KeptApp, owner: psycopg.Connection[Any], host: User, guest: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"{live.base_url}/api/notifications/stream"
+    stream = Stream(url, host.auth)
+    try:
+        assert stream.response.status_code == 200  # subscribed: the listener is connected
+        broker = live.broker
+        connects = broker.connects
+        with caplog.at_level(logging.DEBUG, logger="nexus.events"):
+            for payload in MALFORMED:
+                owner.execute("select pg_notify(%s, %s)", (broker.channel, payload))
+            request_booking(live, owner, host, guest, 18)
+            event = stream.next_event(timeout=2)
+    finally:
+        stream.close()
+
+    assert orjson.loads(event["data"])["type"] == "booking_requested"
+    assert "lost its connection" not in caplog.text
+    assert broker.connects == connects
+    warnings = [r for r in caplog.records if r.name == "nexus.events" and r.levelno >= logging.WARNING]
+    assert len(warnings) <= 1  # the first malformed payload, at most, is a warning; the rest are debug
