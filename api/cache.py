@@ -7,20 +7,21 @@ reviews (`CACHED`). Nothing signed in, nothing private, no other status.
 Key: scheme, host, path (trailing slash normalised) and the sorted query: the page envelope's
 next/previous links are absolute, so the host is part of the answer.
 
-Invalidation is the database's: triggers on every table behind these answers NOTIFY channel
-`nexus_catalog` when a change commits (sql/functions/23_catalog_cache.sql) with `p:<listing
+Invalidation is the database's: triggers on every table behind these answers NOTIFY the
+catalog channel when a change commits (sql/functions/23_catalog_cache.sql) with `p:<listing
 id>` (that listing's entries and every list go) or `*` (everything goes: categories,
-amenities, currencies, a host's public name or photo). One LISTEN connection per process
-(its own, outside the pool) hears them. A message that is neither (not sent by these triggers:
-another version's, a DBA's, or garbage) drops everything too, with a warning the first time: a
-cache that ignored what it cannot read could keep an answer the message meant to end, and one
-that cleared too much only costs database reads. The listener never reconnects over a
-message. An entry filled while any invalidation arrived is not
-kept (the read may predate the change), while the listener is down nothing is served from
-or kept in the cache, and on (re)connecting everything goes, so a missed notification
-never leaves a stale answer. Memory is bounded (least recently used entries go past
-`max_bytes`) and `ttl` seconds is a safety net (e.g. a hold expiring by time), not the
-mechanism.
+amenities, currencies, a host's public name or photo). The channel's name is secret
+('nexus_catalog_<suffix>', sql/functions/04_channels.sql), so no client role can empty the
+caches; the listener learns it from app.listen_channels() each time it connects. One LISTEN
+connection per process (its own, outside the pool) hears them. A message that is neither (not
+sent by these triggers: another version's, a DBA's, or garbage) drops everything too, with a
+warning the first time: a cache that ignored what it cannot read could keep an answer the
+message meant to end, and one that cleared too much only costs database reads. The listener
+never reconnects over a message. An entry filled while any invalidation arrived is not kept
+(the read may predate the change), while the listener is down nothing is served from or kept
+in the cache, and on (re)connecting everything goes, so a missed notification never leaves a
+stale answer. Memory is bounded (least recently used entries go past `max_bytes`) and `ttl`
+seconds is a safety net (e.g. a hold expiring by time), not the mechanism.
 
 A hit costs no database work, so it takes no rate-limit token (a miss does, as any request).
 ETag, Cache-Control and Vary are kept, so If-None-Match gets its 304 from a hit too.
@@ -46,9 +47,11 @@ from urllib.parse import parse_qsl, urlencode
 import psycopg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.events import listen
+
 log = logging.getLogger("nexus.cache")
 
-CHANNEL = "nexus_catalog"
+CHANNEL = "catalog"  # its name in app.listen_channels()
 UUID = "[0-9a-fA-F-]{36}"
 # The one message that drops less than everything: one listing's answers (and every list).
 LISTING = re.compile(r"p:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.IGNORECASE)
@@ -121,6 +124,8 @@ class Cache:
         may mean a change this version cannot name, and a stale answer is the one thing the
         cache must never serve (an empty cache only costs database reads).
         """
+        # Only the owner's triggers and functions can send on the channel (its name is secret), so
+        # clearing on a message it cannot read is no lever for a client role.
         self.generation += 1
         listing = LISTING.fullmatch(message)
         if listing is None:
@@ -152,7 +157,7 @@ class CatalogCache:
         self.cache = Cache(max_bytes, ttl)
         self.listening = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.channel = CHANNEL
+        self.channel = ""  # the channel's secret name, learned when the listener connects
         self.connects = 0  # listening connections made (1 while nothing went wrong)
         self.queries: dict[bytes, bytes] = {}  # raw query string -> its parameters sorted
 
@@ -260,7 +265,7 @@ class CatalogCache:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    await conn.execute(f"listen {self.channel}")
+                    self.channel = await listen(conn, CHANNEL)
                     self.connects += 1
                     self.cache.clear()  # whatever changed while nobody listened
                     self.listening.set()

@@ -1,7 +1,9 @@
 """Live notifications: one LISTEN connection per process, fanned out to each user's streams.
 
-`app_private.notify` NOTIFYs channel `nexus_notifications` with {"user_id", "seq"} when a
-notification commits. The Broker holds the process's one listening connection (its own,
+`app_private.notify` NOTIFYs the notifications channel with {"user_id", "seq"} when a
+notification commits. The channel's name is secret ('nexus_notifications_<suffix>', so that
+no client role can speak on it or listen to it: sql/functions/04_channels.sql); the listener
+learns it from app.listen_channels() each time it connects (`listen`, shared with api/cache.py). The Broker holds the process's one listening connection (its own,
 outside the pool) and wakes the streams of that user; each stream then reads what is new
 through the pool (`api.notifications_since`, as the user, under RLS) and gives the
 connection back. So a thousand open streams hold one connection, not a thousand.
@@ -25,10 +27,11 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger("nexus.events")
 
-CHANNEL = "nexus_notifications"
+CHANNEL = "notifications"  # its name in app.listen_channels()
 # {"user_id" : "<uuid>", "seq" : <bigint>} is under 100 characters; anything longer is not ours.
 MAX_PAYLOAD = 200
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -46,15 +49,31 @@ def user_of(payload: str) -> str | None:
     return user_id if isinstance(user_id, str) and UUID.fullmatch(user_id) else None
 
 
+async def listen(conn: psycopg.AsyncConnection[Any], name: str) -> str:
+    """LISTEN on the product's channel `name` (notifications, catalog); its name is returned.
+
+    The names end with a secret suffix: only the login role (authenticator, which the API's and
+    LISTEN_DATABASE_URL's connections are) may ask app.listen_channels() for them.
+    """
+    cursor = await conn.execute("select app.listen_channels()")
+    row = await cursor.fetchone()
+    channel = row[0].get(name) if row and isinstance(row[0], dict) else None
+    if not isinstance(channel, str):
+        raise psycopg.ProgrammingError(f"app.listen_channels() names no channel {name!r}")
+    await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
+    return channel
+
+
 class Broker:
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
         self.streams: dict[str, set[asyncio.Queue[None]]] = {}
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
-        self.channel = CHANNEL
+        self.channel = ""  # the channel's secret name, learned when the listener connects
         self.connects = 0  # listening connections made (1 while nothing went wrong)
-        self.ignored = 0  # payloads that were not a notification's
+        self.heard = 0  # payloads heard on the channel
+        self.ignored = 0  # of those, payloads that were not a notification's
 
     async def subscribe(self, user_id: str) -> asyncio.Queue[None]:
         """A queue that gets a wake-up whenever a notification for the user commits."""
@@ -86,12 +105,13 @@ class Broker:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-                    await conn.execute(f"listen {self.channel}")
+                    self.channel = await listen(conn, CHANNEL)
                     self.connects += 1
                     self.ready.set()
                     # Whatever committed while we were not listening: every stream re-reads.
                     self._wake([q for qs in self.streams.values() for q in qs])
                     async for note in conn.notifies():
+                        self.heard += 1
                         user_id = user_of(note.payload)
                         if user_id is None:
                             self._ignore(note.payload)

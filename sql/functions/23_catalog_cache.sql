@@ -5,7 +5,8 @@
  * Why: each API process keeps anonymous catalog reads in memory (api/cache.py). It must drop
  * what a write makes stale on every process of every instance, at once, whoever wrote (the
  * API, the worker, a DBA in psql). So the tables say it themselves: a trigger NOTIFYs channel
- * nexus_catalog with 'p:<listing id>' (that listing's detail, availability and reviews, and
+ * app_private.channel('catalog') (a secret name, so no client role can empty the caches:
+ * 04_channels.sql) with 'p:<listing id>' (that listing's detail, availability and reviews, and
  * every list) or '*' (everything: categories, amenities and currencies are in every listing,
  * a host's or reviewer's public name and photo in many). NOTIFY is transactional: it is heard
  * only if the change commits, and the same payload twice in a transaction is sent once.
@@ -16,21 +17,24 @@
  */
 
 create function app.tg__catalog_changed() returns trigger
-language plpgsql security invoker
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_channel text := app_private.channel('catalog');
 begin
   if tg_argv[0] = '*' then
-    perform pg_notify('nexus_catalog', '*');
+    perform pg_notify(v_channel, '*');
   elsif tg_op = 'DELETE' then
-    perform pg_notify('nexus_catalog', 'p:' || (to_jsonb(old) ->> tg_argv[0]));
+    perform pg_notify(v_channel, 'p:' || (to_jsonb(old) ->> tg_argv[0]));
   else
-    perform pg_notify('nexus_catalog', 'p:' || (to_jsonb(new) ->> tg_argv[0]));
+    perform pg_notify(v_channel, 'p:' || (to_jsonb(new) ->> tg_argv[0]));
   end if;
   return null;
 end
 $$;
 comment on function app.tg__catalog_changed() is
-  'AFTER trigger: NOTIFY nexus_catalog with p:<the row''s column named by the trigger''s argument> (a listing id), or * when the argument is *. Heard by every API process''s catalog cache (api/cache.py) once the change commits.';
+  'AFTER trigger: NOTIFY app_private.channel(''catalog'') with p:<the row''s column named by the trigger''s argument> (a listing id), or * when the argument is *. Heard by every API process''s catalog cache (api/cache.py) once the change commits. SECURITY DEFINER to read the channel''s secret name, whoever writes.';
 
 create trigger products_catalog_changed after insert or update or delete on app.products
   for each row execute function app.tg__catalog_changed('id');

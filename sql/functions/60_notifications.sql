@@ -4,7 +4,8 @@
  *   - app_private.notify(user, type, data) is the one way a notification is made: it applies
  *     the user's preferences (mandatory types ignore them), throttles new-message emails per
  *     conversation, writes the row, defers the email job (notifications.send_email) and
- *     NOTIFYs channel nexus_notifications for the live stream, all in the caller's transaction.
+ *     NOTIFYs channel app_private.channel('notifications') (secret name: 04_channels.sql) for
+ *     the live stream, all in the caller's transaction.
  *   - The triggers at the end call it when bookings, payments, refunds, payouts, reviews and
  *     sign-ins change; the domain functions know nothing about notifications.
  *   - The worker renders the email (app_private.email_render: templates in
@@ -101,13 +102,14 @@ begin
   end if;
   if v_row.in_app then
     -- Delivered to listeners when this transaction commits, never before (nor if it rolls back).
-    perform pg_notify('nexus_notifications', json_build_object('user_id', p_user, 'seq', v_row.seq)::text);
+    perform pg_notify(app_private.channel('notifications'),
+                      json_build_object('user_id', p_user, 'seq', v_row.seq)::text);
   end if;
   return v_row.id;
 end
 $$;
 comment on function app_private.notify(uuid, text, jsonb, text) is
-  'Make a notification of p_type for p_user with p_data, in the caller''s transaction: by the user''s preferences (mandatory types always), the in-app row, the email job (notifications.send_email) and a NOTIFY on nexus_notifications for the live stream. p_throttle_key (a conversation id) limits emails to one per key per message_email_minutes. Returns the id, or null when the user wants neither channel.';
+  'Make a notification of p_type for p_user with p_data, in the caller''s transaction: by the user''s preferences (mandatory types always), the in-app row, the email job (notifications.send_email) and a NOTIFY on app_private.channel(''notifications'') for the live stream. p_throttle_key (a conversation id) limits emails to one per key per message_email_minutes. Returns the id, or null when the user wants neither channel.';
 
 -- ---------------------------------------------------------------------------------
 -- The in-app list

@@ -237,3 +237,23 @@ def test_a_listing_id_in_capitals_drops_that_listing(
 
     until(lambda: not any(str(listing) in k for k in cache.cache.entries))
     assert any(str(other) in k for k in cache.cache.entries)  # only that listing went
+
+
+def test_a_client_role_cannot_empty_the_cache(
+    cached: TestClient, owner: psycopg.Connection[Any], analyst_url: str, host: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    cache = listening(cached)
+    url = f"/api/products/{listing}/"
+    cached.get(url)
+
+    with psycopg.connect(analyst_url, autocommit=True) as analyst:
+        analyst.execute("notify nexus_catalog, '*'")
+        analyst.execute("select pg_notify('nexus_catalog', %s)", (f"p:{listing}",))
+    time.sleep(0.3)  # an invalidation arrives in about a millisecond
+
+    hits = cache.cache.hits
+    assert cached.get(url).status_code == 200 and cache.cache.hits == hits + 1  # still a hit
+    assert cache.channel.startswith("nexus_catalog_")
+    owner.execute("update app.products set name = 'Renamed' where id = %s", (listing,))  # the product's own NOTIFY
+    until(lambda: cached.get(url).json()["name"] == "Renamed")

@@ -19,6 +19,7 @@ import httpx2
 import orjson
 import psycopg
 import pytest
+from psycopg import sql
 
 from api import events
 from api.settings import Settings
@@ -186,3 +187,34 @@ def test_malformed_payloads_are_ignored_and_the_listener_stays_connected(
     assert broker.connects == connects
     warnings = [r for r in caplog.records if r.name == "nexus.events" and r.levelno >= logging.WARNING]
     assert len(warnings) <= 1  # the first malformed payload, at most, is a warning; the rest are debug
+
+
+def test_a_client_role_cannot_speak_on_the_notification_channel_nor_see_its_name(
+    live: KeptApp, owner: psycopg.Connection[Any], analyst_url: str, host: User
+) -> None:
+    url = f"{live.base_url}/api/notifications/stream"
+    stream = Stream(url, host.auth)
+    try:
+        assert stream.response.status_code == 200  # the listener is listening
+        broker = live.broker
+        heard = broker.heard
+        for_host = orjson.dumps({"user_id": str(host.id), "seq": 1}).decode()
+        with psycopg.connect(analyst_url, autocommit=True) as analyst:
+            analyst.execute(sql.SQL("notify nexus_notifications, {}").format(sql.Literal(for_host)))
+            analyst.execute("select pg_notify('nexus_notifications', %s)", (for_host,))
+            # Nor can it read the name from what the listener last ran (pg_stat_activity shows another
+            # role's query as "<insufficient privilege>").
+            shown = analyst.execute(
+                "select count(*) from pg_stat_activity where query ilike %s", (f"%{broker.channel}%",)
+            ).fetchone()
+        time.sleep(0.3)
+        assert broker.heard == heard  # nobody heard the analyst
+
+        owner.execute("select pg_notify(%s, %s)", (broker.channel, for_host))
+        deadline = time.monotonic() + 2
+        while broker.heard == heard:  # the product's own channel is heard
+            assert time.monotonic() < deadline, "the listener did not hear its own channel"
+            time.sleep(0.01)
+    finally:
+        stream.close()
+    assert broker.channel.startswith("nexus_notifications_") and shown == (0,)

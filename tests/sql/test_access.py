@@ -138,6 +138,7 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app_private.rate_limits": set(),
     "app_private.rate_buckets": set(),
     "app_private.catalog_counts": set(),
+    "app_private.channels": set(),  # the owner's only: the secret part of the NOTIFY channel names
     "app.exchange_rates": {
         ("select_all", "SELECT", ("admin", "anon", "guest", "host")),
         ("insert_as_admin", "INSERT", ("admin",)),
