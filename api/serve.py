@@ -18,6 +18,9 @@
   an empty authenticator password, CORS open to every origin, no PUBLIC_URL, every proxy
   trusted) unless NEXUS_ENV=development,
   which `make run` sets.
+- A request whose head (request line and headers) has not all arrived HEADER_TIMEOUT_SECONDS
+  (10) after the connection or its first byte gets 408 and the connection is closed (slowloris);
+  the body has REQUEST_TIMEOUT, an idle keep-alive connection uvicorn's own 5 s.
 - ACCESS_LOG=false silences the per-request JSON line (nexus.access); LOG_LEVEL sets the rest.
 - A response of known length goes out in one write, head and body together (uvicorn writes the
   head as soon as it is started, so each response cost two send() calls and two TCP segments:
@@ -27,12 +30,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
 import socket
 import sys
 import time
+from http import HTTPStatus
 from types import FrameType
 from typing import Any
 
@@ -42,6 +47,7 @@ from uvicorn.protocols.http import httptools_impl
 from uvicorn.supervisors import multiprocess
 
 from api.app import DRAINING
+from api.errors import problem_response
 from api.settings import DEV_JWT_KEY, Settings, settings
 
 log = logging.getLogger("uvicorn.error")
@@ -123,6 +129,62 @@ class Cycle(httptools_impl.RequestResponseCycle):
 
 
 httptools_impl.RequestResponseCycle = Cycle  # type: ignore[misc]  # the protocol creates one per request
+
+
+def raw_problem(status: int, detail: str) -> bytes:
+    """A whole HTTP/1.1 problem response that closes the connection, for the server's own refusals."""
+    response = problem_response(status, detail, headers={"Connection": "close"})
+    head = b"".join(b"%s: %s\r\n" % pair for pair in response.raw_headers)
+    return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, HTTPStatus(status).phrase.encode(), head, response.body)
+
+
+HEAD_TOO_SLOW = raw_problem(408, "The request's headers did not arrive in time.")
+
+
+class Protocol(httptools_impl.HttpToolsProtocol):
+    """uvicorn's HTTP protocol, closing a connection whose request head (request line and headers)
+    has not all arrived within `header_timeout` seconds of the connection or of the request's first
+    byte: 408, then closed. uvicorn times bodies out through the app (REQUEST_TIMEOUT) and idle
+    keep-alive connections, but not a head sent one header at a time (slowloris)."""
+
+    header_timeout: float = 10.0
+    head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.arm_head_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.head_timer is None:
+            self.arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self.disarm_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm_head_timer()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.disarm_head_timer()  # uvicorn's keep-alive timeout governs the wait for the next request
+
+    def arm_head_timer(self) -> None:
+        if self.header_timeout > 0:
+            self.head_timer = self.loop.call_later(self.header_timeout, self.head_timed_out)
+
+    def disarm_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def head_timed_out(self) -> None:
+        self.head_timer = None
+        if not self.transport.is_closing():
+            self.transport.write(HEAD_TOO_SLOW)
+            self.transport.close()
 
 
 def unsafe(cfg: Settings) -> list[str]:
@@ -222,8 +284,10 @@ def main(argv: list[str] | None = None) -> None:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         raise SystemExit(2)
+    Protocol.header_timeout = float(os.environ.get("HEADER_TIMEOUT_SECONDS", "10"))
     config = Config(
         "api.main:app",
+        http=Protocol,
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -4,11 +4,13 @@ several workers, and drains on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,30 @@ def test_a_response_goes_out_whole_and_a_streamed_head_at_once() -> None:
     assert rest_stream.endswith(b"5\r\nhello\r\n0\r\n\r\n")
     assert early_late == b"" and rest_late.startswith(b"HTTP/1.1 200 OK\r\n") and rest_late.endswith(b"hello")
     assert broken.startswith(b"HTTP/1.1 200 OK\r\n") and broken.endswith(b"\r\n\r\n")  # head, then closed
+
+
+def test_a_request_head_sent_slowly_is_cut_off_and_others_are_served(owner_url: str) -> None:
+    with Served(owner_url, workers=1, env={"HEADER_TIMEOUT_SECONDS": "1.5"}) as server:
+        host, port = server.base_url.removeprefix("http://").split(":")
+        slow = [socket.create_connection((host, int(port)), timeout=10) for _ in range(3)]
+        silent = socket.create_connection((host, int(port)), timeout=10)  # connects and says nothing
+        started = time.monotonic()
+        for sock in slow:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        for step in range(8):  # one more header each 0.5 s: the head never ends
+            time.sleep(0.5)
+            for sock in slow:
+                with contextlib.suppress(OSError):  # closed by the server: the point
+                    sock.sendall(b"X-Slow-%d: 1\r\n" % step)
+        answers = [sock.recv(65536) for sock in slow]
+        for sock in slow:
+            sock.close()
+        quiet = silent.recv(65536)
+        silent.close()
+        elapsed = time.monotonic() - started
+        healthy = httpx2.get(f"{server.base_url}/healthz", timeout=5)
+
+    assert all(a.startswith(b"HTTP/1.1 408 ") and b"application/problem+json" in a for a in answers), answers
+    assert quiet.startswith(b"HTTP/1.1 408 ")
+    assert elapsed < 8  # cut at ~1.5 s, not kept for as long as the client trickles
+    assert healthy.status_code == 200
