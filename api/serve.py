@@ -198,6 +198,10 @@ def unsafe(cfg: Settings) -> list[str]:
         problems.append("AUTHENTICATOR_PASSWORD is empty: the API's database role would have no password")
     if "*" in cfg.cors_origins:
         problems.append("CORS_ORIGINS is '*': name the origins of your web apps")
+    if cfg.access_ttl > 86400:
+        problems.append(
+            "ACCESS_TOKEN_TTL is over a day: ended sessions are remembered for a day (app.users.ended_sessions)"
+        )
     if not cfg.public_url:
         problems.append("PUBLIC_URL is not set: say where clients reach the API (https://api.example.com)")
     if "*" in cfg.trusted_proxies:

@@ -111,7 +111,7 @@ as $$
   -- Any other value matches nobody: a 401, not a 400.
   select case when p_value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then p_value::uuid end
 $$;
-comment on function app.claim_uuid(text) is 'A JWT claim that should hold a UUID ("sub", "sid") as one, or null when it does not.';
+comment on function app.claim_uuid(text) is 'A JWT claim that should hold a UUID ("sub") as one, or null when it does not.';
 
 create function app.check_session() returns void
 language plpgsql stable security definer
@@ -124,9 +124,7 @@ begin
   select u.is_active
          and u.role::text = v_claims ->> 'role'
          and u.session_epoch::text = coalesce(v_claims ->> 'sev', '0')
-         and exists (select from app_private.refresh_tokens t  -- app_private.refresh_tokens_live_family_idx
-                      where t.family_id = app.claim_uuid(v_claims ->> 'sid') and t.revoked_at is null
-                        and t.expires_at > now() and t.user_id = u.id)
+         and not u.ended_sessions ? (v_claims ->> 'sid')  -- null (no session) is no answer: refused
     into v_ok
     from app.users u
    where u.id = app.claim_uuid(v_claims ->> 'sub');
@@ -136,7 +134,7 @@ begin
 end
 $$;
 comment on function app.check_session() is
-  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role; the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it); and its session ("sid", a refresh-token family) must be live: not signed out, not ended by refresh-token reuse, not expired. Raises PT401 otherwise. SECURITY DEFINER: it reads users and refresh tokens whatever the caller may see.';
+  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role; the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it); and its session ("sid", a refresh-token family) must not have ended (users.ended_sessions: signed out, or ended by refresh-token reuse). Raises PT401 otherwise. SECURITY DEFINER: it reads users whatever the caller may see.';
 
 create function app.media_url(p_path text) returns text
 language sql stable parallel safe security invoker

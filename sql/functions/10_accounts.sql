@@ -150,6 +150,23 @@ as $$
 $$;
 comment on function app_private.refusal(int, text, int) is 'A refused sign-in outcome: {ok: false, status, detail, retry_after?}; returned (not raised) so its bookkeeping commits.';
 
+create function app_private.end_session(p_family uuid) returns void
+language sql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  -- Its refresh tokens stop working, and its access tokens with them (app.check_session reads
+  -- ended_sessions on the row it fetches anyway). Entries older than a day are dropped: no
+  -- access token lives that long.
+  update app_private.refresh_tokens set revoked_at = now() where family_id = p_family and revoked_at is null;
+  update app.users u
+     set ended_sessions = jsonb_build_object(p_family::text, extract(epoch from now())::bigint)
+                          || coalesce((select jsonb_object_agg(e.key, e.value) from jsonb_each(u.ended_sessions) e
+                                        where (e.value #>> '{}')::bigint > extract(epoch from now() - interval '1 day')), '{}')
+   where u.id = (select t.user_id from app_private.refresh_tokens t where t.family_id = p_family limit 1)
+$$;
+comment on function app_private.end_session(uuid) is
+  'End one sign-in session (a refresh-token family): revoke its refresh tokens and record it in the user''s ended_sessions, so its access tokens are refused at once. Used by sign-out (api.token_revoke) and refresh-token reuse (api.token_refresh).';
+
 create function app.end_sessions(p_user_id uuid) returns void
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
@@ -293,8 +310,7 @@ begin
   end if;
   if v_token.used_at is not null then
     -- Reuse of a rotated token: someone else may hold it. End the whole family.
-    update app_private.refresh_tokens set revoked_at = now()
-     where family_id = v_token.family_id and revoked_at is null;
+    perform app_private.end_session(v_token.family_id);
     return app_private.refusal(401, 'Invalid or expired refresh token.');
   end if;
   select u.* into v_user from app.users u where u.id = v_token.user_id and u.is_active;
@@ -316,10 +332,8 @@ begin
   if p_body ? 'refresh' and jsonb_typeof(p_body -> 'refresh') <> 'string' then
     perform app.fail(400, 'Must be a string.', 'refresh');
   end if;
-  update app_private.refresh_tokens set revoked_at = now()
-   where revoked_at is null
-     and family_id = (select family_id from app_private.refresh_tokens
-                       where token_hash = sha256(convert_to(coalesce(p_body ->> 'refresh', ''), 'UTF8')));
+  perform app_private.end_session(t.family_id) from app_private.refresh_tokens t
+   where t.token_hash = sha256(convert_to(coalesce(p_body ->> 'refresh', ''), 'UTF8'));
 end
 $$;
 comment on function api.token_revoke(jsonb) is

@@ -838,9 +838,6 @@ def bad_tokens(settings: Settings, world: World) -> list[str]:
         signed({"sev": "x"}),
         signed({"sev": {"a": 1}}),
         signed({"sid": None}),
-        signed({"sid": str(uuid.uuid4())}),
-        signed({"sid": {"a": 1}}),
-        signed({"sid": "' or 1=1 --"}),
     ]
 
 

@@ -41,7 +41,13 @@ def test_user_cannot_update_another_user(as_role: As, two_users: Any) -> None:
 
 def test_user_cannot_change_own_role_or_email(as_role: As, two_users: Any) -> None:
     guest, _ = two_users
-    for column, value in (("role", "admin"), ("email", "x@y.zz"), ("is_active", "true"), ("session_epoch", "5")):
+    for column, value in (
+        ("role", "admin"),
+        ("email", "x@y.zz"),
+        ("is_active", "true"),
+        ("session_epoch", "5"),
+        ("ended_sessions", "{}"),
+    ):
         conn = as_role("guest", guest.id)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"update app.users set {column} = %s where id = %s", (value, guest.id))
@@ -102,3 +108,25 @@ def test_only_self_admin_or_owner_end_sessions(as_role: As, owner: psycopg.Conne
     as_role.conn.execute("rollback")  # those ran in rolled-back transactions; release the row
     owner.execute("select app.end_sessions(%s)", (other.id,))  # a DBA in psql
     assert owner.execute("select session_epoch from app.users where id = %s", (other.id,)).fetchone() == (1,)
+
+
+def test_an_ended_session_is_remembered_for_a_day(owner: psycopg.Connection[Any], make_user: Any) -> None:
+    user = make_user("guest")
+    sessions = [
+        owner.execute("select app_private.issue_refresh(%s) ->> 'session'", (user.id,)).fetchone()[0]  # type: ignore[index]
+        for _ in range(2)
+    ]
+    owner.execute(
+        "update app.users set ended_sessions = jsonb_build_object('stale', extract(epoch from now() - interval '25 hours')::bigint)"
+        " where id = %s",
+        (user.id,),
+    )
+
+    owner.execute("select app_private.end_session(%s)", (sessions[0],))
+
+    (ended,) = owner.execute("select ended_sessions from app.users where id = %s", (user.id,)).fetchone()  # type: ignore[misc]
+    assert set(ended) == {sessions[0]}  # this one recorded, the day-old one dropped, the live one untouched
+    live = owner.execute(
+        "select family_id::text from app_private.refresh_tokens where user_id = %s and revoked_at is null", (user.id,)
+    ).fetchall()
+    assert sessions[1] in {f for (f,) in live} and sessions[0] not in {f for (f,) in live}
