@@ -72,6 +72,8 @@ PGBENCH = str(PG_BIN / "pgbench") if (PG_BIN / "pgbench").exists() else (shutil.
 WRK = shutil.which("wrk") or "wrk"
 LUA = ROOT / "bench" / "wrk.lua"
 TOKENS_FILE = OUT / "tokens.txt"
+SIGNED_FILE = OUT / "signed.txt"  # the signed-in workload's access tokens (write_signed)
+SIGNED_SESSIONS = 500  # guests 2011..2510, a session each
 CURSORS_FILE = OUT / "cursors.txt"  # the cursor workload's cursors (write_cursors)
 ZIPF_DETAIL_FILE = OUT / "zipf-detail.txt"  # the cached workloads' URLs, most popular first (write_zipf)
 ZIPF_SEARCH_FILE = OUT / "zipf-search.txt"
@@ -93,6 +95,18 @@ TX = """\\startpipeline
 select app.rate_take(null, null), set_config('role', :role, true), \
 set_config('request.jwt.claims', '', true), set_config('nexus.media_url', '/media/', true), \
 set_config('statement_timeout', '3s', true), set_config('transaction_read_only', :ro, true);
+{call};
+\\endpipeline
+"""
+
+# The transaction the API sends for a signed-in GET: the same, as guest with the token's claims
+# (one of the SIGNED_SESSIONS guests at random, as the wrk side), and app.check_session() before the call.
+TX_SIGNED = """\\set k random(1, {n})
+\\startpipeline
+select app.rate_take(null, null), set_config('role', 'guest', true), \
+set_config('request.jwt.claims', (array[{claims}])[:k], true), set_config('nexus.media_url', '/media/', true), \
+set_config('statement_timeout', '5s', true), set_config('transaction_read_only', 'on', true);
+select app.check_session();
 {call};
 \\endpipeline
 """
@@ -163,6 +177,14 @@ WORKLOADS = [
         0.6,
         mode="detail",
         pgbench_set=f"\\set k random(1, {PUBLISHED})\n\\set i :k + (:k - 1) / 19\n",
+    ),
+    Workload(
+        "signed",
+        "signed in: GET /api/users/me/ as one of 500 guests (app.check_session: user, role, epoch, live session)",
+        "/api/users/me/",
+        "select api.me()",
+        None,
+        mode="signed",
     ),
 ]
 
@@ -338,6 +360,8 @@ def wrk(base: str, w: Workload, seconds: float, connections: int, threads: int, 
         BENCH_LINES=str(CURSORS_FILE),
         BENCH_THREADS=str(threads),
     )
+    if w.mode == "signed":
+        env["BENCH_TOKENS"] = str(SIGNED_FILE)  # wrk.lua reads the token before each tab
     env.update(extra_env)
     cmd = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s", "-s", str(LUA)]
     cmd.append(base + (w.path if w.mode == "fixed" else "/"))
@@ -509,6 +533,10 @@ def per_worker(counts: dict[int, CacheCounts]) -> str:
 
 
 def pgbench_script(w: Workload) -> str:
+    if w.mode == "signed":
+        claims = [line.split("\t", 1)[1] for line in SIGNED_FILE.read_text().splitlines() if line]
+        listed = ",".join("'" + c.replace("'", "''") + "'" for c in claims)
+        return TX_SIGNED.format(n=len(claims), claims=listed, call=w.call)
     if w.mode == "cursor":  # one of the cursors at random, picked inside the call (prepared once)
         cursors = CURSORS_FILE.read_text().split()
         listed = ",".join(f"'{c}'" for c in cursors)
@@ -578,6 +606,16 @@ def pgbench(w: Workload, seconds: float, connections: int, threads: int, workdir
 # --------------------------------------------------------------------------------------
 # bookings
 # --------------------------------------------------------------------------------------
+
+
+def write_signed() -> None:
+    """The signed-in workload's sessions: SIGNED_SESSIONS guests, a token and its claims each (tab-separated)."""
+    import jwt
+
+    tokens = sign_tokens(2011, 2010 + SIGNED_SESSIONS)
+    # ": " with a space: pgbench would read :name in the script as one of its variables
+    claims = [json.dumps(jwt.decode(t, options={"verify_signature": False})) for t in tokens]
+    SIGNED_FILE.write_text("".join(f"{t}\t{c}\n" for t, c in zip(tokens, claims, strict=True)))
 
 
 def sign_tokens(first: int, last: int) -> list[str]:
@@ -811,12 +849,20 @@ def check_workload(server: Server, w: Workload) -> str | None:
         "page": w.path.replace("{page}", str(w.hi)),
         "detail": f"/api/products/{ids[-1]}/",
         "cursor": w.path.replace("{cursor}", cursor),
+        "signed": w.path,
     }[w.mode]
-    status, body = http("GET", server.base + path)
+    token, claims = SIGNED_FILE.read_text().split("\n", 1)[0].split("\t") if w.mode == "signed" else ("", "")
+    status, body = http("GET", server.base + path, headers={"Authorization": f"Bearer {token}"} if token else None)
     if status != 200:
         return f"GET {path} answered {status}: {body[:300]!r}"
     with psycopg.connect(owner_url().replace("nexus@", "authenticator@", 1)) as conn:
-        conn.execute("set role anon")
+        if token:
+            conn.execute(
+                "select set_config('role', 'guest', false), set_config('request.jwt.claims', %s, false)", [claims]
+            )
+            conn.execute("select app.check_session()")
+        else:
+            conn.execute("set role anon")
         sql = w.call
         params: dict[str, Any] = {**w.defines, "page": str(w.hi), "i": 1, "cursor": cursor}
         sql = re.sub(r"(?<!:):(\w+)", lambda m: f"%({m.group(1)})s", sql)
@@ -939,6 +985,8 @@ def main() -> None:
     cached_too = catalog and (not only or "cached" in only)
     if any(w.mode == "cursor" for w in workloads) or cached_too:  # the cached cursor mix reads them too
         write_cursors()
+    if any(w.mode == "signed" for w in workloads):
+        write_signed()
     if not catalog:
         log("catalog: not available (no api.product_list / api.product_get in nexus_bench); only /healthz")
 

@@ -8,6 +8,8 @@
 --                      probability ~ 1/k (Zipf, s = 1): a few hot URLs and a long tail, as real traffic
 --   BENCH_MODE=sweep   GET the lines of BENCH_LINES in turn from line BENCH_OFFSET + 1 (threads
 --                      interleaved, wrapping round): a cache's warm-up, every URL once per pass
+--   BENCH_MODE=signed  GET BENCH_PATH as one of the tokens of the file BENCH_TOKENS (each line a token, a
+--                      tab and its claims), drawn at random
 --   BENCH_MODE=book    POST /api/bookings/: request k of thread t books listing ids[k*threads+t]
 --                      for [BENCH_START, BENCH_END) as guest tokens[same index], so every
 --                      request is a distinct listing (no conflicts by construction)
@@ -47,6 +49,10 @@ function init(args)
   math.randomseed(4242 + tid)
   if mode == "detail" or mode == "book" then ids = lines(os.getenv("BENCH_IDS")) end
   if mode == "book" then tokens = lines(os.getenv("BENCH_TOKENS")) end
+  if mode == "signed" then
+    tokens = {}
+    for _, line in ipairs(lines(os.getenv("BENCH_TOKENS"))) do tokens[#tokens + 1] = line:match("^[^\t]+") end
+  end
   if mode == "cursor" or mode == "zipf" or mode == "sweep" then ids = lines(os.getenv("BENCH_LINES")) end
   if mode == "zipf" then
     cumulative = {}
@@ -90,6 +96,10 @@ function request()
     return wrk.format("GET", ids[k + 1], client())
   elseif mode == "detail" then
     return wrk.format("GET", "/api/products/" .. ids[math.random(1, #ids)] .. "/", client())
+  elseif mode == "signed" then
+    local headers = client()
+    headers["Authorization"] = "Bearer " .. tokens[math.random(1, #tokens)]
+    return wrk.format("GET", path, headers)
   elseif mode == "book" then
     local k = counter * nthreads + tid
     counter = counter + 1
