@@ -74,7 +74,7 @@ class Provider:
 @dataclass(frozen=True)
 class OAuthSettings:
     providers: dict[str, Provider] = field(default_factory=dict)
-    redirect_base: str = ""  # e.g. https://api.example.com; empty: the request's own base URL
+    redirect_base: str = ""  # e.g. https://api.example.com; empty: PUBLIC_URL (never the request's Host)
 
 
 def from_config() -> OAuthSettings:
@@ -138,7 +138,7 @@ def nonce_for(verifier: str) -> str:
 
 
 def callback_uri(request: Request, settings: OAuthSettings, name: str) -> str:
-    base = settings.redirect_base or str(request.base_url).rstrip("/")
+    base = settings.redirect_base or request.app.state.settings.base_url()
     return f"{base}/api/auth/{name}/callback"
 
 

@@ -136,6 +136,15 @@ def identities(owner: psycopg.Connection[Any], user_id: str) -> list[tuple[str, 
 # --- the happy paths ------------------------------------------------------------------------
 
 
+def test_the_callback_uri_is_ours_whatever_the_host_header(client: TestClient, standin: StandIn) -> None:
+    response = client.get("/api/auth/google/login", headers={"Host": "evil.example"}, follow_redirects=False)
+
+    assert response.status_code == 302, response.text
+    assert dict(httpx2.URL(response.headers["location"]).params)["redirect_uri"] == (
+        "http://testserver/api/auth/google/callback"  # PUBLIC_URL (OAUTH_REDIRECT_BASE unset), not the Host
+    )
+
+
 def test_login_redirects_with_state_pkce_and_nonce(client: TestClient, standin: StandIn) -> None:
     response = to_provider(client, "google")
 
