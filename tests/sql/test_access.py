@@ -163,6 +163,7 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     },
     "app.message_reports": {("select_as_admin", "SELECT", ("admin",))},
     "app_private.message_settings": set(),
+    "app_private.analyst_settings": set(),  # the owner's only: the analyst's limits, enforced by the worker
 }
 
 
