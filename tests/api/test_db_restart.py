@@ -123,7 +123,9 @@ def test_a_database_restart_under_load(cluster: Cluster, settings: Settings) -> 
     outcomes: list[tuple[str, int, float, dict[str, Any]]] = []
     lock = threading.Lock()
     stop = threading.Event()
-    queue = iter(listings)
+    # The last listing is for the request after the restart: were it queued too, its second
+    # booking would shadow its first in `booked` (CI saw that when the queue ran out).
+    queue = iter(listings[:-1])
     token_of: dict[str, str] = {}
 
     with Server(LiveApp(own), lifespan="on") as app:
