@@ -11,6 +11,11 @@ connection back. So a thousand open streams hold one connection, not a thousand.
 If the listening connection drops, it reconnects and wakes every stream, which re-reads
 from its last event id: nothing is missed.
 
+Streams are capped per user and per process (STREAMS_PER_USER, STREAMS_MAX): `subscribe`
+refuses past either with StreamsFull, counted and added in one step (no await between). A
+stream gives its place back however it ends (EventStream), also when the client left before
+its first byte, where the body's own `finally` never runs.
+
 A payload `app_private.notify` never sends (not JSON, not an object, no user_id that is a
 UUID, longer than any it sends) is ignored: a warning for the first, debug after. Any role
 that could NOTIFY the channel used to make every process drop its connection and wake every
@@ -23,17 +28,21 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import sql
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger("nexus.events")
 
 CHANNEL = "notifications"  # its name in app.listen_channels()
 # {"user_id" : "<uuid>", "seq" : <bigint>} is under 100 characters; anything longer is not ours.
 MAX_PAYLOAD = 200
+STREAMS_RETRY_AFTER = 10  # seconds a stream refused for want of a place is told to wait (Retry-After)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
@@ -64,10 +73,38 @@ async def listen(conn: psycopg.AsyncConnection[Any], name: str) -> str:
     return channel
 
 
+class StreamsFull(Exception):
+    """No place for another stream: the user's (`per_user` True) or the whole process's."""
+
+    def __init__(self, per_user: bool, limit: int) -> None:
+        super().__init__(f"{'per user' if per_user else 'per process'}: {limit}")
+        self.per_user = per_user
+        self.limit = limit
+
+
+class EventStream(StreamingResponse):
+    """A text/event-stream response that calls `release` when it ends, however it ends.
+
+    Its body's `finally` is not enough: a body never started (the client hung up before the
+    response head went out) never runs it, and the stream's place would be held for good.
+    """
+
+    def __init__(self, content: AsyncIterable[bytes], release: Callable[[], None], headers: Mapping[str, str]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+
 class Broker:
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
         self.streams: dict[str, set[asyncio.Queue[None]]] = {}
+        self.count = 0  # open streams (queues in self.streams)
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.channel = ""  # the channel's secret name, learned when the listener connects
@@ -75,19 +112,35 @@ class Broker:
         self.heard = 0  # payloads heard on the channel
         self.ignored = 0  # of those, payloads that were not a notification's
 
-    async def subscribe(self, user_id: str) -> asyncio.Queue[None]:
-        """A queue that gets a wake-up whenever a notification for the user commits."""
+    async def subscribe(
+        self, user_id: str, per_user: int | None = None, limit: int | None = None
+    ) -> asyncio.Queue[None]:
+        """A queue that gets a wake-up whenever a notification for the user commits.
+
+        StreamsFull when the user already has `per_user` streams or the process `limit`.
+        """
+        if per_user is not None and len(self.streams.get(user_id, ())) >= per_user:
+            raise StreamsFull(True, per_user)
+        if limit is not None and self.count >= limit:
+            raise StreamsFull(False, limit)
         if self.task is None:
             self.task = asyncio.create_task(self._listen(), name="notifications-listen")
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self.streams.setdefault(user_id, set()).add(queue)
-        await asyncio.wait_for(self.ready.wait(), timeout=10)
+        self.count += 1
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout=10)
+        except BaseException:
+            self.unsubscribe(user_id, queue)
+            raise
         return queue
 
     def unsubscribe(self, user_id: str, queue: asyncio.Queue[None]) -> None:
+        """Give a stream's place back (again is harmless)."""
         queues = self.streams.get(user_id)
-        if queues is not None:
-            queues.discard(queue)
+        if queues is not None and queue in queues:
+            queues.remove(queue)
+            self.count -= 1
             if not queues:
                 del self.streams[user_id]
 

@@ -118,6 +118,9 @@ class Settings:
     smtp_starttls: bool = config("SMTP_STARTTLS", cast=bool, default=True)
     email_from: str = config("EMAIL_FROM", default="nexus@localhost")
     sse_heartbeat_seconds: float = config("SSE_HEARTBEAT_SECONDS", cast=float, default=15.0)
+    # Live notification streams one process holds at once: per user and in all (past either: 429).
+    streams_per_user: int = config("STREAMS_PER_USER", cast=int, default=5)
+    streams_max: int = config("STREAMS_MAX", cast=int, default=1000)
     # Written into app_private.payment_settings by `make migrate` when set (the database keeps the fee).
     platform_fee_percent: str = config("PLATFORM_FEE_PERCENT", default="")
     paypal_client_id: str = config("PAYPAL_CLIENT_ID", default="")

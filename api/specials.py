@@ -44,7 +44,7 @@ import psycopg
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from api import auth, db, events, oauth, payments
 from api.auth import sign_outcome
@@ -327,6 +327,10 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
     waiting holds none (api/events.py). The function reads a little behind the cursor (late
     commits); what this stream already sent is dropped here. The stream ends when the access
     token expires: the client reconnects with a fresh token and its Last-Event-ID.
+
+    A process holds at most STREAMS_PER_USER streams of one user and STREAMS_MAX in all: past
+    either, 429 with Retry-After before anything is read (a stream's place is given back
+    whenever it ends: events.EventStream).
     """
     cfg: Settings = request.app.state.settings
     claims = auth.verify(cfg, request.headers.get("authorization"))
@@ -334,7 +338,15 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
     last = request.headers.get("last-event-id") or None
     broker: events.Broker = request.app.state.broker
     # Listen first, then read: a notification committed in between still wakes us.
-    queue = await broker.subscribe(claims["sub"])
+    try:
+        queue = await broker.subscribe(claims["sub"], cfg.streams_per_user, cfg.streams_max)
+    except events.StreamsFull as full:
+        detail = (
+            f"You have {full.limit} live notification streams open, the most allowed; close one first."
+            if full.per_user
+            else "This server holds as many live notification streams as it can; try again shortly."
+        )
+        raise Problem(429, detail, headers={"Retry-After": str(events.STREAMS_RETRY_AFTER)}) from full
     try:
         first = orjson.loads((await execute({"after": last}))[0][0])  # a bad Last-Event-ID is a 400 here
     except BaseException:
@@ -368,8 +380,8 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
         finally:
             broker.unsubscribe(claims["sub"], queue)
 
-    return StreamingResponse(
+    return events.EventStream(
         frames(),
-        media_type="text/event-stream",
+        release=lambda: broker.unsubscribe(claims["sub"], queue),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -7,11 +7,13 @@ that a reconnect with Last-Event-ID replays what was missed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,11 +22,13 @@ import orjson
 import psycopg
 import pytest
 from psycopg import sql
+from starlette.types import Message
 
 from api import events
 from api.settings import Settings
+from tests.fix_api import assert_problem
 from tests.fix_data import day, new_listing
-from tests.fix_users import User
+from tests.fix_users import MakeUser, User
 from tests.loopback import LiveApp, Server
 
 
@@ -218,3 +222,80 @@ def test_a_client_role_cannot_speak_on_the_notification_channel_nor_see_its_name
     finally:
         stream.close()
     assert broker.channel.startswith("nexus_notifications_") and shown == (0,)
+
+
+@pytest.fixture(scope="module")
+def capped(pay_settings: Settings) -> Iterator[KeptApp]:
+    """An app holding at most 2 streams per user and 4 in all."""
+    settings = replace(pay_settings, sse_heartbeat_seconds=0.2, streams_per_user=2, streams_max=4)
+    with Server(KeptApp(settings), lifespan="on") as app:
+        yield app
+
+
+def attempt(url: str, user: User) -> httpx2.Response:
+    """Ask for a stream and hang up: its status and headers (and a refusal's body); never waits on a stream."""
+    with httpx2.Client(timeout=5) as client, client.stream("GET", url, headers=user.auth) as response:
+        if response.status_code != 200:
+            response.read()
+        return response
+
+
+def open_streams(url: str, user: User, n: int) -> list[Stream]:
+    streams = [Stream(url, user.auth) for _ in range(n)]
+    assert [s.response.status_code for s in streams] == [200] * n
+    return streams
+
+
+def test_streams_are_capped_per_user_and_per_process_with_a_429_before_any_stream_starts(
+    capped: KeptApp, host: User, guest: User, other_host: User, make_user: MakeUser
+) -> None:
+    url = f"{capped.base_url}/api/notifications/stream"
+    streams = open_streams(url, host, 2)  # the host's cap
+    try:
+        over_user = attempt(url, host)
+        streams += open_streams(url, guest, 1) + open_streams(url, other_host, 1)  # another user still gets one
+        over_process = attempt(url, make_user("guest"))  # 4 in all: the process's cap
+
+        streams.pop(0).close()  # closing one frees a slot
+        deadline = time.monotonic() + 5
+        while (again := attempt(url, host)).status_code == 429:
+            assert time.monotonic() < deadline, "closing a stream did not free its slot"
+            time.sleep(0.05)
+        assert again.status_code == 200
+    finally:
+        for stream in streams:
+            stream.close()
+
+    assert (over_user.status_code, over_process.status_code) == (429, 429)
+    for refused in (over_user, over_process):
+        assert_problem(refused, 429)
+        assert int(refused.headers["retry-after"]) >= 1
+    assert "2" in over_user.json()["detail"]
+
+
+def test_a_stream_whose_client_left_before_its_first_byte_gives_its_place_back() -> None:
+    async def scenario() -> tuple[int, int]:
+        broker = events.Broker("")
+        broker.task = asyncio.create_task(asyncio.sleep(3600))  # a listener that is "listening"
+        broker.ready.set()
+        queue = await broker.subscribe("u1", per_user=1, limit=1)
+        held = broker.count
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"never asked for"
+
+        async def gone(message: Message) -> None:
+            raise OSError("the client hung up")
+
+        async def receive() -> Message:
+            return {"type": "http.disconnect"}
+
+        response = events.EventStream(body(), release=lambda: broker.unsubscribe("u1", queue), headers={})
+        with contextlib.suppress(Exception):
+            await response({"type": "http", "asgi": {"spec_version": "2.4"}}, receive, gone)
+        await broker.close()
+        return held, broker.count
+
+    held, after = asyncio.run(scenario())
+
+    assert (held, after) == (1, 0)
