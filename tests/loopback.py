@@ -7,16 +7,21 @@ A stand-in is any object with `base_url` (set here) and `app()` returning an ASG
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import uvicorn
 from starlette.applications import Starlette
 
@@ -78,6 +83,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+
+@contextmanager
+def haproxy(config: str, balancer: str) -> Iterator[None]:
+    """Debian's HAProxy with `config` (its frontend at `balancer`), once `balancer`/healthz
+    answers 200 through it (10 s at most); terminated at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="nexus-haproxy-"))
+    (folder / "haproxy.cfg").write_text(config)
+    proxy = subprocess.Popen([HAPROXY, "-f", str(folder / "haproxy.cfg")])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if httpx2.get(balancer + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "haproxy did not come up"
+            time.sleep(0.1)
+        yield
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Served:

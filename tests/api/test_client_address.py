@@ -5,10 +5,6 @@ dashboard's Secure cookies follow that scheme."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +14,7 @@ import psycopg
 import pytest
 
 from tests.fix_api import PASSWORD, new_email
-from tests.loopback import Served, free_port
-
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+from tests.loopback import HAPROXY, Served, free_port, haproxy
 
 SPOOFS = [  # what a client may send to pass for someone else
     {"X-Forwarded-For": "198.51.100.1"},
@@ -79,11 +73,10 @@ def test_without_trusted_proxies_forwarded_headers_change_nothing(owner_url: str
 def test_behind_a_trusted_proxy_each_client_is_its_own_and_cannot_pose_as_another(owner_url: str, strict: None) -> None:
     # HAProxy reaches the API from 127.0.0.2 (the one trusted address) and appends the peer it saw to
     # X-Forwarded-For; clients reach HAProxy from 127.0.0.1 and 127.0.0.3.
-    folder = Path(tempfile.mkdtemp(prefix="nexus-haproxy-"))
     port = free_port()
+    balancer = f"http://127.0.0.1:{port}"
     with Served(owner_url, 1, env={"TRUSTED_PROXIES": "127.0.0.2"}) as api:
-        (folder / "haproxy.cfg").write_text(
-            f"""global
+        config = f"""global
     maxconn 64
 defaults
     mode http
@@ -99,34 +92,18 @@ frontend api
 backend nexus
     server a {api.base_url.removeprefix("http://")} source 127.0.0.2
 """
-        )
-        proxy = subprocess.Popen([shutil.which("haproxy") or HAPROXY, "-f", str(folder / "haproxy.cfg")])
-        try:
-            balancer = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    if httpx2.get(balancer + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "haproxy did not come up"
-                time.sleep(0.1)
-            with (
-                httpx2.Client(base_url=balancer) as first,
-                httpx2.Client(
-                    base_url=f"http://127.0.0.3:{port}", transport=httpx2.HTTPTransport(local_address="127.0.0.3")
-                ) as second,
-                httpx2.Client(base_url=api.base_url) as direct,
-            ):
-                firsts = [sign_up(first, spoof) for spoof in SPOOFS]
-                seconds = [sign_up(second, {"X-Forwarded-For": "127.0.0.1"}), sign_up(second, {})]
-                proxied = first.get("/healthz")
-                bypassing = direct.get("/healthz", headers={"X-Forwarded-Proto": "https"})
-        finally:
-            proxy.terminate()
-            proxy.wait(timeout=10)
-            shutil.rmtree(folder, ignore_errors=True)
+        with (
+            haproxy(config, balancer),
+            httpx2.Client(base_url=balancer) as first,
+            httpx2.Client(
+                base_url=f"http://127.0.0.3:{port}", transport=httpx2.HTTPTransport(local_address="127.0.0.3")
+            ) as second,
+            httpx2.Client(base_url=api.base_url) as direct,
+        ):
+            firsts = [sign_up(first, spoof) for spoof in SPOOFS]
+            seconds = [sign_up(second, {"X-Forwarded-For": "127.0.0.1"}), sign_up(second, {})]
+            proxied = first.get("/healthz")
+            bypassing = direct.get("/healthz", headers={"X-Forwarded-Proto": "https"})
 
     assert firsts == [201, 429, 429, 429]  # the address HAProxy saw, not the one the client wrote
     assert seconds == [201, 429]  # another client has its own bucket, and cannot pose as the first

@@ -4,11 +4,6 @@ the database's, so they hold across instances."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +17,8 @@ from api.settings import Settings
 from tests.fix_api import PASSWORD, login, new_email, register
 from tests.fix_data import day, new_listing
 from tests.fix_users import User
-from tests.loopback import LiveApp, Server
+from tests.loopback import HAPROXY, LiveApp, Server, free_port, haproxy
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 pytestmark = pytest.mark.skipif(
     not Path(HAPROXY).exists(), reason="haproxy is not installed (make test installs it as root)"
 )
@@ -40,12 +34,9 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(settings: Settings) -> Iterator[Cluster]:
     with Server(LiveApp(settings), lifespan="on") as a, Server(LiveApp(settings), lifespan="on") as b:
-        folder = Path(tempfile.mkdtemp(prefix="nexus-haproxy-"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        (folder / "haproxy.cfg").write_text(
-            f"""global
+        port = free_port()
+        balancer = f"http://127.0.0.1:{port}"
+        config = f"""global
     maxconn 256
 defaults
     mode http
@@ -61,24 +52,8 @@ backend nexus
     server a {a.base_url.removeprefix("http://")}
     server b {b.base_url.removeprefix("http://")}
 """
-        )
-        proxy = subprocess.Popen([HAPROXY, "-f", str(folder / "haproxy.cfg")])
-        balancer = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if httpx2.get(balancer + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "haproxy did not come up"
-            time.sleep(0.1)
-        try:
+        with haproxy(config, balancer):
             yield Cluster(balancer, a.base_url, b.base_url)
-        finally:
-            proxy.terminate()
-            proxy.wait(timeout=10)
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_balancer_spreads_requests_over_both_instances(cluster: Cluster) -> None:
