@@ -30,8 +30,12 @@ def test_the_local_cluster_starts_and_migrates_from_a_private_folder() -> None:
     try:
         assert oct(private.stat().st_mode & 0o777) == "0o700"
         shutil.copytree(ROOT / "scripts", project / "scripts")
-        start = subprocess.run([project / "scripts" / "pg-local", "start"], env=env, capture_output=True, text=True)
+        # Run from inside the clone, as a newcomer would: the server's user cannot enter it.
+        start = subprocess.run(
+            [project / "scripts" / "pg-local", "start"], cwd=project, env=env, capture_output=True, text=True
+        )
         assert start.returncode == 0, start.stderr
+        assert "could not change directory" not in start.stdout + start.stderr, start.stderr
         assert (project / ".pg").is_symlink() and "links to it" in start.stdout
         outside = (project / ".pg").resolve()
         assert not str(outside).startswith(str(private))
