@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox bench-data bench clean
+.PHONY: help install install-dev postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -32,13 +32,20 @@ help:
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
 
+# What running needs (make run, serve, migrate); the test and developer tools come on top,
+# only for the targets that use them (test, check, bench, pgcli).
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 install: $(VENV)/.installed postgres
+install-dev: $(VENV)/.installed-dev postgres
 
 # The PostgreSQL 15 server binaries (and contrib: pgcrypto, btree_gist, pg_trgm).
 postgres:
@@ -67,8 +74,9 @@ run: demo serve
 run: export NEXUS_ENV ?= development
 run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 serve:
-	@echo "API      http://$(HOST):$(PORT)/api/"
+	@echo "API      http://$(HOST):$(PORT)/api/products/   (every path: http://$(HOST):$(PORT)/openapi.json)"
 	@echo "Swagger  http://$(HOST):$(PORT)/swagger/"
+	@echo "Admin    http://$(HOST):$(PORT)/admin/   (admin@nexus.local / nexus-admin-pass)"
 	@echo "Health   http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
 	@echo "Worker   payments, refunds, payouts; holds and stays every minute (python -m api.worker)"
 	@$(PY) -m api.worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
@@ -115,11 +123,11 @@ $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/pac
 ts-client: nodejs
 	@if command -v npm >/dev/null; then $(MAKE) -s --no-print-directory $(TS_CLIENT)/node_modules/.installed; fi
 
-test: install test-tools ts-client
+test: install-dev test-tools ts-client
 	$(PY) -m pytest -q
 
 # The same suite with the API and every client role connecting through PgBouncer (transaction pooling).
-test-pgbouncer: install test-tools
+test-pgbouncer: install-dev test-tools
 	@[ -x /usr/sbin/pgbouncer ] || { echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; }
 	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser tests/api tests/sql
 
@@ -134,7 +142,7 @@ $(POSTMAN)/node_modules/.installed: $(POSTMAN)/package.json $(POSTMAN)/package-l
 postman: nodejs $(POSTMAN)/node_modules/.installed
 	node $(POSTMAN)/collection.mjs $(OPENAPI_URL) $(POSTMAN)/nexus.postman_collection.json
 
-check: $(VENV)/.installed
+check: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check api tests bench migrations
 	$(VENV)/bin/ruff format --check api tests bench migrations
 	$(VENV)/bin/mypy
@@ -142,7 +150,7 @@ check: $(VENV)/.installed
 psql: db
 	$(PG_BIN)/psql "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')"
 
-pgcli: db
+pgcli: db $(VENV)/.installed-dev
 	$(VENV)/bin/pgcli "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')"
 
 # Emails kept locally when no SMTP_HOST is set (the demo works offline).
@@ -161,7 +169,7 @@ clean: stop
 bench-data: migrate
 	$(PY) -m bench.data $(if $(FORCE),--force)
 
-bench: install
+bench: install-dev
 	@scripts/pg-local start
 	@if ! command -v wrk >/dev/null; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
