@@ -97,7 +97,7 @@ ROUTES: list[Route] = [
         query=("code", "state", "error"),
         special=specials.oauth_callback,
     ),
-    # --- catalog (sql/functions/20_catalog.sql) ----------------------------------------
+    # --- catalog (sql/functions/20_categories.sql, 21_products.sql, 22_product_search.sql) ------
     Route("GET", "/api/categories/", "api.category_list", ANYONE, "catalog", query=LIST, page=True, etag=True),
     Route("POST", "/api/categories/", "api.category_create", ADMIN, "catalog", body=True, status=201),
     Route("GET", "/api/categories/{id}/", "api.category_get", ANYONE, "catalog", etag=True),

@@ -41,5 +41,5 @@ grant execute on function api.message_reports_list(text, text) to admin;
 -- app.conversation_for_party(text) runs only inside the SECURITY DEFINER writes (as the owner);
 -- app_private.message_config, message_throttle and message_post stay with the owner.
 
--- Analysts: message volume by month (sql/views/51_messages.sql).
+-- Analysts: message volume by month (sql/views/83_messages.sql).
 grant select on analytics.messages_monthly to analyst;

@@ -6,6 +6,7 @@ is held to them automatically.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -205,3 +206,11 @@ def test_platform_fee_percent_from_the_environment_lands_in_the_database(
         assert refused.returncode != 0 and "platform_fee_percent" in refused.stderr
     finally:
         owner.execute("update app_private.payment_settings set platform_fee_percent = 10")
+
+
+def test_each_file_number_is_used_once_per_folder() -> None:
+    """sql/CONVENTIONS.md: a number is one domain; two files of one folder never share it."""
+    sql = Path(__file__).resolve().parents[2] / "sql"
+    numbers = [(path.parent.name, path.name.split("_", 1)[0]) for path in sql.glob("*/*.sql")]
+    assert len(numbers) > 40
+    assert sorted({n for n in numbers if numbers.count(n) > 1}) == []

@@ -1,5 +1,5 @@
 /*
- * Analytics: the analyst reads the curated views (sql/views/40_analytics.sql, 41_money.sql, 50_reviews.sql) and nothing else.
+ * Analytics: the analyst reads the curated views (sql/views/80_analytics.sql, 81_money.sql, 82_reviews.sql, 83_messages.sql) and nothing else.
  */
 
 grant select on analytics.listings, analytics.bookings, analytics.revenue_daily, analytics.occupancy_monthly,

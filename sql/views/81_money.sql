@@ -1,7 +1,7 @@
 /*
  * Analytics of money: payments, payouts, and the ledger summed by day and currency.
  *
- * Same rules as 40_analytics.sql: the owner's rights, no personal data (no guest or host ids,
+ * Same rules as 80_analytics.sql: the owner's rights, no personal data (no guest or host ids,
  * no provider ids, no client secrets, no payout destinations, no free-text reasons).
  * Amounts are never summed across currencies.
  */

@@ -6,7 +6,7 @@
  * guest or host ids, messages or anything from app_private. The analyst role has
  * USAGE on this schema and SELECT on these views, nothing else; its sessions are
  * read-only with a statement timeout (see sql/schema/0001_foundation.sql). The grants are
- * in sql/policies/40_analytics.sql. Views are re-created on every migrate, after the
+ * in sql/policies/80_analytics.sql. Views are re-created on every migrate, after the
  * functions and before the policies.
  */
 
