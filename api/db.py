@@ -10,11 +10,9 @@ rolls back whole if any statement fails, and the local settings end with it; so 
 BEGIN or COMMIT is sent; nothing is set on the session, so PgBouncer's transaction pooling
 is safe. JSON comes back as bytes, untouched.
 
-The pipeline is driven by `transaction` rather than psycopg's `conn.pipeline()`: psycopg
-flushes the socket after every statement and sends a second Sync when the block exits, so
-PostgreSQL woke up four times per request and Python paid ~350 us for the exchange; here
-the statements go out in one write and come back in one read (~200 us). It uses psycopg's
-own cursor steps (adaptation, the prepared-statement cache), so those behave as before.
+The statements go out through `api/pipeline.py`: psycopg's public `conn.pipeline()`, or,
+where the installed psycopg has the internals it relies on, one write and one read per
+request (see that module for what it buys and how it falls back).
 """
 
 from __future__ import annotations
@@ -23,13 +21,11 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import pq
-from psycopg.abc import PQGen
 from psycopg.adapt import Loader
 from psycopg.rows import tuple_row
-from psycopg.waiting import Ready, Wait
 from psycopg_pool import AsyncConnectionPool
 
+from api import pipeline
 from api.errors import from_database
 
 # One statement, its target list run left to right: the token is taken (as authenticator, which
@@ -132,74 +128,10 @@ async def call(
     conn = await pool.getconn()
     try:
         cur = conn.cursor(row_factory=tuple_row)  # each statement's result replaces the last: the call's stays
-        await conn.wait(transaction(conn, cur, steps))
-        if conn._prepared._to_flush:  # statements the prepared cache evicted: DEALLOCATE them
-            await conn.wait(conn._prepared.maintain_gen(conn))
+        await pipeline.run(conn, cur, steps)
         return await cur.fetchall()
     finally:
         await pool.putconn(conn)
-
-
-PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
-
-
-def transaction(
-    conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any], steps: list[tuple[Any, Any]]
-) -> PQGen[None]:
-    """Send `steps` (query, params) and a Sync in one write, read every result up to the Sync.
-
-    A generator for `conn.wait` (which, if the task is cancelled, cancels the query in the
-    server and runs this to its end). Queries are adapted and prepared by psycopg's cursor, as
-    `cur.execute` in a pipeline would; the first error raises once all results are read.
-    """
-    pgconn = conn.pgconn
-    pipe = conn._pipeline = psycopg.AsyncPipeline(conn, _no_lock=True)  # only its queues
-    pgconn.enter_pipeline_mode()
-    try:
-        for query, params in steps:
-            yield from cur._start_query(query)
-            yield from cur._maybe_prepare_gen(cur._convert_query(query, params))
-        pipe._enqueue_sync()
-        for command in pipe.command_queue:
-            command()  # into libpq's buffer: pipeline mode writes at the Sync, not before
-        pipe.command_queue.clear()
-        sent = pgconn.flush() == 0
-        fetched: list[list[pq.abc.PGresult]] = []
-        results: list[pq.abc.PGresult] = []
-        synced = False
-        while not synced:
-            ready = yield (Wait.R if sent else Wait.RW)  # reading while writing: a large body cannot deadlock
-            if not sent and ready & Ready.W:
-                sent = pgconn.flush() == 0
-            if ready & Ready.R:
-                pgconn.consume_input()
-                while not pgconn.is_busy():
-                    result = pgconn.get_result()
-                    if result is None:  # the end of one statement's results, or nothing more yet
-                        if not results:
-                            break
-                        fetched.append(results)
-                        results = []
-                    elif result.status == PIPELINE_SYNC:
-                        fetched.append([result])
-                        synced = True
-                        break
-                    else:
-                        results.append(result)
-        error: psycopg.Error | None = None
-        for group in fetched:
-            try:
-                pipe._process_results(pipe.result_queue.popleft(), group)
-            except psycopg.Error as exc:
-                error = error or exc  # the first: the statements after it were only aborted
-        if error is not None:
-            raise error
-    finally:
-        conn._pipeline = None
-        try:
-            pgconn.exit_pipeline_mode()
-        except psycopg.OperationalError:  # results left unread (the wait was abandoned): unusable
-            pgconn.finish()
 
 
 async def call_as(pool: Pool, role: str, sql: str, params: list[Any]) -> Any:
