@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 import orjson
 import psycopg
 from psycopg import sql
-from starlette._utils import get_route_path
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -25,7 +24,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Router
+from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -483,67 +482,6 @@ def _dispatcher(methods: dict[str, Handler]) -> Handler:
     return dispatch
 
 
-def _route_key(path: str) -> tuple[str, ...]:
-    """A path's first two segments: "/api/products/<id>/" -> ("api", "products")."""
-    return tuple(path.split("/", 3)[1:3])
-
-
-class IndexedRouter(Router):
-    """Starlette's router, trying only the routes that can match a path's first two segments.
-
-    Each route is tried in the table's order as before, but among those whose literal start
-    (the path up to its first parameter) names the same two segments, plus those that do not
-    name two; any other route cannot match the path, fully or partially (405). No match: the
-    plain router decides (404). Matching ~100 routes in turn cost ~4 % of a detail request.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._indexed = -1  # how many routes the index knows (routes added later: indexed again)
-        self._index: dict[tuple[str, ...], list[BaseRoute]] = {}
-        self._anywhere: list[BaseRoute] = []
-
-    def _reindex(self) -> None:
-        keyed: list[tuple[BaseRoute, tuple[str, ...] | None]] = []
-        for route in self.routes:
-            key = None
-            if isinstance(route, (StarletteRoute, Mount)):
-                literal = route.path + "/{path:path}" if isinstance(route, Mount) else route.path
-                start = literal.split("{", 1)[0]
-                if "{" not in literal or start.count("/") >= 3:
-                    key = _route_key(start if "{" in literal else literal)
-            keyed.append((route, key))
-        self._index = {
-            key: [r for r, k in keyed if k is None or k == key] for key in {k for _, k in keyed if k is not None}
-        }
-        self._anywhere = [r for r, k in keyed if k is None]
-        self._indexed = len(self.routes)
-
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().app(scope, receive, send)
-            return
-        if self._indexed != len(self.routes):
-            self._reindex()
-        scope.setdefault("router", self)
-        partial = partial_scope = None
-        for route in self._index.get(_route_key(get_route_path(scope)), self._anywhere):
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                scope["route"] = route
-                scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
-            if match is Match.PARTIAL and partial is None:
-                partial, partial_scope = route, child_scope
-        if partial is not None and partial_scope is not None:
-            scope["route"] = partial
-            scope.update(partial_scope)
-            await partial.handle(scope, receive, send)
-            return
-        await super().app(scope, receive, send)
-
-
 def create_app(cfg: Settings | None = None) -> Starlette:
     cfg = cfg or default_settings
 
@@ -638,7 +576,6 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         exception_handlers={Exception: problem_handler, HTTPException: problem_handler, Problem: problem_handler},
         lifespan=lifespan,
     )
-    app.router = IndexedRouter(routes, lifespan=lifespan)  # before the first request builds the middleware stack
     app.router.redirect_slashes = False
     app.state.settings = cfg
     return app

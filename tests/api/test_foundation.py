@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import replace
 
 import psycopg
 import pytest
-from starlette.routing import BaseRoute, Match
 from starlette.testclient import TestClient
 
 from api import db
-from api.app import IndexedRouter, _route_key, create_app
+from api.app import create_app
 from api.settings import Settings
 from tests.fix_api import assert_problem
 
@@ -127,30 +125,3 @@ def test_nul_in_a_parameter_is_a_400_naming_it(client: TestClient) -> None:
     body = assert_problem(client.get("/api/products/?search=a%00b"), 400)
     assert "search" in body["errors"]
     assert_problem(client.get("/api/categories/a%00b/"), 400)
-
-
-def test_the_indexed_router_finds_what_trying_every_route_would(settings: Settings) -> None:
-    router = create_app(settings).router
-    assert isinstance(router, IndexedRouter)
-    router._reindex()
-    paths = {"/", "/api", "/api/", "/media", "/media/a.jpg", "/swagger/assets", "/swagger/assets/x.css", "/nope/x/y"}
-    for route in router.routes:
-        for fill in ("x", "00000000-0000-0000-0000-000000000000", "me", "a/b"):
-            path = re.sub(r"\{[^}]*\}", fill, getattr(route, "path", ""))
-            paths |= {path, path + "/", path.rstrip("/"), path + "/x"}
-
-    def first(routes: list[BaseRoute], scope: dict[str, str]) -> tuple[str, BaseRoute] | None:
-        partial = None
-        for route in routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return ("full", route)
-            if match is Match.PARTIAL and partial is None:
-                partial = route
-        return ("partial", partial) if partial else None
-
-    for path in paths:
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
-            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-            indexed = router._index.get(_route_key(path), router._anywhere)
-            assert first(indexed, scope) == first(router.routes, scope), (method, path)
