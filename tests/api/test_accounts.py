@@ -124,12 +124,24 @@ def test_sign_in_takes_as_long_for_an_unknown_email_as_for_a_wrong_password(
             times.append(time.perf_counter() - started)
         return min(times)
 
+    def one_bcrypt() -> float:  # the fastest of three, in the server: the least a path with a bcrypt can take
+        return min(
+            owner.execute(
+                "select extract(epoch from clock_timestamp() - t) from (select clock_timestamp() t) s,"
+                " lateral (select extensions.crypt('x', extensions.gen_salt('bf', (app_private.auth_config()).bcrypt_cost))) c"
+            ).fetchone()[0]  # type: ignore[index]
+            for _ in range(3)
+        )
+
+    bcrypt = float(one_bcrypt())
     existing = seconds(user["email"])
     unknown = min(seconds(new_email()) for _ in range(2))
     passwordless = seconds(oauth_only["email"])
 
     # One bcrypt on every path (~60 ms at cost 10 here); without it an unknown email answered in ~3 ms.
-    assert unknown > existing / 2 and passwordless > existing / 2, (existing, unknown, passwordless)
+    # A busy machine only makes a path slower, so each path's fastest sign-in is held against the
+    # fastest bare bcrypt, not against another path's time (which load may have stretched).
+    assert min(existing, unknown, passwordless) > bcrypt * 0.8, (bcrypt, existing, unknown, passwordless)
 
 
 def test_login_missing_field_is_400(client: TestClient) -> None:
