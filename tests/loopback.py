@@ -155,7 +155,11 @@ class Served:
         self.reader = threading.Thread(target=lambda: self.lines.extend(iter(stdout.readline, "")), daemon=True)
         self.reader.start()
         deadline = time.monotonic() + 30
-        while sum("Application startup complete" in line for line in self.lines) < self.workers:
+        # Every worker started, and the port is listening: one worker binds it only after its
+        # startup ("Uvicorn running on" comes then), so a connection right after could be refused.
+        while sum("Application startup complete" in line for line in self.lines) < self.workers or not any(
+            "Uvicorn running on" in line for line in self.lines
+        ):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.__exit__()
                 raise RuntimeError("api.serve did not start: " + self.output())
