@@ -8,7 +8,10 @@ until idle, uses the same pool for every job instead of a connection per stateme
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -144,3 +147,19 @@ def test_the_worker_runs_every_job_on_its_one_pooled_connection(
     while worker_backends(owner):  # closed with the worker
         assert time.monotonic() < deadline, "the pool's connection outlived the worker"
         time.sleep(0.05)
+
+
+def test_python_m_api_worker_once_runs_what_is_due_and_exits(owner: psycopg.Connection[Any], owner_url: str) -> None:
+    payment_id = str(uuid.uuid4())
+    owner.execute(
+        "select app_private.defer('payments.capture_at_provider', jsonb_build_object('payment_id', %s::text))",
+        (payment_id,),
+    )
+    env = {**os.environ, "DATABASE_URL": owner_url, "LOG_LEVEL": "warning"}
+
+    subprocess.run([sys.executable, "-m", "api.worker", "--once"], cwd=ROOT, env=env, check=True, timeout=60)
+
+    (status,) = owner.execute(  # type: ignore[misc]
+        "select status::text from procrastinate.procrastinate_jobs where args->>'payment_id' = %s", (payment_id,)
+    ).fetchone()
+    assert status == "succeeded"
