@@ -481,4 +481,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m` runs this file as __main__: run it as api.worker instead, so that the tasks, their
+    # context and the App are those of the one module everything else imports.
+    import api.worker
+
+    api.worker.main()
