@@ -113,16 +113,19 @@ def opened(settings: Settings) -> Iterator[WorkerContext]:
     if context.pool is not None:
         yield context
         return
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": POOL_NAME}
+    if not settings.db_prepare:  # as the API's pool: a PgBouncer before 1.21 in between cannot route them
+        kwargs["prepare_threshold"] = None
     context.pool = ConnectionPool(
         settings.database_url,
-        kwargs={"autocommit": True, "application_name": POOL_NAME},
+        kwargs=kwargs,
         min_size=1,
         max_size=CONCURRENCY,
         check=ConnectionPool.check_connection,  # a restarted database costs no job an attempt
         name=POOL_NAME,
         open=False,
     )
-    context.pool.open()  # connects in the background: a database down at start fails the first job, not the worker
+    context.pool.open()  # connects in the background, while procrastinate opens its own connections
     try:
         yield context
     finally:
