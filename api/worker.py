@@ -19,12 +19,29 @@ of workers may run: procrastinate hands each job to one of them, and jobs that t
 payment (lock `payment:<id>`) run one at a time.
 
 It connects as the owner (DATABASE_URL).
+
+The tasks are plain functions of this module; `make_app` is the table that gives them to
+procrastinate under the names app_private.defer uses (the name's prefix is the queue). A
+procrastinate Blueprint would not do: `App.add_tasks_from` prefixes every name with a
+namespace ("ns:payments.send") and binds the blueprint's tasks to the first app it is added to.
+What the tasks share is `WorkerContext` (the settings, and one connection pool) set by
+`make_app` and opened for as long as a worker runs (`opened`). A test opens it and calls one
+task as a function, without a worker loop.
+
+The pool is a sync psycopg_pool.ConnectionPool, for every task: sync tasks run in
+procrastinate's threads, where an async pool cannot be used, and the one async task
+(send_email) runs its few statements in a thread too (`asql`), so one kind of pool and one
+connection serve all. Its connections are the owner's in autocommit, as before the pool: each
+statement (one SQL function call) is its own transaction, committed when it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from typing import Any
@@ -34,6 +51,7 @@ import procrastinate
 import psycopg
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 from api import payments
 from api.errors import Problem
@@ -54,222 +72,281 @@ EMAIL_RETRY = RetryStrategy(
 )
 STALLED_AFTER = 30.0  # seconds without a heartbeat: the worker running a job is taken for dead
 ANALYST_CHECK_SECONDS = 5.0  # an analyst's statement or idle transaction outlives its limit by at most this
+CONCURRENCY = 1  # jobs one worker runs at once (procrastinate's default), hence connections its pool needs
+POOL_NAME = "nexus-worker"  # the pool's application_name, as pg_stat_activity shows it
 
 
-def make_app(settings: Settings) -> procrastinate.App:
-    """The procrastinate app: its connection (schema procrastinate) and the tasks, bound to these settings."""
-    connector = PsycopgConnector(conninfo=settings.database_url, kwargs={"options": "-c search_path=procrastinate"})
-    app = procrastinate.App(connector=connector)
+# --- what the tasks share ----------------------------------------------------------------------
 
-    def sql(query: str, params: list[Any]) -> Any:
-        with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            row = conn.execute(query, params).fetchone()
-        return row[0] if row else None
 
-    def last_attempt(context: JobContext) -> bool:
-        """This run is the job's last: if it fails, procrastinate does not retry it (attempts counts earlier runs)."""
-        return context.job is not None and (context.job.attempts or 0) >= RETRIES
+@dataclass
+class WorkerContext:
+    """The settings the tasks run under, and while a worker runs, the pool their SQL uses."""
 
-    @app.task(name="payments.create_at_provider", queue="payments", retry=RETRY, pass_context=True)
-    def create_at_provider(context: JobContext, payment_id: str) -> str:
-        payment = sql("select app.payment_json(p) from app.payments p where p.id = %s", [payment_id])
-        if payment is None or payment["provider_payment_id"] or payment["status"] != "requires_payment":
-            return "nothing to do"
-        try:
-            created = payments.gateway(settings, payment["provider"]).create(payment)
-        except ProviderError as exc:
-            if last_attempt(context):
-                sql(
-                    "select app_private.payment_give_up(%s, %s)",
-                    [payment_id, f"The payment provider could not be reached: {exc}"],
-                )
-            raise
-        sql(
-            "select api.payment_attach(%s, %s, %s, %s)",
-            [payment_id, created.id, created.client_secret, created.approve_url],
-        )
-        return f"created {created.id}"
+    settings: Settings
+    pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
 
-    @app.task(name="payments.capture_at_provider", queue="payments", retry=RETRY)
-    def capture_at_provider(payment_id: str) -> str:
-        payment = sql("select to_jsonb(p) from app.payments p where p.id = %s", [payment_id])
-        if payment is None or payment["status"] not in ("requires_payment", "processing"):
-            return "nothing to do"
-        try:
-            current = payments.gateway(settings, payment["provider"]).capture(
-                payment["provider_payment_id"], payment_id
+
+_context: WorkerContext | None = None
+
+
+def bind(settings: Settings) -> WorkerContext:
+    """The tasks' context for these settings: the current one if it has them, else a new one (pool closed)."""
+    global _context
+    if _context is None or _context.settings != settings:
+        if _context is not None and _context.pool is not None:
+            raise RuntimeError("the worker's pool is open for other settings")
+        _context = WorkerContext(settings)
+    return _context
+
+
+def worker_context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError("no worker context: call make_app(settings) first")
+    return _context
+
+
+@contextmanager
+def opened(settings: Settings) -> Iterator[WorkerContext]:
+    """The tasks' context with its pool open until the block ends; inside another such block, that one's pool."""
+    context = bind(settings)
+    if context.pool is not None:
+        yield context
+        return
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": POOL_NAME}
+    if not settings.db_prepare:  # as the API's pool: a PgBouncer before 1.21 in between cannot route them
+        kwargs["prepare_threshold"] = None
+    context.pool = ConnectionPool(
+        settings.database_url,
+        kwargs=kwargs,
+        min_size=1,
+        max_size=CONCURRENCY,
+        check=ConnectionPool.check_connection,  # a restarted database costs no job an attempt
+        name=POOL_NAME,
+        open=False,
+    )
+    context.pool.open()  # connects in the background, while procrastinate opens its own connections
+    try:
+        yield context
+    finally:
+        pool, context.pool = context.pool, None
+        pool.close()
+
+
+def sql(query: str, params: list[Any]) -> Any:
+    """Run one statement in its own transaction (autocommit) on a pooled owner connection: its first value."""
+    pool = worker_context().pool
+    if pool is None:
+        raise RuntimeError("the worker's pool is not open (see opened)")
+    with pool.connection() as conn:
+        row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+async def asql(query: str, params: list[Any]) -> Any:
+    """`sql` for async tasks: in a thread, so the event loop runs on while the statement does."""
+    return await asyncio.to_thread(sql, query, params)
+
+
+def gateway(provider: str) -> payments.Gateway:
+    return payments.gateway(worker_context().settings, provider)
+
+
+def last_attempt(context: JobContext) -> bool:
+    """This run is the job's last: if it fails, procrastinate does not retry it (attempts counts earlier runs)."""
+    return context.job is not None and (context.job.attempts or 0) >= RETRIES
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+def create_at_provider(context: JobContext, payment_id: str) -> str:
+    payment = sql("select app.payment_json(p) from app.payments p where p.id = %s", [payment_id])
+    if payment is None or payment["provider_payment_id"] or payment["status"] != "requires_payment":
+        return "nothing to do"
+    try:
+        created = gateway(payment["provider"]).create(payment)
+    except ProviderError as exc:
+        if last_attempt(context):
+            sql(
+                "select app_private.payment_give_up(%s, %s)",
+                [payment_id, f"The payment provider could not be reached: {exc}"],
             )
-        except Problem as exc:  # the guest has not approved the order (yet): nothing to retry
-            return f"not captured: {exc.detail}"
+        raise
+    sql(
+        "select api.payment_attach(%s, %s, %s, %s)",
+        [payment_id, created.id, created.client_secret, created.approve_url],
+    )
+    return f"created {created.id}"
+
+
+def capture_at_provider(payment_id: str) -> str:
+    payment = sql("select to_jsonb(p) from app.payments p where p.id = %s", [payment_id])
+    if payment is None or payment["status"] not in ("requires_payment", "processing"):
+        return "nothing to do"
+    try:
+        current = gateway(payment["provider"]).capture(payment["provider_payment_id"], payment_id)
+    except Problem as exc:  # the guest has not approved the order (yet): nothing to retry
+        return f"not captured: {exc.detail}"
+    return str(apply_payment(payment["provider"], current))
+
+
+def apply_payment(provider: str, current: payments.ProviderPayment) -> Any:
+    return sql(
+        "select app_private.payment_apply(%s, %s, %s, %s, %s, %s)",
+        [provider, current.id, current.status, current.amount_minor, current.currency, current.reason],
+    )
+
+
+def apply_refund(provider: str, refund_id: str | None, current: payments.ProviderRefund) -> Any:
+    return sql(
+        "select app_private.refund_apply(%s, %s, %s, %s, %s, %s, %s)",
+        [provider, refund_id, current.id, current.status, current.amount_minor, current.currency, current.reason],
+    )
+
+
+def apply_payout(provider: str, payout_id: str | None, current: payments.ProviderPayout) -> Any:
+    return sql(
+        "select app_private.payout_apply(%s, %s, %s, %s, %s, %s, %s)",
+        [provider, payout_id, current.id, current.status, current.amount_minor, current.currency, current.reason],
+    )
+
+
+def apply_event(provider: str, event_id: str) -> str:
+    event = sql(
+        "select to_jsonb(e) from app_private.webhook_events e where e.provider = %s and e.event_id = %s",
+        [provider, event_id],
+    )
+    if event is None or event["processed_at"] is not None:
+        return "nothing to do"
+    at = gateway(provider)
+    kind, object_id = event["kind"], event["object_id"]
+    # Never the webhook's payload: the provider's own record of the object, now.
+    if kind == "payment":
+        outcome = apply_payment(provider, at.retrieve(object_id))
+    elif kind == "refunds":
+        outcomes = [apply_refund(provider, ours, r) for ours, r in at.refunds_of(object_id)]
+        outcome = "; ".join(map(str, outcomes)) or "no refunds"
+    elif kind == "refund":
+        outcome = apply_refund(provider, None, at.retrieve_refund(object_id))
+    elif kind == "payout":
+        outcome = apply_payout(provider, None, at.retrieve_payout(object_id))
+    elif kind == "account":
+        account = at.retrieve_account(object_id)
+        outcome = sql("select app_private.payout_account_apply(%s, %s, %s)", [provider, account.id, account.status])
+    else:
+        outcome = "ignored: nothing Nexus acts on"
+    sql(
+        "update app_private.webhook_events set processed_at = now(), outcome = %s"
+        " where provider = %s and event_id = %s returning outcome",
+        [outcome, provider, event_id],
+    )
+    return str(outcome)
+
+
+def cancel_at_provider(payment_id: str) -> str:
+    payment = sql("select to_jsonb(p) from app.payments p where p.id = %s", [payment_id])
+    if payment is None or not payment["provider_payment_id"]:
+        return "nothing to cancel at the provider"
+    current = gateway(payment["provider"]).cancel(payment["provider_payment_id"], payment_id)
+    if current.status == "succeeded":
+        # Paid at the provider after all: payment_apply refunds it (the booking is canceled).
         return str(apply_payment(payment["provider"], current))
+    return f"provider says {current.status}"
 
-    def apply_payment(provider: str, current: payments.ProviderPayment) -> Any:
-        return sql(
-            "select app_private.payment_apply(%s, %s, %s, %s, %s, %s)",
-            [provider, current.id, current.status, current.amount_minor, current.currency, current.reason],
-        )
 
-    def apply_refund(provider: str, refund_id: str | None, current: payments.ProviderRefund) -> Any:
-        return sql(
-            "select app_private.refund_apply(%s, %s, %s, %s, %s, %s, %s)",
-            [provider, refund_id, current.id, current.status, current.amount_minor, current.currency, current.reason],
-        )
-
-    def apply_payout(provider: str, payout_id: str | None, current: payments.ProviderPayout) -> Any:
-        return sql(
-            "select app_private.payout_apply(%s, %s, %s, %s, %s, %s, %s)",
-            [provider, payout_id, current.id, current.status, current.amount_minor, current.currency, current.reason],
-        )
-
-    @app.task(name="payments.apply_event", queue="payments", retry=RETRY)
-    def apply_event(provider: str, event_id: str) -> str:
-        event = sql(
-            "select to_jsonb(e) from app_private.webhook_events e where e.provider = %s and e.event_id = %s",
-            [provider, event_id],
-        )
-        if event is None or event["processed_at"] is not None:
-            return "nothing to do"
-        gateway = payments.gateway(settings, provider)
-        kind, object_id = event["kind"], event["object_id"]
-        # Never the webhook's payload: the provider's own record of the object, now.
-        if kind == "payment":
-            outcome = apply_payment(provider, gateway.retrieve(object_id))
-        elif kind == "refunds":
-            outcomes = [apply_refund(provider, ours, r) for ours, r in gateway.refunds_of(object_id)]
-            outcome = "; ".join(map(str, outcomes)) or "no refunds"
-        elif kind == "refund":
-            outcome = apply_refund(provider, None, gateway.retrieve_refund(object_id))
-        elif kind == "payout":
-            outcome = apply_payout(provider, None, gateway.retrieve_payout(object_id))
-        elif kind == "account":
-            account = gateway.retrieve_account(object_id)
-            outcome = sql("select app_private.payout_account_apply(%s, %s, %s)", [provider, account.id, account.status])
+def refund_at_provider(context: JobContext, refund_id: str) -> str:
+    refund = sql(
+        "select app.refund_json(r) || jsonb_build_object('provider_payment_id', p.provider_payment_id)"
+        " from app.refunds r join app.payments p on p.id = r.payment_id where r.id = %s",
+        [refund_id],
+    )
+    if refund is None or refund["status"] != "pending":
+        return "nothing to do"
+    at = gateway(refund["provider"])
+    try:
+        if refund["provider_refund_id"]:
+            current = at.retrieve_refund(refund["provider_refund_id"])
         else:
-            outcome = "ignored: nothing Nexus acts on"
-        sql(
-            "update app_private.webhook_events set processed_at = now(), outcome = %s"
-            " where provider = %s and event_id = %s returning outcome",
-            [outcome, provider, event_id],
+            current = at.refund(refund, refund["provider_payment_id"])
+    except ProviderError as exc:
+        if last_attempt(context):
+            sql("select app_private.refund_give_up(%s, %s)", [refund_id, f"The refund could not be made: {exc}"])
+        raise
+    return str(apply_refund(refund["provider"], refund_id, current))
+
+
+# --- payouts -----------------------------------------------------------------------------------
+
+
+def create_account(host_id: str) -> str:
+    account_row = sql("select to_jsonb(a) from app.payout_accounts a where a.host_id = %s", [host_id])
+    if account_row is None or account_row["provider"] != "stripe" or account_row["provider_account_id"]:
+        return "nothing to do"
+    # The same parameters as the API's own call (api/specials.py payout_account): one idempotency key, one account.
+    account = gateway("stripe").account({"id": host_id})
+    return str(sql("select api.payout_account_attach(%s, %s, %s)", [host_id, account.id, account.status]))
+
+
+def send_payout(context: JobContext, payout_id: str) -> str:
+    payout = sql(
+        "select app.payout_json(o) || jsonb_build_object('destination', o.destination)"
+        " from app.payouts o where o.id = %s",
+        [payout_id],
+    )
+    if payout is None or payout["status"] not in ("scheduled", "processing"):
+        return "nothing to do"
+    at = gateway(payout["provider"])
+    # One provider object per attempt (app.payouts.attempt): retries of the job and an admin's
+    # retry after an unanswered call reuse the key, so the provider returns what it did.
+    try:
+        if payout["provider_payout_id"]:
+            current = at.retrieve_payout(payout["provider_payout_id"])
+        else:
+            attempt_key = f"{payout_id}.{payout['attempt']}"
+            current = at.payout({**payout, "attempt_key": attempt_key}, payout["destination"])
+    except ProviderError as exc:
+        if last_attempt(context):
+            sql("select app_private.payout_give_up(%s, %s)", [payout_id, f"The payout could not be sent: {exc}"])
+        raise
+    return str(apply_payout(payout["provider"], payout_id, current))
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+
+async def send_email(notification_id: str) -> str:
+    """Hand one notification's email to the relay (or keep it in the local outbox without SMTP_HOST).
+
+    The row says whether it is still to send, so a retried or duplicated job sends nothing
+    twice once the relay accepted it; the Message-ID is the same on every attempt.
+    """
+    settings = worker_context().settings
+    mail = await asql("select app_private.email_render(%s, %s)", [notification_id, settings.frontend_url])
+    if mail is None or mail["state"] != "pending":
+        return "nothing to do"
+    if not settings.smtp_host:
+        return str(await asql("select app_private.email_sent(%s, %s)", [notification_id, Jsonb(mail)]))
+    try:
+        message = email_message(settings, mail)
+    except (ValueError, TypeError) as exc:  # a header Python refuses to write: retrying cannot help
+        return str(await asql("select app_private.email_failed(%s, %s, true)", [notification_id, f"unsendable: {exc}"]))
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_user or None,
+            password=settings.smtp_password or None,
+            start_tls=settings.smtp_starttls,
+            timeout=30,
         )
-        return str(outcome)
-
-    @app.task(name="payments.cancel_at_provider", queue="payments", retry=RETRY)
-    def cancel_at_provider(payment_id: str) -> str:
-        payment = sql("select to_jsonb(p) from app.payments p where p.id = %s", [payment_id])
-        if payment is None or not payment["provider_payment_id"]:
-            return "nothing to cancel at the provider"
-        current = payments.gateway(settings, payment["provider"]).cancel(payment["provider_payment_id"], payment_id)
-        if current.status == "succeeded":
-            # Paid at the provider after all: payment_apply refunds it (the booking is canceled).
-            return str(apply_payment(payment["provider"], current))
-        return f"provider says {current.status}"
-
-    @app.task(name="payments.refund_at_provider", queue="payments", retry=RETRY, pass_context=True)
-    def refund_at_provider(context: JobContext, refund_id: str) -> str:
-        refund = sql(
-            "select app.refund_json(r) || jsonb_build_object('provider_payment_id', p.provider_payment_id)"
-            " from app.refunds r join app.payments p on p.id = r.payment_id where r.id = %s",
-            [refund_id],
-        )
-        if refund is None or refund["status"] != "pending":
-            return "nothing to do"
-        gateway = payments.gateway(settings, refund["provider"])
-        try:
-            if refund["provider_refund_id"]:
-                current = gateway.retrieve_refund(refund["provider_refund_id"])
-            else:
-                current = gateway.refund(refund, refund["provider_payment_id"])
-        except ProviderError as exc:
-            if last_attempt(context):
-                sql("select app_private.refund_give_up(%s, %s)", [refund_id, f"The refund could not be made: {exc}"])
-            raise
-        return str(apply_refund(refund["provider"], refund_id, current))
-
-    @app.task(name="payouts.create_account", queue="payouts", retry=RETRY)
-    def create_account(host_id: str) -> str:
-        account_row = sql("select to_jsonb(a) from app.payout_accounts a where a.host_id = %s", [host_id])
-        if account_row is None or account_row["provider"] != "stripe" or account_row["provider_account_id"]:
-            return "nothing to do"
-        # The same parameters as the API's own call (api/specials.py payout_account): one idempotency key, one account.
-        account = payments.gateway(settings, "stripe").account({"id": host_id})
-        return str(sql("select api.payout_account_attach(%s, %s, %s)", [host_id, account.id, account.status]))
-
-    @app.task(name="payouts.send", queue="payouts", retry=RETRY, pass_context=True)
-    def send_payout(context: JobContext, payout_id: str) -> str:
-        payout = sql(
-            "select app.payout_json(o) || jsonb_build_object('destination', o.destination)"
-            " from app.payouts o where o.id = %s",
-            [payout_id],
-        )
-        if payout is None or payout["status"] not in ("scheduled", "processing"):
-            return "nothing to do"
-        gateway = payments.gateway(settings, payout["provider"])
-        # One provider object per attempt (app.payouts.attempt): retries of the job and an admin's
-        # retry after an unanswered call reuse the key, so the provider returns what it did.
-        try:
-            if payout["provider_payout_id"]:
-                current = gateway.retrieve_payout(payout["provider_payout_id"])
-            else:
-                attempt_key = f"{payout_id}.{payout['attempt']}"
-                current = gateway.payout({**payout, "attempt_key": attempt_key}, payout["destination"])
-        except ProviderError as exc:
-            if last_attempt(context):
-                sql("select app_private.payout_give_up(%s, %s)", [payout_id, f"The payout could not be sent: {exc}"])
-            raise
-        return str(apply_payout(payout["provider"], payout_id, current))
-
-    async def asql(query: str, params: list[Any]) -> Any:
-        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
-            row = await (await conn.execute(query, params)).fetchone()
-        return row[0] if row else None
-
-    @app.task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)
-    async def send_email(notification_id: str) -> str:
-        """Hand one notification's email to the relay (or keep it in the local outbox without SMTP_HOST).
-
-        The row says whether it is still to send, so a retried or duplicated job sends nothing
-        twice once the relay accepted it; the Message-ID is the same on every attempt.
-        """
-        mail = await asql("select app_private.email_render(%s, %s)", [notification_id, settings.frontend_url])
-        if mail is None or mail["state"] != "pending":
-            return "nothing to do"
-        if not settings.smtp_host:
-            return str(await asql("select app_private.email_sent(%s, %s)", [notification_id, Jsonb(mail)]))
-        try:
-            message = email_message(settings, mail)
-        except (ValueError, TypeError) as exc:  # a header Python refuses to write: retrying cannot help
-            return str(
-                await asql("select app_private.email_failed(%s, %s, true)", [notification_id, f"unsendable: {exc}"])
-            )
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_user or None,
-                password=settings.smtp_password or None,
-                start_tls=settings.smtp_starttls,
-                timeout=30,
-            )
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            state = await asql("select app_private.email_failed(%s, %s)", [notification_id, str(exc)])
-            if state == "pending":
-                raise ProviderError(f"smtp: {exc}") from exc  # retried with backoff
-            return f"{state}: {exc}"
-        return str(await asql("select app_private.email_sent(%s)", [notification_id]))
-
-    @app.periodic(cron="* * * * *", periodic_id="bookings")
-    @app.task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")
-    def run_booking_jobs(timestamp: int) -> str:
-        """Every minute: expire holds, complete stays (which opens payouts), purge idempotency keys."""
-        return str(sql("select app.run_booking_jobs()::text", []))
-
-    @app.periodic(cron="* * * * *", periodic_id="stalled")
-    @app.task(name="jobs.retry_stalled", queue="scheduled", queueing_lock="jobs.retry_stalled")
-    async def retry_stalled(timestamp: int) -> str:
-        return f"retried {await recover_stalled(app)} stalled jobs"
-
-    return app
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        state = await asql("select app_private.email_failed(%s, %s)", [notification_id, str(exc)])
+        if state == "pending":
+            raise ProviderError(f"smtp: {exc}") from exc  # retried with backoff
+        return f"{state}: {exc}"
+    return str(await asql("select app_private.email_sent(%s)", [notification_id]))
 
 
 def email_message(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
@@ -285,6 +362,18 @@ def email_message(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
     return message
 
 
+# --- every minute ------------------------------------------------------------------------------
+
+
+def run_booking_jobs(timestamp: int) -> str:
+    """Every minute: expire holds, complete stays (which opens payouts), purge idempotency keys."""
+    return str(sql("select app.run_booking_jobs()::text", []))
+
+
+async def retry_stalled(context: JobContext, timestamp: int) -> str:
+    return f"retried {await recover_stalled(context.app)} stalled jobs"
+
+
 async def recover_stalled(app: procrastinate.App, seconds_since_heartbeat: float = STALLED_AFTER) -> int:
     """Retry the jobs of workers that died mid-job (no heartbeat for that long). Returns how many.
 
@@ -297,11 +386,44 @@ async def recover_stalled(app: procrastinate.App, seconds_since_heartbeat: float
     return len(list(stalled))
 
 
+# --- the app and the loop ----------------------------------------------------------------------
+
+
+def make_app(settings: Settings) -> procrastinate.App:
+    """The procrastinate app: its connection (schema procrastinate) and the tasks, which run under these settings.
+
+    The task names are the ones app_private.defer writes into the queues (sql/functions/): renaming
+    one strands the jobs already deferred under the old name.
+    """
+    bind(settings)
+    connector = PsycopgConnector(conninfo=settings.database_url, kwargs={"options": "-c search_path=procrastinate"})
+    app = procrastinate.App(connector=connector)
+    task = app.task
+    task(name="payments.create_at_provider", queue="payments", retry=RETRY, pass_context=True)(create_at_provider)
+    task(name="payments.capture_at_provider", queue="payments", retry=RETRY)(capture_at_provider)
+    task(name="payments.apply_event", queue="payments", retry=RETRY)(apply_event)
+    task(name="payments.cancel_at_provider", queue="payments", retry=RETRY)(cancel_at_provider)
+    task(name="payments.refund_at_provider", queue="payments", retry=RETRY, pass_context=True)(refund_at_provider)
+    task(name="payouts.create_account", queue="payouts", retry=RETRY)(create_account)
+    task(name="payouts.send", queue="payouts", retry=RETRY, pass_context=True)(send_payout)
+    task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)(send_email)
+    app.periodic(cron="* * * * *", periodic_id="bookings")(
+        task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")(run_booking_jobs)
+    )
+    app.periodic(cron="* * * * *", periodic_id="stalled")(
+        task(name="jobs.retry_stalled", queue="scheduled", queueing_lock="jobs.retry_stalled", pass_context=True)(
+            retry_stalled
+        )
+    )
+    return app
+
+
 async def watch_analyst(conninfo: str, every: float = ANALYST_CHECK_SECONDS) -> None:
     """Hold the analyst to app_private.analyst_settings, every `every` seconds, until cancelled.
 
     A plain loop rather than a periodic job: it must run more often than cron's minute, and it
     writes nothing worth a job row. Every worker runs it; running it twice at once is harmless.
+    It keeps a connection of its own, outside the tasks' pool, for as long as it runs.
     """
     while True:
         try:
@@ -320,8 +442,11 @@ async def watch_analyst(conninfo: str, every: float = ANALYST_CHECK_SECONDS) -> 
 
 async def run_until_idle(app: procrastinate.App) -> None:
     """Run every job that is due now, then return (tests, and `--once`)."""
-    async with app.open_async():
-        await app.run_worker_async(queues=QUEUES, wait=False, install_signal_handlers=False, listen_notify=False)
+    with opened(worker_context().settings):
+        async with app.open_async():
+            await app.run_worker_async(
+                queues=QUEUES, concurrency=CONCURRENCY, wait=False, install_signal_handlers=False, listen_notify=False
+            )
 
 
 def main() -> None:
@@ -345,9 +470,10 @@ def main() -> None:
     async def forever() -> None:
         watcher = asyncio.create_task(watch_analyst(settings.database_url), name="analyst-limits")
         try:
-            async with app.open_async():
-                await recover_stalled(app)
-                await app.run_worker_async(queues=QUEUES)
+            with opened(settings):
+                async with app.open_async():
+                    await recover_stalled(app)
+                    await app.run_worker_async(queues=QUEUES, concurrency=CONCURRENCY)
         finally:
             watcher.cancel()
 
@@ -358,4 +484,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m` runs this file as __main__: run it as api.worker instead, so that the tasks, their
+    # context and the App are those of the one module everything else imports.
+    import api.worker
+
+    api.worker.main()

@@ -363,9 +363,10 @@ def test_block_validation(client: TestClient, host: User, listing: str) -> None:
 
 
 def test_the_worker_runs_the_booking_job(settings: Settings) -> None:
-    from api.worker import make_app
+    from api.worker import make_app, opened
 
-    result = make_app(settings).tasks["bookings.run_jobs"](timestamp=0)
+    with opened(settings):
+        result = make_app(settings).tasks["bookings.run_jobs"](timestamp=0)
 
     assert set(orjson.loads(result)) == {"expired", "completed", "purged_keys"}
 
