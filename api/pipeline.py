@@ -95,6 +95,12 @@ def transaction(
         synced = False
         while not synced:
             ready = yield (Wait.R if sent else Wait.RW)  # reading while writing: a large body cannot deadlock
+            if not ready:
+                # Resumed with nothing ready (None): psycopg does so when it drives the generator
+                # again after cancelling the query (a request past its deadline). Wait again, as
+                # psycopg's own generators do; `None & Ready.W` raised TypeError there, and
+                # psycopg closed the connection instead of reading the cancellation through.
+                continue
             if not sent and ready & Ready.W:
                 sent = pgconn.flush() == 0
             if ready & Ready.R:
