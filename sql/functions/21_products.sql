@@ -343,5 +343,5 @@ select app.api_operation('api.product_update', response => '"ListingDetail"',
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
             "amenities?": "[string]"}');
 select app.api_operation('api.product_delete', errors => '{409}');
-select app.api_operation('api.product_photo_add', response => '"Photo"', errors => '{409}');
+select app.api_operation('api.product_photo_add', rate => 'upload', response => '"Photo"', errors => '{409}');
 select app.api_operation('api.product_photo_delete', parameters => '{"photo_id": "uuid"}');

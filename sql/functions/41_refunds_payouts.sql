@@ -725,11 +725,11 @@ select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_
   "gross": "decimal", "fee_percent": "decimal", "fee": "decimal", "amount": "decimal", "currency": "string",
   "provider": "stripe|paypal?", "provider_payout_id": "string?", "attempt": "integer", "failure_reason": "string?",
   "created_at": "date-time", "scheduled_at": "date-time?", "paid_at": "date-time?", "failed_at": "date-time?"}');
-select app.api_operation('api.payment_refund', response => '"Refund"', errors => '{409}',
+select app.api_operation('api.payment_refund', rate => 'payment', response => '"Refund"', errors => '{409}',
   body => '{"reason": "string(1..1000)", "amount?": "decimal"}', example => '{"reason": "Goodwill for a noisy night.", "amount": "20.00"}');
 select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
-select app.api_operation('api.payout_account_set', response => '"PayoutAccount"', errors => '{409}',
+select app.api_operation('api.payout_account_set', rate => 'payment', response => '"PayoutAccount"', errors => '{409}',
   body => '{"provider": "stripe|paypal", "email?": "string(3..254)"}', example => '{"provider": "paypal", "email": "host@example.com"}');
 select app.api_operation('api.payouts_list', response => '"Payout"',
   parameters => '{"status": "pending|scheduled|processing|paid|failed"}');
-select app.api_operation('api.payout_retry', response => '"Payout"', errors => '{409}');
+select app.api_operation('api.payout_retry', rate => 'payment', response => '"Payout"', errors => '{409}');
