@@ -173,6 +173,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   -- No signed-in user at all: the owner in psql.
+  -- why: "the user themself or an admin" is about the row, which no grant can say (sign-out calls it too).
   if app.current_user_id() is not null and p_user_id <> app.current_user_id() and not app.is_admin() then
     perform app.fail(403, 'You may only end your own sessions.');
   end if;

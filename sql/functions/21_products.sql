@@ -113,6 +113,7 @@ begin
   if not found then
     perform app.fail(404, 'Not found.');
   end if;
+  -- why: "the listing's host or an admin" is about the row, which no grant can say.
   v_mine := coalesce(v_product.host_id = app.current_user_id(), false) or app.is_admin();
   if not (v_product.published or v_mine) then
     perform app.fail(404, 'Not found.');

@@ -141,6 +141,7 @@ declare
   v_me uuid := app.current_user_id();
   -- The caller's role: SET ROLE (the API's set_config('role', ...)) is not changed by
   -- SECURITY DEFINER, unlike current_user. 'none' is a direct owner session (a DBA).
+  -- why: which rows (unpublished listings too) an admin sees: no grant can say it.
   v_sees_all boolean := current_setting('role') in ('admin', 'none');
   v_where text[] := '{}';
   v_order text;

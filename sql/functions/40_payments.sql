@@ -333,6 +333,7 @@ declare
   v_payment app.payments;
 begin
   select * into v_payment from app.payments p where p.id = app.parse_uuid(p_id);
+  -- why: "a party of the payment or an admin" is about the row, which no grant can say.
   if not found or not (v_payment.guest_id = app.current_user_id() or app.is_admin()
                        or v_payment.host_id = app.current_user_id()) then
     perform app.fail(404, 'Not found.');

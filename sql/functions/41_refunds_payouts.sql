@@ -214,9 +214,6 @@ declare
   v_errors jsonb;
   v_amount numeric;
 begin
-  if not app.is_admin() then
-    perform app.fail(403, 'Only admins can refund a payment.');
-  end if;
   select * into v_payment from app.payments p where p.id = app.parse_uuid(p_id) for update;
   if not found then
     perform app.fail(404, 'Not found.');
@@ -654,9 +651,6 @@ as $$
 declare
   v_payout app.payouts;
 begin
-  if not app.is_admin() then
-    perform app.fail(403, 'Only admins can retry a payout.');
-  end if;
   select * into v_payout from app.payouts o where o.id = app.parse_uuid(p_id) for update;
   if not found then
     perform app.fail(404, 'Not found.');
