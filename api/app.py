@@ -118,7 +118,8 @@ def endpoint(route: Route) -> Handler:
         cfg: Settings = request.app.state.settings
         claims = auth.verify(cfg, request.headers.get("authorization"))
         role = claims["role"] if claims else "anon"
-        contract = await openapi.current(request)  # who may call it: its function's grants
+        # Who may call it (its function's grants) and its rate class: read at startup, else now.
+        contract: openapi.Contract = request.app.state.contract or await openapi.current(request)
         if role not in contract.admits(route):
             if claims is None:
                 raise Problem(401, "Authentication required.")
