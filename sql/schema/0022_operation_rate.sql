@@ -19,3 +19,5 @@ comment on column api.contract_operations.rate is
   'The shared rate limit its routes count against: a class of app_private.rate_limits (read, write, signup, upload, payment, message), or null: not limited (the payment providers'' webhooks, which sign, retry and pace themselves).';
 comment on table api.contract_operations is
   'What each API function takes and returns, for the OpenAPI document, and the rate class it counts against: declared by app.api_operation right after the function. The route (method, path) is in api/routes.py; who may call it is the function''s EXECUTE grants; the description is the function''s comment.';
+comment on column app_private.rate_limits.class is
+  'The route class: read, write, signup, upload, payment, message. Each API operation names its class in api.contract_operations.rate (app.api_operation: read for a stable function, write otherwise, unless it names another).';
