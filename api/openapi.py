@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from api import specials
+from api import db, specials
 from api.errors import Problem, from_database, problem_response
 from api.routes import ROUTES, Route
 
@@ -132,7 +132,7 @@ async def load_async(conn: psycopg.AsyncConnection[Any]) -> Contract:
     return contract_from(*[await (await conn.execute(query)).fetchall() for query in QUERIES])
 
 
-async def read(pool: Any) -> Contract:
+async def read(pool: db.Pool) -> Contract:
     """The contract, read as anon from one of the app's connections."""
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("set local role anon")
