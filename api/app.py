@@ -117,7 +117,9 @@ def endpoint(route: Route) -> Handler:
         cfg: Settings = request.app.state.settings
         claims = auth.verify(cfg, request.headers.get("authorization"))
         role = claims["role"] if claims else "anon"
-        if role not in route.roles:
+        # Who may call it (its function's grants) and its rate class: read at startup, else now.
+        contract: openapi.Contract = request.app.state.contract or await openapi.current(request)
+        if role not in contract.admits(route):
             if claims is None:
                 raise Problem(401, "Authentication required.")
             raise Problem(403, "You do not have permission to perform this action.")
@@ -135,17 +137,22 @@ def endpoint(route: Route) -> Handler:
         if route.special:
 
             async def execute(call_args: dict[str, Any]) -> list[tuple[Any, ...]]:
-                return await run(request, route, role, claims, call_args)
+                return await run(request, route, contract, role, claims, call_args)
 
             return await route.special(route, request, args, execute)
-        rows = await run(request, route, role, claims, args)
+        rows = await run(request, route, contract, role, claims, args)
         return respond(request, route, rows, signed_in=claims is not None)
 
     return handle
 
 
 async def run(
-    request: Request, route: Route, role: str, claims: dict[str, Any] | None, args: dict[str, Any]
+    request: Request,
+    route: Route,
+    contract: openapi.Contract,
+    role: str,
+    claims: dict[str, Any] | None,
+    args: dict[str, Any],
 ) -> list[tuple[Any, ...]]:
     # Public reads (anonymous GETs) may go to a replica: a user who wrote is signed in, and
     # a signed-in user always reads the primary, so nobody misses their own writes.
@@ -156,8 +163,9 @@ async def run(
     # (api/ratelimit.py); otherwise, or past the bound, the token is taken in this transaction.
     leases: ratelimit.Leases | None = request.app.state.leases
     key = None
-    if route.rate_class and replica is None and leases is not None:
-        key = (route.rate_class, f"u:{claims['sub']}" if claims else f"a:{specials.client_address(request)}")
+    rate_class = contract.rate_class(route)  # declared with the operation (sql/functions/03_contract.sql)
+    if rate_class and replica is None and leases is not None:
+        key = (rate_class, f"u:{claims['sub']}" if claims else f"a:{specials.client_address(request)}")
     admitted = key is not None and leases is not None and leases.admit(key)
     try:
         rows = await db.call(
@@ -500,6 +508,11 @@ def create_app(cfg: Settings | None = None) -> Starlette:
             await replica.open(wait=False)
         app.state.replica_pool = replica
         app.state.openapi = None
+        # The contract: who may call each route (its function's grants), its rate class, the
+        # API document. Read now; if the database is unreachable, by the first request.
+        app.state.contract = None
+        with contextlib.suppress(psycopg.Error):
+            app.state.contract = await openapi.read(pool)
         app.state.broker = events.Broker(cfg.listen_database_url or cfg.app_url())  # listens once a stream opens
         app.state.leases = ratelimit.Leases(cfg.rate_settle_seconds) if cfg.rate_limits else None
         settler = asyncio.create_task(app.state.leases.run(pool)) if app.state.leases else None

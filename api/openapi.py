@@ -1,10 +1,12 @@
 """OpenAPI 3.1 from the route table and the contract the SQL files declare.
 
-The route table (api/routes.py) gives each operation's method, path, roles and parameter
-names; the database gives the rest, declared beside the functions that build the JSON
-(sql/functions/03_contract.sql): descriptions are the functions' comments, shapes are
-rows of api.contract_schemas and api.contract_operations. This module expands the
-contract's shorthand into JSON Schema:
+The route table (api/routes.py) gives each operation's method, path and parameter names;
+the database gives the rest, declared beside the functions that build the JSON
+(sql/functions/03_contract.sql): descriptions are the functions' comments, shapes and rate
+classes are rows of api.contract_schemas and api.contract_operations, and who may call an
+operation is its function's EXECUTE grants. The API reads this contract once at startup
+(`current`): it decides 401/403 and the rate limit of every request. This module expands
+the contract's shorthand into JSON Schema:
 
     "string" "integer" "number" "boolean" "any"    the JSON types ("any": no constraint)
     "uuid" "date" "date-time" "uri" "email"         strings of that format
@@ -31,9 +33,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from api import specials
-from api.errors import problem_response
-from api.routes import ANYONE, ROUTES, Route
+from api import db, specials
+from api.errors import Problem, from_database, problem_response
+from api.routes import ROUTES, Route
 
 SWAGGER_ASSETS = swagger_ui_path
 
@@ -45,7 +47,16 @@ left join pg_description d on d.objoid = p.oid and d.classoid = 'pg_proc'::regcl
 where n.nspname = 'api'
 """
 SCHEMAS = "select name, kind, description, schema from api.contract_schemas order by name"
-OPERATIONS = "select function, body, response, parameters, errors, example from api.contract_operations"
+OPERATIONS = "select function, body, response, parameters, errors, example, rate from api.contract_operations"
+# Which client roles, and api_internal (the API process itself), may execute each api function.
+GRANTS = """
+select n.nspname || '.' || p.proname, r.role
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+cross join unnest(array['anon', 'guest', 'host', 'admin', 'api_internal']) r(role)
+where n.nspname = 'api' and has_function_privilege(r.role, p.oid, 'execute')
+"""
+ANYONE = frozenset({"anon", "guest", "host", "admin"})  # the roles a request runs as
 
 
 @dataclass
@@ -56,10 +67,32 @@ class Contract:
     schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # component name -> (description, schema)
     parameters: dict[str, tuple[str, Any]] = field(default_factory=dict)  # parameter name -> (description, schema)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)  # function -> its declaration
+    admitted: dict[str, frozenset[str]] = field(default_factory=dict)  # function -> the roles its routes admit
 
     @property
     def named(self) -> dict[str, Any]:
         return {name: schema for name, (_, schema) in self.schemas.items()}
+
+    def admits(self, route: Route) -> frozenset[str]:
+        """The roles (of ANYONE) that may call `route`: a request as any other gets 401 or 403 before the call."""
+        return self.admitted.get(route.function, frozenset())
+
+    def rate_class(self, route: Route) -> str | None:
+        """The shared rate limit `route` counts against (app_private.rate_limits); None: not limited."""
+        return self.operations.get(route.function, {}).get("rate")
+
+
+def admitted(granted: frozenset[str]) -> frozenset[str]:
+    """The roles a route admits, from those its function is granted to.
+
+    Granted to anon, any caller: a token would only add who the caller is. Granted to
+    api_internal, any caller too: the API process makes that call itself, as api_internal,
+    after its own check (a webhook's signature, an OAuth provider's answer: api/specials.py,
+    api/oauth.py), whoever the caller is. Otherwise the client roles granted it.
+    """
+    if granted & {"anon", "api_internal"}:
+        return ANYONE
+    return granted & ANYONE
 
 
 def parsed(value: Any) -> Any:
@@ -67,28 +100,58 @@ def parsed(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, bytes) else value
 
 
-def contract_from(comments: list[Any], schemas: list[Any], operations: list[Any]) -> Contract:
+def contract_from(comments: list[Any], schemas: list[Any], operations: list[Any], grants: list[Any]) -> Contract:
     contract = Contract(comments=dict(comments))
     for name, kind, description, schema in schemas:
         (contract.schemas if kind == "schema" else contract.parameters)[name] = (description, parsed(schema))
-    for function, body, response, parameters, errors, example in operations:
+    for function, body, response, parameters, errors, example, rate in operations:
         contract.operations[function] = {
             "body": parsed(body),
             "response": parsed(response),
             "parameters": parsed(parameters),
             "errors": errors,
             "example": parsed(example),
+            "rate": rate,
         }
+    granted: dict[str, set[str]] = {name: set() for name in contract.comments}
+    for function, role in grants:
+        granted.setdefault(function, set()).add(role)
+    contract.admitted = {function: admitted(frozenset(roles)) for function, roles in granted.items()}
     return contract
+
+
+QUERIES = (COMMENTS, SCHEMAS, OPERATIONS, GRANTS)
 
 
 def load(conn: psycopg.Connection[Any]) -> Contract:
     """Read the contract (any role that may read the API document: anon does)."""
-    return contract_from(*(conn.execute(query).fetchall() for query in (COMMENTS, SCHEMAS, OPERATIONS)))
+    return contract_from(*(conn.execute(query).fetchall() for query in QUERIES))
 
 
 async def load_async(conn: psycopg.AsyncConnection[Any]) -> Contract:
-    return contract_from(*[await (await conn.execute(query)).fetchall() for query in (COMMENTS, SCHEMAS, OPERATIONS)])
+    return contract_from(*[await (await conn.execute(query)).fetchall() for query in QUERIES])
+
+
+async def read(pool: db.Pool) -> Contract:
+    """The contract, read as anon from one of the app's connections."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("set local role anon")
+        return await load_async(conn)
+
+
+async def current(request: Request) -> Contract:
+    """The contract the app read at startup; read now if the database was unreachable then.
+
+    Who may call each route and its rate class come from it, so until it is read every API
+    request answers 503 (api/errors.py: the database is unavailable).
+    """
+    state = request.app.state
+    if state.contract is None:
+        try:
+            state.contract = await read(state.pool)
+        except psycopg.Error as exc:
+            raise from_database(exc, anonymous=True) from exc
+    return state.contract  # type: ignore[no-any-return]
 
 
 # --- the shorthand ------------------------------------------------------------------------
@@ -260,10 +323,10 @@ RATE_HEADERS = {
 }
 
 
-def statuses(route: Route, declared: list[int]) -> set[int]:
+def statuses(route: Route, contract: Contract, declared: list[int]) -> set[int]:
     """The error statuses an operation can answer: those of its kind, and those its function declares."""
     found = {401, 429, 503, *declared}  # any token may be bad; everything is limited and may be unavailable
-    if route.roles != ANYONE:
+    if contract.admits(route) != ANYONE:
         found.add(403)
     if "{" in route.path:
         found |= {400, 404}
@@ -273,7 +336,7 @@ def statuses(route: Route, declared: list[int]) -> set[int]:
         found.add(404)  # a page past the end
     if route.body or route.upload or route.special is specials.webhook:
         found |= {400, 408, 413, 415}  # 408: the body did not arrive within REQUEST_TIMEOUT
-    if route.rate_class is None:
+    if contract.rate_class(route) is None:
         found.discard(429)
     return found
 
@@ -316,10 +379,10 @@ def operation(route: Route, contract: Contract) -> dict[str, Any]:
     op: dict[str, Any] = {
         "tags": [route.tag],
         "summary": summary,
-        "description": f"{text}\n\nCalls `{route.function}`. Roles: {', '.join(sorted(route.roles))}.",
+        "description": f"{text}\n\nCalls `{route.function}`. Roles: {', '.join(sorted(contract.admits(route)))}.",
         "operationId": operation_id(route),
         "parameters": params,
-        "responses": {str(s): problem(s) for s in sorted(statuses(route, spec.get("errors") or []))},
+        "responses": {str(s): problem(s) for s in sorted(statuses(route, contract, spec.get("errors") or []))},
     }
     if route.etag:
         params.append(
@@ -332,7 +395,7 @@ def operation(route: Route, contract: Contract) -> dict[str, Any]:
             }
         )
         op["responses"]["304"] = {"description": "Not Modified: your copy (If-None-Match) is current."}
-    if "anon" not in route.roles:
+    if "anon" not in contract.admits(route):
         op["security"] = [{"bearer": []}]
     if route.body:
         schema = expand(spec["body"], False, contract.named) if spec.get("body") is not None else {"type": "object"}
@@ -432,10 +495,8 @@ def document(contract: Contract) -> dict[str, Any]:
 async def serve(request: Request) -> Response:
     if request.app.state.openapi is None:
         try:
-            async with request.app.state.pool.connection() as conn, conn.transaction():
-                await conn.execute("set local role anon")
-                contract = await load_async(conn)
-        except psycopg.Error:
+            contract = await current(request)
+        except Problem:
             return problem_response(503, "The API document needs the database.", headers={"Retry-After": "1"})
         request.app.state.openapi = orjson.dumps(document(contract))
     return Response(request.app.state.openapi, media_type="application/json")

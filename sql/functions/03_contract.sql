@@ -10,6 +10,10 @@
  *       "created_at": "date-time", "updated_at": "date-time"}');
  *   select app.api_operation('api.category_get', response => '"Category"', errors => '{}');
  *
+ * Each operation also names the shared rate limit its routes count against (rate =>, a
+ * class of app_private.rate_limits): read for a stable function and write otherwise unless
+ * it says another class (signup, upload, payment, message), or null for not limited.
+ *
  * Schemas are JSON Schema or the shorthand api/openapi.py expands: a type name ("string",
  * "integer", "boolean", "uuid", "date", "date-time", "decimal", "uri", "email", "any"), a
  * component ("Category"), an array ("[Photo]"), an enum ("pending|confirmed"), a trailing
@@ -44,24 +48,31 @@ comment on function app.api_parameter(text, text, jsonb) is
 
 create function app.api_operation(p_function text, body jsonb default null, response jsonb default null,
                                   parameters jsonb default '{}', errors integer[] default '{}',
-                                  example jsonb default null)
+                                  example jsonb default null, rate text default 'auto')
 returns void
 language plpgsql volatile security invoker
 as $$
+declare
+  v_volatility "char";
 begin
-  if not exists (select from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                  where n.nspname || '.' || p.proname = p_function) then
+  select p.provolatile into v_volatility
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname || '.' || p.proname = p_function;
+  if not found then
     raise exception 'app.api_operation: no function %', p_function;
   end if;
-  insert into api.contract_operations (function, body, response, parameters, errors, example)
-  values (p_function, body, response, parameters, errors, example)
+  if rate = 'auto' then
+    rate := case when v_volatility in ('s', 'i') then 'read' else 'write' end;
+  end if;
+  insert into api.contract_operations (function, body, response, parameters, errors, example, rate)
+  values (p_function, body, response, parameters, errors, example, rate)
   on conflict (function) do update
     set body = excluded.body, response = excluded.response, parameters = excluded.parameters,
-        errors = excluded.errors, example = excluded.example;
+        errors = excluded.errors, example = excluded.example, rate = excluded.rate;
 end
 $$;
-comment on function app.api_operation(text, jsonb, jsonb, jsonb, integer[], jsonb) is
-  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones, errors it answers beyond its route''s usual ones, an example body.';
+comment on function app.api_operation(text, jsonb, jsonb, jsonb, integer[], jsonb, text) is
+  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones, errors it answers beyond its route''s usual ones, an example body; and rate, the class of app_private.rate_limits its routes count against: by default (''auto'') read for a stable function and write otherwise, null for not limited.';
 
 -- The shapes every operation shares.
 select app.api_schema('Problem', 'An RFC 9457 problem: what went wrong; errors names each invalid field with its messages.', '{

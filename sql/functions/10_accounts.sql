@@ -173,6 +173,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   -- No signed-in user at all: the owner in psql.
+  -- why: "the user themself or an admin" is about the row, which no grant can say (sign-out calls it too).
   if app.current_user_id() is not null and p_user_id <> app.current_user_id() and not app.is_admin() then
     perform app.fail(403, 'You may only end your own sessions.');
   end if;
@@ -529,7 +530,7 @@ select app.api_schema('Tokens', 'A signed-in session: a short-lived access token
 select app.api_schema('PublicUser', 'Another user as anyone may see them: first name and photo only.', '{
   "id": "uuid", "first_name": "string", "photo_url": "string?"}');
 
-select app.api_operation('api.register', response => '"User"', errors => '{409}',
+select app.api_operation('api.register', rate => 'signup', response => '"User"', errors => '{409}',
   body => '{"email": "email", "password": "string(8..)", "first_name": "string(1..100)", "last_name": "string(1..100)",
             "role?": "guest|host", "phone_number?": "string?"}',
   example => '{"email": "ada@example.com", "password": "correct horse battery", "first_name": "Ada", "last_name": "Lovelace", "role": "guest"}');
@@ -548,7 +549,7 @@ select app.api_operation('api.me_update', response => '"User"',
                 "properties": {"email": {"type": "boolean"}, "in_app": {"type": "boolean"}}, "additionalProperties": false}}},
               "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 500}}}');
 select app.api_operation('api.me_deactivate');
-select app.api_operation('api.me_set_photo', response => '"User"');
+select app.api_operation('api.me_set_photo', rate => 'upload', response => '"User"');
 select app.api_operation('api.become_host', response => '"Tokens"', errors => '{409}');
 select app.api_operation('api.users_list', response => '"User"',
   parameters => '{"search": "string(0..200)", "role": "guest|host|admin", "active": {"type": "string", "enum": ["true", "false"]}}');

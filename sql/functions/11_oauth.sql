@@ -146,6 +146,6 @@ comment on function api.oauth_sign_in(text, text, text, boolean, text, text) is
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_parameter('provider', 'A configured sign-in provider, e.g. google or facebook.', '"string(1..40)"');
-select app.api_operation('api.oauth_begin', errors => '{502}');
-select app.api_operation('api.oauth_sign_in', response => '"Tokens"', errors => '{403, 502}',
+select app.api_operation('api.oauth_begin', rate => 'read', errors => '{502}');
+select app.api_operation('api.oauth_sign_in', rate => 'read', response => '"Tokens"', errors => '{403, 502}',
   parameters => '{"code": "string(0..2000)", "state": "string(0..200)", "error": "string(0..200)"}');

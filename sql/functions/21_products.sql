@@ -113,6 +113,7 @@ begin
   if not found then
     perform app.fail(404, 'Not found.');
   end if;
+  -- why: "the listing's host or an admin" is about the row, which no grant can say.
   v_mine := coalesce(v_product.host_id = app.current_user_id(), false) or app.is_admin();
   if not (v_product.published or v_mine) then
     perform app.fail(404, 'Not found.');
@@ -343,5 +344,5 @@ select app.api_operation('api.product_update', response => '"ListingDetail"',
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
             "amenities?": "[string]"}');
 select app.api_operation('api.product_delete', errors => '{409}');
-select app.api_operation('api.product_photo_add', response => '"Photo"', errors => '{409}');
+select app.api_operation('api.product_photo_add', rate => 'upload', response => '"Photo"', errors => '{409}');
 select app.api_operation('api.product_photo_delete', parameters => '{"photo_id": "uuid"}');

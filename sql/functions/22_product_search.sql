@@ -141,6 +141,7 @@ declare
   v_me uuid := app.current_user_id();
   -- The caller's role: SET ROLE (the API's set_config('role', ...)) is not changed by
   -- SECURITY DEFINER, unlike current_user. 'none' is a direct owner session (a DBA).
+  -- why: which rows (unpublished listings too) an admin sees: no grant can say it.
   v_sees_all boolean := current_setting('role') in ('admin', 'none');
   v_where text[] := '{}';
   v_order text;
@@ -429,7 +430,7 @@ comment on function api.product_list(text, text, text, text, text, text, text, t
   'GET /api/products/ — search the published listings. Filters, all combinable: category (slug or id), search (full-text over name, location and description, web-search syntax such as "sea view" -hostel; ranked by relevance when no ordering is given), min_price and max_price (per night, any currency), location (any part, ignoring case), guests (capacity at least n), amenities (comma list of slugs, all required), host (a user id, or "me": your own listings, unpublished included), check_in and check_out (YYYY-MM-DD, both: only listings free for the whole stay [check_in, check_out)). ordering: price, -price, created_at, -created_at (default), rating, -rating, name, -name. page from 1, page_size default 20, at most 100. cursor instead of page (keyset pagination, for deep pages): empty for the first page, then the next_cursor of the page before; each page starts right after the last row of the previous one, so it costs what a first page costs and is stable while listings are added; a cursor belongs to its ordering. count is exact for a category, a single word, both or neither (the database keeps those counts as listings change, app_private.catalog_counts); with any other filter it is exact up to 1,000 matches and above that the planner''s estimate (at least 1,001, and never less than the listings already paged through), as counting every match of a broad search would cost more than the page itself. A page past the end is a 404; a bad value is a 400 naming the parameter. Anyone. SECURITY DEFINER for speed: under row-level security PostgreSQL may not use an index for a non-leakproof operator (numeric >=, ilike, @@), so most filters would scan the table; the statement, built only by app.product_list_sql from validated and quoted values, therefore runs as the owner and carries the same visibility rule as the policies.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
-select app.api_operation('api.product_list', response => '"Listing"', parameters => '{
+select app.api_operation('api.product_list', rate => 'read', response => '"Listing"', parameters => '{
   "category": {"type": "string", "description": "A category slug or id."},
   "search": {"type": "string", "description": "Full-text, web-search syntax: \"sea view\" -hostel."},
   "min_price": "decimal", "max_price": "decimal",

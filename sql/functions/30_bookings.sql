@@ -409,7 +409,7 @@ begin
            where case
                    when p_as = 'host' then b.host_id = v_uid
                    when p_as = 'guest' then b.guest_id = v_uid
-                   when app.is_admin() then true
+                   when app.is_admin() then true  -- why: which rows (all) an admin lists: no grant can say it
                    else b.guest_id = v_uid
                  end
              and (p_status is null or b.status = p_status::app.booking_status)
@@ -439,6 +439,7 @@ declare
   v_booking app.bookings;
 begin
   select * into v_booking from app.bookings b where b.id = app.parse_uuid(p_id) for update;
+  -- why: "a party of the booking or an admin" is about the row, which no grant can say.
   if not found or v_uid is null
      or not (v_booking.guest_id = v_uid or v_booking.host_id = v_uid or app.is_admin()) then
     perform app.fail(404, 'Not found.');
@@ -455,7 +456,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := app.current_user_id();
-  v_admin boolean := app.is_admin();
+  v_admin boolean := app.is_admin();  -- why: "the host or an admin" is about the row: no grant can say it
   v_booking app.bookings := app.booking_for_party(p_id);
 begin
   if not (v_booking.host_id = v_uid or v_admin) then
@@ -483,7 +484,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := app.current_user_id();
-  v_admin boolean := app.is_admin();
+  v_admin boolean := app.is_admin();  -- why: who cancels (guest, host, admin) sets the terms: no grant can say it
   v_reason text;
   v_booking app.bookings;
   v_by_host boolean;
@@ -613,7 +614,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_uid uuid := app.current_user_id();
-  v_admin boolean := app.is_admin();
+  v_admin boolean := app.is_admin();  -- why: "the host or an admin" is about the row: no grant can say it
 begin
   delete from app.calendar_entries c
    using app.products p

@@ -333,6 +333,7 @@ declare
   v_payment app.payments;
 begin
   select * into v_payment from app.payments p where p.id = app.parse_uuid(p_id);
+  -- why: "a party of the payment or an admin" is about the row, which no grant can say.
   if not found or not (v_payment.guest_id = app.current_user_id() or app.is_admin()
                        or v_payment.host_id = app.current_user_id()) then
     perform app.fail(404, 'Not found.');
@@ -574,14 +575,14 @@ select app.api_schema('Payment', 'A guest''s payment for a booking (app.payment_
   "failure_reason": "string?", "created_at": "date-time", "updated_at": "date-time", "succeeded_at": "date-time?",
   "failed_at": "date-time?", "canceled_at": "date-time?", "refunds": "[Refund]"}');
 select app.api_operation('api.currency_list', response => '"Currency"');
-select app.api_operation('api.exchange_rate_set', response => '"ExchangeRate"',
+select app.api_operation('api.exchange_rate_set', rate => 'payment', response => '"ExchangeRate"',
   body => '{"base": "string(3..3)", "quote": "string(3..3)", "rate": "decimal"}',
   example => '{"base": "USD", "quote": "EUR", "rate": "0.92"}');
-select app.api_operation('api.payment_create', response => '"Payment"', errors => '{409, 422, 502}',
+select app.api_operation('api.payment_create', rate => 'payment', response => '"Payment"', errors => '{409, 422, 502}',
   body => '{"provider": "stripe|paypal", "currency?": "string(3..3)"}', example => '{"provider": "stripe"}');
-select app.api_operation('api.payment_capture', response => '"Payment"', errors => '{409, 502}');
+select app.api_operation('api.payment_capture', rate => 'payment', response => '"Payment"', errors => '{409, 502}');
 select app.api_operation('api.payment_get', response => '"Payment"');
 select app.api_operation('api.payments_list', response => '"Payment"', parameters => '{
   "status": "requires_payment|processing|succeeded|failed|canceled|partially_refunded|refunded",
   "provider": "stripe|paypal", "booking": "uuid", "currency": "string(3..3)", "from": "date", "to": "date"}');
-select app.api_operation('api.webhook_receive', response => '{"received": "boolean", "new": "boolean"}');
+select app.api_operation('api.webhook_receive', rate => null, response => '{"received": "boolean", "new": "boolean"}');

@@ -214,9 +214,6 @@ declare
   v_errors jsonb;
   v_amount numeric;
 begin
-  if not app.is_admin() then
-    perform app.fail(403, 'Only admins can refund a payment.');
-  end if;
   select * into v_payment from app.payments p where p.id = app.parse_uuid(p_id) for update;
   if not found then
     perform app.fail(404, 'Not found.');
@@ -654,9 +651,6 @@ as $$
 declare
   v_payout app.payouts;
 begin
-  if not app.is_admin() then
-    perform app.fail(403, 'Only admins can retry a payout.');
-  end if;
   select * into v_payout from app.payouts o where o.id = app.parse_uuid(p_id) for update;
   if not found then
     perform app.fail(404, 'Not found.');
@@ -725,11 +719,11 @@ select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_
   "gross": "decimal", "fee_percent": "decimal", "fee": "decimal", "amount": "decimal", "currency": "string",
   "provider": "stripe|paypal?", "provider_payout_id": "string?", "attempt": "integer", "failure_reason": "string?",
   "created_at": "date-time", "scheduled_at": "date-time?", "paid_at": "date-time?", "failed_at": "date-time?"}');
-select app.api_operation('api.payment_refund', response => '"Refund"', errors => '{409}',
+select app.api_operation('api.payment_refund', rate => 'payment', response => '"Refund"', errors => '{409}',
   body => '{"reason": "string(1..1000)", "amount?": "decimal"}', example => '{"reason": "Goodwill for a noisy night.", "amount": "20.00"}');
 select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
-select app.api_operation('api.payout_account_set', response => '"PayoutAccount"', errors => '{409}',
+select app.api_operation('api.payout_account_set', rate => 'payment', response => '"PayoutAccount"', errors => '{409}',
   body => '{"provider": "stripe|paypal", "email?": "string(3..254)"}', example => '{"provider": "paypal", "email": "host@example.com"}');
 select app.api_operation('api.payouts_list', response => '"Payout"',
   parameters => '{"status": "pending|scheduled|processing|paid|failed"}');
-select app.api_operation('api.payout_retry', response => '"Payout"', errors => '{409}');
+select app.api_operation('api.payout_retry', rate => 'payment', response => '"Payout"', errors => '{409}');

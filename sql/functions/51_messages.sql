@@ -503,14 +503,14 @@ select app.api_schema('MessageReport', 'A reported message, as admins see it: th
   "conversation": {"id": "uuid", "product": {"anyOf": [{"id": "uuid", "name": "string"}, {"type": "null"}]},
                    "guest": {"id": "uuid", "first_name": "string"}, "host": {"id": "uuid", "first_name": "string"},
                    "created_at": "date-time"}}');
-select app.api_operation('api.conversation_start', errors => '{409}',
+select app.api_operation('api.conversation_start', rate => 'message', errors => '{409}',
   response => '{"...": "Conversation", "message": "Message"}',
   body => '{"product_id?": "uuid", "booking_id?": "uuid", "body": "string(1..5000)"}',
   example => '{"product_id": "5f0c7a52-1a43-4f0e-9a55-2d9b1b7f7e01", "body": "Is the flat quiet at night?"}');
-select app.api_operation('api.message_send', response => '"Message"', errors => '{409}', body => '{"body": "string(1..5000)"}');
-select app.api_operation('api.conversation_read', response => '{
+select app.api_operation('api.message_send', rate => 'message', response => '"Message"', errors => '{409}', body => '{"body": "string(1..5000)"}');
+select app.api_operation('api.conversation_read', rate => 'message', response => '{
   "conversation_id": "uuid", "marked_read": "integer", "unread_count": "integer", "unread_total": "integer"}');
-select app.api_operation('api.message_report', errors => '{409}', body => '{"reason": "string(1..1000)"}',
+select app.api_operation('api.message_report', rate => 'message', errors => '{409}', body => '{"reason": "string(1..1000)"}',
   response => '{"id": "uuid", "message_id": "uuid", "conversation_id": "uuid", "reason": "string", "created_at": "date-time"}');
 select app.api_operation('api.conversations_list', response => '"Conversation"');
 select app.api_operation('api.conversations_unread', response => '{"unread_messages": "integer", "unread_conversations": "integer"}');

@@ -353,9 +353,6 @@ declare
   v_count bigint;
   v_results json;
 begin
-  if not app.is_admin() then
-    perform app.fail(403, 'Only admins see dead letters.');
-  end if;
   select coalesce(max(x.total), 0),
          coalesce(json_agg(jsonb_build_object('id', x.id, 'user_id', x.user_id, 'type', x.type,
                                               'email_attempts', x.email_attempts, 'email_error', x.email_error,
@@ -379,9 +376,6 @@ as $$
 declare
   v_row app.notifications;
 begin
-  if not app.is_admin() then
-    perform app.fail(403, 'Only admins resend dead letters.');
-  end if;
   update app.notifications n set email_state = 'pending', email_attempts = 0, email_error = null
    where n.id = app.parse_uuid(p_id) and n.email_state = 'dead'
   returning * into v_row;

@@ -13,6 +13,7 @@ from api import db
 from api.app import create_app
 from api.settings import Settings
 from tests.fix_api import assert_problem
+from tests.fix_users import User
 
 
 def test_healthz(client: TestClient) -> None:
@@ -114,6 +115,16 @@ def test_database_unreachable_is_503_with_retry_after(settings: Settings) -> Non
         r = c.post("/api/register/", json={"email": "a@b.co"})
         assert_problem(r, 503)
         assert r.headers["Retry-After"]
+
+
+def test_who_may_call_what_is_read_by_the_first_request_if_startup_could_not(settings: Settings, guest: User) -> None:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        assert c.app.state.contract is not None  # read at startup: the database was there
+        c.app.state.contract = None  # as if it had not been
+
+        assert_problem(c.get("/api/users/me/"), 401)  # granted to signed-in roles only
+        assert c.app.state.contract is not None
+        assert_problem(c.get("/api/admin/overview/", headers=guest.auth), 403)  # granted to admin only
 
 
 def test_empty_body_without_content_type_counts_as_empty_object(client: TestClient) -> None:

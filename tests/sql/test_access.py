@@ -1,8 +1,10 @@
 """Who may call what, and who may see which rows: one source each, pinned.
 
-`api/routes.py` says which roles may call each route; the grants in sql/policies/ decide
-it. These tests fail when the two disagree, and pin the exact row-level policy set of
-every table, so a policy added, dropped or widened is a visible change here.
+Who may call a route is its function's EXECUTE grants in sql/policies/, read by the API at
+startup (api/openapi.py, Contract.admits); the route table names no roles. These tests fail
+when a client role can call an api function no route calls, or when a function only the API
+process may call is routed as if a client called it; and they pin the exact row-level policy
+set of every table, so a policy added, dropped or widened is a visible change here.
 """
 
 from __future__ import annotations
@@ -11,32 +13,17 @@ from typing import Any
 
 import psycopg
 
+from api import openapi
 from api.routes import ROUTES
 
 ROLES = ("anon", "guest", "host", "admin", "api_internal")
 
-# Functions whose EXECUTE grants differ from the roles of their route, or that have no
-# route, each with its reason.
-EXCEPTIONS: dict[str, tuple[set[str], str]] = {
-    "api.oauth_begin": (
-        {"anon"},
-        "The login route accepts any caller, but api/oauth.py starts the flow as anon whatever token the "
-        "browser carries: starting a flow asserts nothing.",
-    ),
+# Functions that no route calls, with the roles that may execute them and why.
+UNROUTED: dict[str, tuple[set[str], str]] = {
     "api.oauth_complete": (
         {"api_internal"},
         "No route of its own: the callback route hands back a PKCE verifier for a state, which only the "
         "API process (holding the state cookie) may ask for.",
-    ),
-    "api.oauth_sign_in": (
-        {"api_internal"},
-        "The callback route accepts any caller, but the call asserts that a provider verified an identity, "
-        "a fact only api/oauth.py establishes (ID token or Graph call); granted to anon, anyone could claim any identity.",
-    ),
-    "api.webhook_receive": (
-        {"api_internal"},
-        "The webhook route accepts any caller, but recording an event asserts that its signature verified, "
-        "which only api/specials.py checks (with the provider's secret); as anon, anyone could queue events.",
     ),
     "api.payment_attach": (
         {"api_internal"},
@@ -58,6 +45,61 @@ EXCEPTIONS: dict[str, tuple[set[str], str]] = {
         "No route in the table: GET /readyz calls it as anon to compare applied migrations with the shipped files.",
     ),
 }
+
+# Routes whose function only the API process executes (as api_internal, after its own check):
+# the route admits any caller, and its special makes the call.
+INTERNAL = {
+    "api.oauth_sign_in": "The callback asserts that a provider verified an identity, a fact only api/oauth.py "
+    "establishes (ID token or Graph call); granted to anon, anyone could claim any identity.",
+    "api.webhook_receive": "Recording an event asserts that its signature verified, which only api/specials.py "
+    "checks (with the provider's secret); as anon, anyone could queue events.",
+}
+
+
+def granted(owner: psycopg.Connection[Any]) -> dict[str, set[str]]:
+    """Each api function and the roles that may execute it."""
+    checks = ", ".join(f"has_function_privilege('{r}', p.oid, 'execute')" for r in ROLES)
+    rows = owner.execute(
+        f"""select n.nspname || '.' || p.proname, {checks}
+            from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'api'"""
+    ).fetchall()
+    names = [name for name, *_ in rows]
+    assert len(names) == len(set(names)), "api function names must be unique (routes name functions, not signatures)"
+    return {name: {r for r, ok in zip(ROLES, privileges, strict=True) if ok} for name, *privileges in rows}
+
+
+def test_every_route_admits_exactly_the_roles_granted_its_function(owner: psycopg.Connection[Any]) -> None:
+    grants = granted(owner)
+    contract = openapi.load(owner)
+
+    for route in ROUTES:
+        # Granted to anon (e.g. api.oauth_begin: api/oauth.py starts the flow as anon whatever token the
+        # browser carries) or only to the API process: any caller; otherwise the client roles granted.
+        opened = grants[route.function] & {"anon", "api_internal"}
+        expected = openapi.ANYONE if opened else grants[route.function] & openapi.ANYONE
+        assert contract.admits(route) == expected, f"{route.method} {route.path}: {route.function}"
+        assert expected, f"{route.method} {route.path}: no role may call {route.function}"
+
+
+def test_only_a_special_calls_a_function_as_the_api_process(owner: psycopg.Connection[Any]) -> None:
+    grants = granted(owner)
+
+    internal = {route.function for route in ROUTES if "api_internal" in grants[route.function]}
+
+    assert internal == set(INTERNAL)
+    for route in ROUTES:
+        if route.function in INTERNAL:
+            assert grants[route.function] == {"api_internal"}, route.function
+            assert route.special is not None, f"{route.path}: only a special can call {route.function} as api_internal"
+
+
+def test_no_client_role_can_call_an_api_function_without_a_route(owner: psycopg.Connection[Any]) -> None:
+    routed = {route.function for route in ROUTES}
+
+    unrouted = {name: roles for name, roles in granted(owner).items() if name not in routed and roles}
+
+    assert unrouted == {name: roles for name, (roles, _) in UNROUTED.items()}
+
 
 # Every table in app and app_private: its policies (name, command, roles) besides the
 # owner's all_as_owner. app_private tables have none: no client role reaches them.
@@ -165,43 +207,6 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app_private.message_settings": set(),
     "app_private.analyst_settings": set(),  # the owner's only: the analyst's limits, enforced by the worker
 }
-
-
-def granted(owner: psycopg.Connection[Any]) -> dict[str, set[str]]:
-    """Each api function and the roles that may execute it."""
-    checks = ", ".join(f"has_function_privilege('{r}', p.oid, 'execute')" for r in ROLES)
-    rows = owner.execute(
-        f"""select n.nspname || '.' || p.proname, {checks}
-            from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'api'"""
-    ).fetchall()
-    names = [name for name, *_ in rows]
-    assert len(names) == len(set(names)), "api function names must be unique (routes name functions, not signatures)"
-    return {name: {r for r, ok in zip(ROLES, privileges, strict=True) if ok} for name, *privileges in rows}
-
-
-def test_every_route_is_callable_by_exactly_its_roles(owner: psycopg.Connection[Any]) -> None:
-    grants = granted(owner)
-
-    for route in ROUTES:
-        expected = EXCEPTIONS[route.function][0] if route.function in EXCEPTIONS else set(route.roles)
-        assert grants.get(route.function) == expected, f"{route.method} {route.path}: {route.function}"
-
-
-def test_no_client_role_can_call_an_api_function_without_a_route(owner: psycopg.Connection[Any]) -> None:
-    routed = {route.function for route in ROUTES}
-
-    unrouted = {name: roles for name, roles in granted(owner).items() if name not in routed and roles}
-
-    assert unrouted == {name: roles for name, (roles, _) in EXCEPTIONS.items() if name not in routed}
-
-
-def test_every_exception_is_still_needed(owner: psycopg.Connection[Any]) -> None:
-    grants = granted(owner)
-    roles_of = {route.function: set(route.roles) for route in ROUTES}
-
-    for name, (roles, reason) in EXCEPTIONS.items():
-        assert grants.get(name) == roles, name
-        assert roles != roles_of.get(name), f"{name} matches its route now; drop the exception ({reason[:40]}...)"
 
 
 def test_exact_policy_set_of_every_table(owner: psycopg.Connection[Any]) -> None:

@@ -188,6 +188,30 @@ def test_every_list_returns_the_one_page_type(owner: psycopg.Connection[Any]) ->
     assert {f for f, is_page in returning.items() if is_page} == set(listed)
 
 
+def test_the_route_table_repeats_nothing_the_database_says(owner: psycopg.Connection[Any]) -> None:
+    """A route row is method, path, function and how to call it: who may call it is its function's
+    EXECUTE grants (sql/policies/), its rate class the contract's (app.api_operation), both read at startup."""
+    import dataclasses
+
+    from api.routes import ROUTES, Route
+
+    said_in_sql = {name for name in {f.name for f in dataclasses.fields(Route)} | set(dir(Route)) if "role" in name}
+    said_in_sql |= {name for name in dir(Route) if name.startswith("rate")}
+    granted = dict(
+        owner.execute(
+            """select n.nspname || '.' || p.proname, bool_or(has_function_privilege(r, p.oid, 'execute'))
+               from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+               cross join unnest(array['anon', 'guest', 'host', 'admin', 'api_internal']) r
+               where n.nspname = 'api' group by 1"""
+        ).fetchall()
+    )
+    declared = {f for (f,) in owner.execute("select function from api.contract_operations").fetchall()}
+
+    assert said_in_sql == set(), "say who may call a route with a grant, and its rate class with app.api_operation"
+    assert [r.function for r in ROUTES if not granted.get(r.function)] == [], "no role may call these: grant them"
+    assert [r.function for r in ROUTES if r.function not in declared] == [], "declare these with app.api_operation"
+
+
 def test_platform_fee_percent_from_the_environment_lands_in_the_database(
     owner_url: str, owner: psycopg.Connection[Any]
 ) -> None:
