@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tests.loopback import Served
 ROOT = Path(__file__).resolve().parent.parent
 PSQL = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")) / "psql"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"^( *)```(\w+)[^\n]*\n(.*?)^\1```$", re.M | re.S)  # also indented, in a list
 DEFAULT = "http://127.0.0.1:8000"
 
 
@@ -35,10 +36,15 @@ def blocks(language: str) -> list[tuple[str, str]]:
     for path in DOCS:
         text = path.read_text()
         for match in FENCE.finditer(text):
-            if match[1] == language:
+            if match[2] == language:
                 line = text.count("\n", 0, match.start()) + 1
-                found.append((f"{path.relative_to(ROOT)}:{line}", match[2]))
+                found.append((f"{path.relative_to(ROOT)}:{line}", textwrap.dedent(match[3])))
     return found
+
+
+def where_only(value: object) -> str | None:
+    """A test id: a block's place (file:line), not its text."""
+    return str(value) if isinstance(value, str) and "\n" not in value else ""
 
 
 def commands(block: str) -> list[str]:
@@ -86,7 +92,7 @@ def test_the_docs_have_examples_to_run() -> None:
     assert len(blocks("sql")) >= 1 and len(blocks("sh")) >= 2  # the RLS walk-through, the commands, the tour
 
 
-@pytest.mark.parametrize(("where", "sql"), blocks("sql"))
+@pytest.mark.parametrize(("where", "sql"), blocks("sql"), ids=[where for where, _ in blocks("sql")])
 def test_sql_examples_run_in_psql_as_the_owner(demo: str, where: str, sql: str) -> None:
     run = subprocess.run(
         [str(PSQL), "-X", "-q", "-v", "ON_ERROR_STOP=1", demo], input=sql, capture_output=True, text=True, timeout=60
@@ -121,7 +127,9 @@ def test_shell_examples_run_against_the_served_demo(served: Served, where: str, 
         assert '"status":409' in out.replace(" ", "") and '"errors":' in out  # the overlap, the mistake
 
 
-@pytest.mark.parametrize(("where", "block"), [(w, s) for w, s in blocks("sh") if commands(s)[0].startswith("make ")])
+@pytest.mark.parametrize(
+    ("where", "block"), [(w, s) for w, s in blocks("sh") if commands(s)[0].startswith("make ")], ids=where_only
+)
 def test_make_commands_in_the_docs_exist(where: str, block: str) -> None:
     for command in commands(block):
         target = command.split()[1]
@@ -139,3 +147,12 @@ def test_every_url_make_run_prints_answers(served: Served) -> None:
     with httpx2.Client(follow_redirects=True, timeout=10) as client:
         answers = {url: client.get(url).status_code for url in urls}
     assert set(answers.values()) == {200}, answers
+
+
+@pytest.mark.parametrize(("where", "code"), blocks("python"), ids=[where for where, _ in blocks("python")])
+def test_route_rows_in_the_docs_are_route_rows(where: str, code: str) -> None:
+    """A route table row shown in the docs builds a Route as written (its fields, their order)."""
+    from api.routes import LIST, Route
+
+    row = eval(code.strip().rstrip(","), {"Route": Route, "LIST": LIST})  # our own docs
+    assert isinstance(row, Route), where
