@@ -110,7 +110,7 @@ comment on function app.rate_settle(text[], text[], integer[]) is
   'Debit the requests an API worker admitted under its leases (p_counts[i] for class p_classes[i] and caller p_callers[i]) from their buckets, in one transaction a few times a second (api/ratelimit.py). Returns {"leases": {class: lease} for the enabled classes with a lease, "blocked": [[class, caller], ...] whose bucket is now empty}; the worker sends those callers'' next requests through app.rate_take, which refuses them with its 429 until the bucket refills. SECURITY DEFINER: the buckets are private; only api_internal may call it.';
 
 create function app_private.rate_buckets_purge() returns integer
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   with gone as (delete from app_private.rate_buckets where updated_at < now() - interval '1 day' returning 1)

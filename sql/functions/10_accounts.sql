@@ -18,7 +18,7 @@ create trigger users_set_updated_at before update on app.users
   for each row execute function app.tg__set_updated_at();
 
 create function app_private.auth_config() returns app_private.auth_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.auth_settings s where s.id

@@ -134,7 +134,7 @@ create function app.product_list_sql(
   p_check_out text default null, p_cursor text default null,
   out page_sql text, out count_sql text, out estimate_sql text, out page_window app.page_window,
   out cursor_ordering text)
-language plpgsql stable security definer
+language plpgsql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -371,7 +371,7 @@ from (select count(*) as n, array_agg(x.id order by x.n) as ids, array_agg(x.k o
 end
 $$;
 comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text) is
-  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to; count_sql is the count: read from app_private.catalog_counts (exact) when the filters are a category, a single word, both or neither, else the matches counted up to 1001; estimate_sql (null when the count is exact) is the EXPLAIN whose row estimate stands in above 1,000. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. SECURITY DEFINER only to read the caller''s role as api.product_list does (current_setting(''role''), which SECURITY DEFINER leaves alone).';
+  'The statements api.product_list runs, built from only the filters present (values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to; count_sql is the count: read from app_private.catalog_counts (exact) when the filters are a category, a single word, both or neither, else the matches counted up to 1001; estimate_sql (null when the count is exact) is the EXPLAIN whose row estimate stands in above 1,000. Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. It reads the caller''s role as current_setting(''role''), which its SECURITY DEFINER caller api.product_list leaves alone.';
 
 create function api.product_list(
   p_category text default null, p_search text default null, p_min_price text default null,

@@ -38,7 +38,7 @@
 -- ---------------------------------------------------------------------------------
 
 create function app_private.booking_config() returns app_private.booking_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.booking_settings s where s.id
@@ -110,7 +110,7 @@ comment on function app.booking_json(app.bookings) is
 
 create function app_private.expire_holds(p_now timestamptz, p_product uuid default null, p_guest uuid default null)
 returns integer
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -168,7 +168,7 @@ create trigger bookings_set_updated_at before update on app.bookings
   for each row execute function app.tg__set_updated_at();
 
 create function app.tg_bookings__sync_calendar() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -194,7 +194,7 @@ create trigger bookings_sync_calendar after insert or update of status on app.bo
 -- ---------------------------------------------------------------------------------
 
 create function app_private.lock_user(p_user uuid) returns void
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select from app.users u where u.id = p_user for no key update
@@ -203,7 +203,7 @@ comment on function app_private.lock_user(uuid) is
   'Serialise one user''s writes that must not interleave (the pending-booking cap, Idempotency-Key retries, the message limit): a row lock on the user''s app.users row, held to the end of the transaction. A row lock, not an advisory lock: no client role can take it from psql. Profile updates of that user wait for it; reads never do. Take it before app_private.lock_listing.';
 
 create function app_private.lock_listing(p_product uuid) returns void
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select from app.products p where p.id = p_product for no key update
@@ -213,7 +213,7 @@ comment on function app_private.lock_listing(uuid) is
 
 create function app_private.idempotent_replay(p_user uuid, p_key text, p_endpoint text, p_body jsonb)
 returns jsonb
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -241,7 +241,7 @@ comment on function app_private.idempotent_replay(uuid, text, text, jsonb) is
 create function app_private.idempotent_remember(p_user uuid, p_key text, p_endpoint text, p_body jsonb,
                                                 p_response jsonb)
 returns jsonb
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -431,7 +431,7 @@ comment on function api.bookings_list(text, text, text, text, text, text, text, 
 -- ---------------------------------------------------------------------------------
 
 create function app.booking_for_party(p_id text) returns app.bookings
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -447,7 +447,7 @@ begin
 end
 $$;
 comment on function app.booking_for_party(text) is
-  'The booking a path names, locked for update, when the caller is one of its parties (its guest, the listing''s host) or an admin; a 404 for anyone else, so existence is not revealed. SECURITY DEFINER: the transitions that use it write bookings no client role may write directly.';
+  'The booking a path names, locked for update, when the caller is one of its parties (its guest, the listing''s host) or an admin; a 404 for anyone else, so existence is not revealed. Executable by the owner only: it runs inside the SECURITY DEFINER transitions, which write bookings no client role may write directly.';
 
 create function api.booking_confirm(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -635,7 +635,7 @@ comment on function api.product_unblock_dates(text, text) is
 -- ---------------------------------------------------------------------------------
 
 create function app.run_booking_jobs(p_now timestamptz default now()) returns jsonb
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -27,7 +27,7 @@ create trigger payments_set_updated_at before update on app.payments
   for each row execute function app.tg__set_updated_at();
 
 create function app_private.payment_config() returns app_private.payment_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.payment_settings s where s.id
@@ -36,7 +36,7 @@ comment on function app_private.payment_config() is
   'The payment settings row (app_private.payment_settings): platform_fee_percent, rate_max_age_hours.';
 
 create function app_private.defer(p_task text, p_args jsonb, p_lock text default null) returns bigint
-language sql volatile security definer
+language sql volatile security invoker
 -- procrastinate's own functions and triggers name their tables without a schema.
 set search_path = procrastinate, pg_catalog, pg_temp
 as $$
@@ -406,7 +406,7 @@ comment on function api.webhook_receive(text, text, text, text, text) is
 create function app_private.payment_apply(p_provider text, p_provider_payment_id text, p_status text,
                                           p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -466,7 +466,7 @@ comment on function app_private.payment_apply(text, text, text, bigint, text, te
   'Apply what a provider''s own record says about a payment (the worker retrieves it; webhook payloads are never trusted): its status (processing, succeeded, failed, canceled), amount in minor units and currency, which must match the payment or nothing changes. A success confirms the pending booking (even past its hold: the guest paid), or is refunded in full when the booking was canceled meanwhile. Returns what it did. Owner only (the worker, and the API through api.payment_report).';
 
 create function app_private.payment_give_up(p_id uuid, p_reason text) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -479,7 +479,7 @@ comment on function app_private.payment_give_up(uuid, text) is
   'The worker''s last retry to create a payment at its provider failed: the payment fails with the reason (the guest may start another). Owner only.';
 
 create function app_private.payments_cancel_open(p_booking_id uuid, p_reason text) returns integer
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

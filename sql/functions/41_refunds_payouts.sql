@@ -25,7 +25,7 @@
 create function app_private.ledger_post(p_booking uuid, p_memo text, p_entries jsonb, p_payment uuid default null,
                                         p_refund uuid default null, p_payout uuid default null)
 returns uuid
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -77,7 +77,7 @@ create trigger ledger_entries_append_only before update or delete on app.ledger_
   for each row execute function app.tg_ledger_entries__append_only();
 
 create function app.tg_payments__post() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -101,7 +101,7 @@ create trigger refunds_set_updated_at before update on app.refunds
   for each row execute function app.tg__set_updated_at();
 
 create function app.tg_refunds__guard() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -148,7 +148,7 @@ create trigger refunds_guard before insert or update on app.refunds
   for each row execute function app.tg_refunds__guard();
 
 create function app_private.refundable(p_payment app.payments) returns numeric
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select p_payment.amount - coalesce(sum(r.amount), 0)
@@ -159,7 +159,7 @@ comment on function app_private.refundable(app.payments) is
   'What can still be refunded of a payment: its amount minus its pending and succeeded refunds.';
 
 create function app.tg_refunds__settle() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -186,7 +186,7 @@ create trigger refunds_settle after update of status on app.refunds
 create function app_private.refund_open(p_payment uuid, p_amount numeric, p_kind app.refund_kind, p_reason text,
                                         p_by uuid)
 returns app.refunds
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -244,7 +244,7 @@ comment on function api.payment_refund(text, jsonb) is
 create function app_private.refund_apply(p_provider text, p_refund uuid, p_provider_refund_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -280,7 +280,7 @@ comment on function app_private.refund_apply(text, uuid, text, text, bigint, tex
   'Apply what a provider''s own record says about a refund (found by our id or the provider''s): its provider id, and pending -> succeeded | failed when amount and currency match. Returns what it did. Owner only (the worker).';
 
 create function app_private.refund_give_up(p_id uuid, p_reason text) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -385,7 +385,7 @@ comment on function api.payout_account_attach(uuid, text, text) is
 
 create function app_private.payout_account_apply(p_provider text, p_provider_account_id text, p_status text)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -445,7 +445,7 @@ create trigger payouts_guard before insert or update on app.payouts
   for each row execute function app.tg_payouts__guard();
 
 create function app.tg_payouts__post() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -462,7 +462,7 @@ create trigger payouts_post after update of status on app.payouts
   execute function app.tg_payouts__post();
 
 create function app.tg_payouts__return() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -479,7 +479,7 @@ create trigger payouts_return after update of status on app.payouts
   execute function app.tg_payouts__return();
 
 create function app_private.payout_schedule(p_id uuid) returns boolean
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -503,7 +503,7 @@ comment on function app_private.payout_schedule(uuid) is
   'Hand a pending (or failed) payout to the worker (job payouts.send) to the host''s active payout account, recorded as its provider and destination. False when the host has no active account.';
 
 create function app_private.payouts_release(p_host uuid) returns integer
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select count(*)::int from app.payouts o
@@ -513,7 +513,7 @@ comment on function app_private.payouts_release(uuid) is
   'Schedule every pending payout of a host (their payout account just became active). Returns how many.';
 
 create function app_private.payout_open(p_booking uuid) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -563,7 +563,7 @@ comment on function app_private.payout_open(uuid) is
 create function app_private.payout_apply(p_provider text, p_payout uuid, p_provider_payout_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -596,7 +596,7 @@ comment on function app_private.payout_apply(text, uuid, text, text, bigint, tex
   'Apply what a provider''s own record says about a payout (found by our id or the provider''s): scheduled | processing -> processing | paid | failed, and paid -> failed when the provider returned it, when amount and currency match. Returns what it did. Owner only (the worker).';
 
 create function app_private.payout_give_up(p_id uuid, p_reason text) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -679,7 +679,7 @@ comment on function api.payout_retry(text) is
 -- ---------------------------------------------------------------------------------
 
 create function app.tg_bookings__settle() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -9,7 +9,7 @@
  */
 
 create function app_private.review_config() returns app_private.review_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.review_settings s where s.id
@@ -21,7 +21,7 @@ create trigger reviews_set_updated_at before update on app.reviews
   for each row execute function app.tg__set_updated_at();
 
 create function app.tg_reviews__rate() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -103,7 +103,7 @@ comment on function app.review_detail(uuid) is
   'One review (app.review_json), or null when the caller may not see it. PL/pgSQL so that its statement is planned once per session (a SQL function with a FROM is planned on every call).';
 
 create function app.review_for_update(p_id text) returns app.reviews
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -35,7 +35,7 @@
 -- ---------------------------------------------------------------------------------
 
 create function app_private.message_config() returns app_private.message_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.message_settings s where s.id
@@ -44,7 +44,7 @@ comment on function app_private.message_config() is
   'The message settings row (app_private.message_settings): max_messages per window_seconds per sender. Change them as the owner: update app_private.message_settings set max_messages = 60;';
 
 create function app_private.message_throttle(p_sender uuid) returns void
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -111,7 +111,7 @@ create trigger conversations_guard before update on app.conversations
   for each row execute function app.tg_conversations__guard();
 
 create function app.tg_messages__touch_conversation() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -188,7 +188,7 @@ comment on function app.check_message_body(jsonb, jsonb, text) is
 
 create function app_private.message_post(p_conversation app.conversations, p_sender uuid, p_body text)
 returns app.messages
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -210,7 +210,7 @@ comment on function app_private.message_post(app.conversations, uuid, text) is
   'Send p_body from p_sender (a party, checked by the caller) to the other party of a conversation: 409 when the recipient''s account is closed, 429 past the sender''s rate limit. Returns the message.';
 
 create function app.conversation_for_party(p_id text) returns app.conversations
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -17,7 +17,7 @@
  */
 
 create function app_private.notification_config() returns app_private.notification_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.notification_settings s where s.id
@@ -51,7 +51,7 @@ comment on function app_private.render(text, jsonb, boolean) is
   'Fill a template''s {{name}} placeholders from p_values (missing ones become empty); with p_html every value is HTML-escaped, so data can never become markup.';
 
 create function app_private.notification_wanted(p_user uuid, p_type text, out email boolean, out in_app boolean)
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   -- Only a JSON true or false counts: preferences is the user's free-form object (PATCH /api/users/me/).
@@ -71,7 +71,7 @@ comment on function app_private.notification_wanted(uuid, text) is
 
 create function app_private.notify(p_user uuid, p_type text, p_data jsonb, p_throttle_key text default null)
 returns uuid
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -283,7 +283,7 @@ comment on function api.notification_preferences_set(jsonb) is
 -- ---------------------------------------------------------------------------------
 
 create function app_private.email_render(p_id uuid, p_frontend_url text) returns jsonb
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object(
@@ -303,7 +303,7 @@ comment on function app_private.email_render(uuid, text) is
   'The email of a notification, rendered: to, a stable Message-ID, subject, text and HTML (values escaped) from its type''s templates, with the recipient''s first name and p_frontend_url; and its state and attempts. Owner only (the worker).';
 
 create function app_private.email_sent(p_id uuid, p_outbox jsonb default null) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -326,7 +326,7 @@ comment on function app_private.email_sent(uuid, jsonb) is
   'The relay accepted a notification''s email (or, with p_outbox, it was kept in app_private.email_outbox because no SMTP_HOST is set): email_state sent. Owner only (the worker).';
 
 create function app_private.email_failed(p_id uuid, p_error text, p_final boolean default false) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -401,7 +401,7 @@ comment on function api.notification_resend(text) is
 -- ---------------------------------------------------------------------------------
 
 create function app_private.booking_facts(b app.bookings) returns jsonb
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object('booking_id', b.id, 'product_id', b.product_id,
@@ -412,7 +412,7 @@ $$;
 comment on function app_private.booking_facts(app.bookings) is 'What every booking notification says: ids, the listing''s name, dates, total and currency.';
 
 create function app.tg_bookings__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -450,7 +450,7 @@ create trigger bookings_notify after update of status on app.bookings
   for each row when (new.status is distinct from old.status) execute function app.tg_bookings__notify();
 
 create function app.tg_money__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -493,7 +493,7 @@ create trigger payouts_notify after update of status on app.payouts
   execute function app.tg_money__notify();
 
 create function app.tg_reviews__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -516,7 +516,7 @@ create trigger reviews_notify after insert or update of response on app.reviews
   for each row execute function app.tg_reviews__notify();
 
 create function app.tg_login_attempts__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -543,7 +543,7 @@ create trigger login_attempts_notify after insert on app_private.login_attempts
   for each row when (new.succeeded) execute function app.tg_login_attempts__notify();
 
 create function app.tg_messages__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin

@@ -86,6 +86,26 @@ def test_security_definer_functions_pin_search_path(owner: psycopg.Connection[An
     assert bad == []
 
 
+def test_security_definer_only_where_a_client_role_calls_in(owner: psycopg.Connection[Any]) -> None:
+    """A definer that only the owner ever runs adds nothing: a function no other role may execute,
+    or a trigger function on tables no other role may write (triggers fire as the writer)."""
+    redundant = rows(
+        owner,
+        """select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics') and p.prosecdef
+             and case when p.prorettype = 'trigger'::regtype
+                 then not exists (
+                   select from pg_trigger t, pg_roles r
+                   where t.tgfoid = p.oid and not t.tgisinternal and r.oid <> p.proowner
+                     and not r.rolsuper and r.rolname !~ '^pg_'
+                     and (has_table_privilege(r.oid, t.tgrelid, 'insert, update, delete, truncate')
+                          or has_any_column_privilege(r.oid, t.tgrelid, 'insert, update')))
+                 else not exists (select from aclexplode(p.proacl) a where a.grantee <> p.proowner) end
+           order by 1""",
+    )
+    assert redundant == []
+
+
 def test_nothing_executable_by_public(owner: psycopg.Connection[Any]) -> None:
     bad = rows(
         owner,
