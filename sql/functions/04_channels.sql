@@ -30,4 +30,4 @@ as $$
                            'catalog', app_private.channel('catalog'))
 $$;
 comment on function app.listen_channels() is
-  'The channels the API listens on, {"notifications": ..., "catalog": ...}: asked once per listening connection by api/events.py and api/cache.py. SECURITY DEFINER to read app_private.channels; executable by the login role authenticator only, so no client role learns the names.';
+  'The channels the API listens on, {"notifications": ..., "catalog": ...}: asked once per listening connection by api/events.py and api/cache.py. Security definer: it reads app_private.channels; executable by the login role authenticator only, so no client role learns the names.';

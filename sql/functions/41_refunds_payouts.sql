@@ -239,7 +239,7 @@ begin
 end
 $$;
 comment on function api.payment_refund(text, jsonb) is
-  'POST /api/payments/{id}/refund/ {amount?, reason} — an admin refunds part or all of what remains of a succeeded payment (default: all of it), through its provider (a job). 400 naming amount when it exceeds what remains or has too many decimals, reason when missing; 409 when the payment is not succeeded or nothing remains. Admins.';
+  'POST /api/payments/{id}/refund/ {amount?, reason} — an admin refunds part or all of what remains of a succeeded payment (default: all of it), through its provider (a job). 400 naming amount when it exceeds what remains or has too many decimals, reason when missing; 409 when the payment is not succeeded or nothing remains. Admins. Security definer: no client role may write app.refunds; it opens the refund through app_private.refund_open.';
 
 create function app_private.refund_apply(p_provider text, p_refund uuid, p_provider_refund_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
@@ -357,7 +357,7 @@ begin
 end
 $$;
 comment on function api.payout_account_set(jsonb) is
-  'POST /api/users/me/payout-account/ {provider: stripe} | {provider: paypal, email} — where the signed-in host is paid. PayPal: active at once (payouts go to the email), and pending payouts are scheduled. Stripe: a Connect account created at Stripe (a job, payouts.create_account, which the API also runs at once to return the onboarding URL); it becomes active when Stripe reports that it can receive payouts (account.updated). Setting another replaces the account; payouts already scheduled keep their destination. Hosts.';
+  'POST /api/users/me/payout-account/ {provider: stripe} | {provider: paypal, email} — where the signed-in host is paid. PayPal: active at once (payouts go to the email), and pending payouts are scheduled. Stripe: a Connect account created at Stripe (a job, payouts.create_account, which the API also runs at once to return the onboarding URL); it becomes active when Stripe reports that it can receive payouts (account.updated). Setting another replaces the account; payouts already scheduled keep their destination. Hosts. Security definer: no client role may write app.payout_accounts; it defers the provider job and releases held payouts in app_private.';
 
 create function api.payout_account_attach(p_host uuid, p_provider_account_id text, p_status text) returns jsonb
 language plpgsql volatile security definer
@@ -381,7 +381,7 @@ begin
 end
 $$;
 comment on function api.payout_account_attach(uuid, text, text) is
-  'Record the host''s Stripe connected account (its id and whether it can receive payouts: pending | active); active releases the host''s pending payouts. Called by the API right after api.payout_account_set and by the worker (payouts.create_account); never by clients (api_internal and the owner only).';
+  'Record the host''s Stripe connected account (its id and whether it can receive payouts: pending | active); active releases the host''s pending payouts. Called by the API right after api.payout_account_set and by the worker (payouts.create_account); never by clients (api_internal and the owner only). Security definer: the API process (api_internal) may not write app.payout_accounts; it releases held payouts through app_private.payouts_release.';
 
 create function app_private.payout_account_apply(p_provider text, p_provider_account_id text, p_status text)
 returns text
@@ -672,7 +672,7 @@ begin
 end
 $$;
 comment on function api.payout_retry(text) is
-  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, or when the host has no active account. Admins.';
+  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, or when the host has no active account. Admins. Security definer: no client role may write app.payouts; it schedules the payout again through app_private.payout_schedule.';
 
 -- ---------------------------------------------------------------------------------
 -- Settling a booking

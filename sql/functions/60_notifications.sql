@@ -121,7 +121,7 @@ set search_path = pg_catalog, pg_temp
 as $$
   select app_private.render(t.subject, p_data, false) from app_private.notification_types t where t.type = p_type
 $$;
-comment on function app.notification_title(text, jsonb) is 'A notification''s one-line title: its type''s email subject, filled from its data. SECURITY DEFINER: the templates are private.';
+comment on function app.notification_title(text, jsonb) is 'A notification''s one-line title: its type''s email subject, filled from its data. Security definer: the templates are in app_private.notification_types, which no client role may read.';
 
 create function app.notification_json(n app.notifications) returns jsonb
 language sql stable security invoker
@@ -229,7 +229,7 @@ as $$
     cross join lateral app_private.notification_wanted(app.current_user_id(), t.type) w
 $$;
 comment on function api.notification_preferences_get() is
-  'GET /api/users/me/notification-preferences/ — every notification type with what it is, whether it can be turned off, and whether you get it by email and in the app. Signed in.';
+  'GET /api/users/me/notification-preferences/ — every notification type with what it is, whether it can be turned off, and whether you get it by email and in the app. Signed in. Security definer: the notification types are app_private.notification_types, which no client role may read.';
 
 create function api.notification_preferences_set(p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -276,7 +276,7 @@ begin
 end
 $$;
 comment on function api.notification_preferences_set(jsonb) is
-  'PUT /api/users/me/notification-preferences/ {"<type>": {"email"?: bool, "in_app"?: bool}, ...} — change what you hear about, per type and channel (the types you leave out keep their setting); kept in your profile''s preferences under "notifications". 400 naming the type for an unknown type, channel or value, or for turning a security notice off. Returns every type as GET does. Signed in.';
+  'PUT /api/users/me/notification-preferences/ {"<type>": {"email"?: bool, "in_app"?: bool}, ...} — change what you hear about, per type and channel (the types you leave out keep their setting); kept in your profile''s preferences under "notifications". 400 naming the type for an unknown type, channel or value, or for turning a security notice off. Returns every type as GET does. Signed in. Security definer: the notification types are app_private.notification_types, which no client role may read.';
 
 -- ---------------------------------------------------------------------------------
 -- Email delivery (the worker)
@@ -370,7 +370,7 @@ begin
 end
 $$;
 comment on function api.notifications_dead(text, text) is
-  'GET /api/admin/notifications/dead/ — emails the relay refused email_max_attempts times (dead letters), newest first: recipient id, type, attempts, the last error. Admins.';
+  'GET /api/admin/notifications/dead/ — emails the relay refused email_max_attempts times (dead letters), newest first: recipient id, type, attempts, the last error. Admins. Security definer: dead letters are every user''s notifications, and an admin''s policy on app.notifications shows only their own.';
 
 create function api.notification_resend(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -394,7 +394,7 @@ begin
 end
 $$;
 comment on function api.notification_resend(text) is
-  'POST /api/admin/notifications/{id}/resend/ — an admin sends a dead letter again (the relay is back): pending, attempts reset, a new job. 409 for anything but a dead letter. Admins.';
+  'POST /api/admin/notifications/{id}/resend/ — an admin sends a dead letter again (the relay is back): pending, attempts reset, a new job. 409 for anything but a dead letter. Admins. Security definer: it updates another user''s notification (an admin may update only read_at of their own) and defers the email job (app_private.defer).';
 
 -- ---------------------------------------------------------------------------------
 -- What makes notifications
