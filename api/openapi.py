@@ -39,8 +39,9 @@ from api.routes import ROUTES, Route
 
 SWAGGER_ASSETS = swagger_ui_path
 
+# A function's comment, less its last sentence when that is "Security definer: <why>" (for DBAs).
 COMMENTS = """
-select n.nspname || '.' || p.proname, coalesce(d.description, '')
+select n.nspname || '.' || p.proname, regexp_replace(coalesce(d.description, ''), '\\s*Security definer: .*$', '')
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 left join pg_description d on d.objoid = p.oid and d.classoid = 'pg_proc'::regclass

@@ -82,7 +82,7 @@ begin
 end
 $$;
 comment on function app.check_media_path(text) is
-  'Refuse a media path that is not a name the API generates for a new upload, or that a user or listing photo already uses (so deleting one record can never remove a file another shows). SECURITY DEFINER to see every record''s path.';
+  'Refuse a media path that is not a name the API generates for a new upload, or that a user or listing photo already uses (so deleting one record can never remove a file another shows). Security definer: it must see every user''s and listing''s photo path, whatever the caller may see.';
 
 create function api.health() returns jsonb
 language sql stable security definer
@@ -93,7 +93,7 @@ as $$
     'migrations', coalesce((select jsonb_agg(migration_id order by migration_id) from public._yoyo_migration), '[]'::jsonb))
 $$;
 comment on function api.health() is
-  'Readiness: reachable database and the versioned migrations applied (GET /readyz compares them with the files it ships). SECURITY DEFINER to read yoyo''s bookkeeping table; reveals only migration ids.';
+  'Readiness: reachable database and the versioned migrations applied (GET /readyz compares them with the files it ships). Security definer: it reads yoyo''s bookkeeping table (public._yoyo_migration), which no client role may read; it reveals only migration ids.';
 
 create function app.tg__set_updated_at() returns trigger
 language plpgsql security invoker
@@ -134,7 +134,7 @@ begin
 end
 $$;
 comment on function app.check_session() is
-  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role; the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it); and its session ("sid", a refresh-token family) must not have ended (users.ended_sessions: signed out, or ended by refresh-token reuse). Raises PT401 otherwise. SECURITY DEFINER: it reads users whatever the caller may see.';
+  'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role; the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it); and its session ("sid", a refresh-token family) must not have ended (users.ended_sessions: signed out, or ended by refresh-token reuse). Raises PT401 otherwise. Security definer: it reads the token''s user whatever the calling role may see or execute.';
 
 create function app.media_url(p_path text) returns text
 language sql stable parallel safe security invoker

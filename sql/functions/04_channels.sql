@@ -6,7 +6,7 @@
  * 'nexus_<name>_<suffix>', the suffix in app_private.channels (migration 0020), and:
  *   - the database sends through app_private.channel(<name>): app_private.notify
  *     (60_notifications.sql, 'notifications') and app.tg__catalog_changed
- *     (23_catalog_cache.sql, 'catalog'), both SECURITY DEFINER;
+ *     (23_catalog_cache.sql, 'catalog'), both as the owner;
  *   - the API's listeners (api/events.py, api/cache.py) ask app.listen_channels() once per
  *     listening connection, as the login role `authenticator`, the only role granted it
  *     (sql/policies/04_channels.sql).
@@ -30,4 +30,4 @@ as $$
                            'catalog', app_private.channel('catalog'))
 $$;
 comment on function app.listen_channels() is
-  'The channels the API listens on, {"notifications": ..., "catalog": ...}: asked once per listening connection by api/events.py and api/cache.py. SECURITY DEFINER to read app_private.channels; executable by the login role authenticator only, so no client role learns the names.';
+  'The channels the API listens on, {"notifications": ..., "catalog": ...}: asked once per listening connection by api/events.py and api/cache.py. Security definer: it reads app_private.channels; executable by the login role authenticator only, so no client role learns the names.';

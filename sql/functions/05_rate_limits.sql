@@ -57,7 +57,7 @@ begin
 end
 $$;
 comment on function app.rate_take(text, text) is
-  'Take one token from the bucket of route class p_class and caller p_caller (u:<user id> or a:<client address>), run first in every API request''s round trip, by the API''s login role before it switches to the client''s (api/db.py). An empty bucket raises 429 with Retry-After and RateLimit-Limit, -Remaining, -Reset and -Policy (IETF draft) in the HINT, which api/errors.py turns into headers. Nulls (internal calls; STRICT) and classes without an enabled row are not limited. SECURITY DEFINER: the buckets are private.';
+  'Take one token from the bucket of route class p_class and caller p_caller (u:<user id> or a:<client address>), run first in every API request''s round trip, by the API''s login role before it switches to the client''s (api/db.py). An empty bucket raises 429 with Retry-After and RateLimit-Limit, -Remaining, -Reset and -Policy (IETF draft) in the HINT, which api/errors.py turns into headers. Nulls (internal calls; STRICT) and classes without an enabled row are not limited. Security definer: the buckets are in app_private, which no client role may reach.';
 
 create function app.rate_settle(p_classes text[], p_callers text[], p_counts integer[]) returns jsonb
 language plpgsql volatile security definer
@@ -107,10 +107,10 @@ begin
 end
 $$;
 comment on function app.rate_settle(text[], text[], integer[]) is
-  'Debit the requests an API worker admitted under its leases (p_counts[i] for class p_classes[i] and caller p_callers[i]) from their buckets, in one transaction a few times a second (api/ratelimit.py). Returns {"leases": {class: lease} for the enabled classes with a lease, "blocked": [[class, caller], ...] whose bucket is now empty}; the worker sends those callers'' next requests through app.rate_take, which refuses them with its 429 until the bucket refills. SECURITY DEFINER: the buckets are private; only api_internal may call it.';
+  'Debit the requests an API worker admitted under its leases (p_counts[i] for class p_classes[i] and caller p_callers[i]) from their buckets, in one transaction a few times a second (api/ratelimit.py). Returns {"leases": {class: lease} for the enabled classes with a lease, "blocked": [[class, caller], ...] whose bucket is now empty}; the worker sends those callers'' next requests through app.rate_take, which refuses them with its 429 until the bucket refills. Security definer: the buckets are in app_private, which no client role may reach; only api_internal may call it.';
 
 create function app_private.rate_buckets_purge() returns integer
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   with gone as (delete from app_private.rate_buckets where updated_at < now() - interval '1 day' returning 1)

@@ -18,7 +18,7 @@ create trigger users_set_updated_at before update on app.users
   for each row execute function app.tg__set_updated_at();
 
 create function app_private.auth_config() returns app_private.auth_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.auth_settings s where s.id
@@ -73,7 +73,7 @@ as $$
   end
 $$;
 comment on function app.preferences_problem(jsonb) is
-  'Why a profile''s preferences are unacceptable, or null: a JSON object of at most 50 named settings (8 KiB), each text up to 500 characters, a number, a boolean or null, except notifications: {"<type>": {"email": bool, "in_app": bool}} for known types. So no client stores arbitrary depth or size. SECURITY DEFINER to read the notification type names.';
+  'Why a profile''s preferences are unacceptable, or null: a JSON object of at most 50 named settings (8 KiB), each text up to 500 characters, a number, a boolean or null, except notifications: {"<type>": {"email": bool, "in_app": bool}} for known types. So no client stores arbitrary depth or size. Security definer: the notification type names are in app_private.notification_types, which no client role may read.';
 
 create function app.profile_errors(p_body jsonb, p_partial boolean) returns jsonb
 language plpgsql stable security invoker
@@ -183,7 +183,7 @@ begin
 end
 $$;
 comment on function app.end_sessions(uuid) is
-  'End every session of a user: bump session_epoch (access tokens stop working) and revoke all refresh tokens. Allowed for the user themself, an admin, or the owner in psql.';
+  'End every session of a user: bump session_epoch (access tokens stop working) and revoke all refresh tokens. Allowed for the user themself, an admin, or the owner in psql. Security definer: it revokes refresh tokens in app_private.refresh_tokens and bumps users.session_epoch, which no client role may write.';
 
 -- ---------------------------------------------------------------------------------------
 -- Registration and sign-in
@@ -226,7 +226,7 @@ exception
 end
 $$;
 comment on function api.register(jsonb) is
-  'Sign up as a guest or host. Body: {email, password (8+ characters, at most 72 bytes), first_name, last_name, role? (guest|host, default guest), phone_number?}. Returns the new user (no password fields). Email is unique regardless of letter case (409); admins are never self-registered (role admin is a 400).';
+  'Sign up as a guest or host. Body: {email, password (8+ characters, at most 72 bytes), first_name, last_name, role? (guest|host, default guest), phone_number?}. Returns the new user (no password fields). Email is unique regardless of letter case (409); admins are never self-registered (role admin is a 400). Security definer: it stores the password hash in app_private.credentials and inserts the user, neither of which a client role may do.';
 
 create function api.login(p_body jsonb, p_client_addr text default null) returns jsonb
 language plpgsql volatile security definer
@@ -290,7 +290,7 @@ begin
 end
 $$;
 comment on function api.login(jsonb, text) is
-  'Sign in with {email, password}. Returns an outcome the API turns into {access, refresh, token_type, expires_in}: wrong password, unknown email and deactivated account give the same 401 in the same time (one bcrypt each); 5 failures for an email (or 20 for a client address) within 15 minutes give 429 with Retry-After. Every attempt is recorded.';
+  'Sign in with {email, password}. Returns an outcome the API turns into {access, refresh, token_type, expires_in}: wrong password, unknown email and deactivated account give the same 401 in the same time (one bcrypt each); 5 failures for an email (or 20 for a client address) within 15 minutes give 429 with Retry-After. Every attempt is recorded. Security definer: it reads password hashes (app_private.credentials) and records every attempt (app_private.login_attempts), which no client role may reach.';
 
 create function api.token_refresh(p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -323,7 +323,7 @@ begin
 end
 $$;
 comment on function api.token_refresh(jsonb) is
-  'Exchange {refresh} for a new access token and a new refresh token (rotation). Presenting an already-used refresh token revokes its whole family (the session begun by that sign-in: its access tokens stop working too) and is a 401.';
+  'Exchange {refresh} for a new access token and a new refresh token (rotation). Presenting an already-used refresh token revokes its whole family (the session begun by that sign-in: its access tokens stop working too) and is a 401. Security definer: refresh tokens live in app_private.refresh_tokens, which no client role may reach.';
 
 create function api.token_revoke(p_body jsonb) returns void
 language plpgsql volatile security definer
@@ -338,7 +338,7 @@ begin
 end
 $$;
 comment on function api.token_revoke(jsonb) is
-  'Sign out: revoke the session (token family) of {refresh}; its access tokens stop working at once (app.check_session). Succeeds for any string, so it reveals nothing about the token; a refresh that is not a string is a 400.';
+  'Sign out: revoke the session (token family) of {refresh}; its access tokens stop working at once (app.check_session). Succeeds for any string, so it reveals nothing about the token; a refresh that is not a string is a 400. Security definer: refresh tokens live in app_private.refresh_tokens, which no client role may reach.';
 
 create function api.token_revoke_all() returns void
 language sql volatile security invoker
@@ -387,7 +387,7 @@ begin
   perform app.end_sessions(app.current_user_id());
 end
 $$;
-comment on function api.me_deactivate() is 'Deactivate the signed-in user''s account: it can no longer sign in and every token stops working. An admin can reactivate it.';
+comment on function api.me_deactivate() is 'Deactivate the signed-in user''s account: it can no longer sign in and every token stops working. An admin can reactivate it. Security definer: only admins may update users.is_active, and ending the sessions revokes refresh tokens in app_private.';
 
 create function api.me_set_photo(p_path text, p_content_type text, p_size_bytes int) returns jsonb
 language plpgsql volatile security invoker
@@ -421,7 +421,7 @@ begin
 end
 $$;
 comment on function api.become_host() is
-  'Turn the signed-in guest into a host. Returns fresh tokens carrying the host role (tokens with the old role stop working).';
+  'Turn the signed-in guest into a host. Returns fresh tokens carrying the host role (tokens with the old role stop working). Security definer: only admins may update users.role, and the new tokens come from app_private (app_private.sign_in_outcome).';
 
 -- ---------------------------------------------------------------------------------------
 -- Admin: user management

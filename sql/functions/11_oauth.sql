@@ -50,7 +50,7 @@ begin
 end
 $$;
 comment on function api.oauth_begin(text, text, text, text) is
-  'Start an OAuth sign-in (GET /api/auth/{provider}/login): remember the random state, its PKCE code verifier and the callback URI for auth_settings.oauth_flow_seconds (default 600), single use. Returns {"expires_in": seconds} (the API gives its state cookie that lifetime). Expired flows are purged on the way. SECURITY DEFINER: the flows live in app_private.';
+  'Start an OAuth sign-in (GET /api/auth/{provider}/login): remember the random state, its PKCE code verifier and the callback URI for auth_settings.oauth_flow_seconds (default 600), single use. Returns {"expires_in": seconds} (the API gives its state cookie that lifetime). Expired flows are purged on the way. Security definer: the flows live in app_private.oauth_states, which no client role may reach.';
 
 create function api.oauth_complete(p_provider text, p_state text) returns jsonb
 language plpgsql volatile security definer
@@ -72,7 +72,7 @@ begin
 end
 $$;
 comment on function api.oauth_complete(text, text) is
-  'Consume a pending OAuth sign-in by its state (the provider''s callback): returns {"code_verifier", "redirect_uri"} for the code exchange. A state works once, for auth_settings.oauth_flow_seconds (default 600), with the provider it was issued for; anything else is a 400 naming `state`. SECURITY DEFINER: the flows live in app_private.';
+  'Consume a pending OAuth sign-in by its state (the provider''s callback): returns {"code_verifier", "redirect_uri"} for the code exchange. A state works once, for auth_settings.oauth_flow_seconds (default 600), with the provider it was issued for; anything else is a 400 naming `state`. Security definer: the flows live in app_private.oauth_states, which no client role may reach.';
 
 create function api.oauth_sign_in(
   p_provider text, p_subject text, p_email text, p_email_verified boolean, p_first_name text, p_last_name text)
@@ -142,7 +142,7 @@ begin
 end
 $$;
 comment on function api.oauth_sign_in(text, text, text, boolean, text, text) is
-  'Sign in with an identity a provider has vouched for (GET /api/auth/{provider}/callback, after the code exchange and ID-token check): a known (provider, subject) signs in its user; otherwise a verified email matching an account (any letter case) links the identity to it; otherwise a new guest without a password is created and linked. Returns the login outcome {"ok": true, "user_id", "role", "epoch", "refresh", "refresh_expires_in"}, or {"ok": false, "status", "detail"} for an unverified or missing email (403) or a deactivated account (401). SECURITY DEFINER: identities and refresh tokens live in app_private.';
+  'Sign in with an identity a provider has vouched for (GET /api/auth/{provider}/callback, after the code exchange and ID-token check): a known (provider, subject) signs in its user; otherwise a verified email matching an account (any letter case) links the identity to it; otherwise a new guest without a password is created and linked. Returns the login outcome {"ok": true, "user_id", "role", "epoch", "refresh", "refresh_expires_in"}, or {"ok": false, "status", "detail"} for an unverified or missing email (403) or a deactivated account (401). Security definer: identities, credentials and refresh tokens live in app_private, which no client role may reach, and it creates users.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_parameter('provider', 'A configured sign-in provider, e.g. google or facebook.', '"string(1..40)"');

@@ -33,7 +33,7 @@ begin
 end
 $$;
 comment on function app.public_profiles(uuid[]) is
-  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who host a listing. SECURITY DEFINER: users are otherwise visible only to themselves and admins. PL/pgSQL, not SQL: a SQL function with SET is never inlined and plans its query again on every call; PL/pgSQL keeps the plan for the session (~0.25 ms less per page of results), and a generic one: with an array parameter the plan cache would otherwise judge a plan for the values cheaper and plan again on every call (a third of a detail request''s time in PostgreSQL).';
+  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who host a listing. Security definer: users are otherwise visible only to themselves and admins. PL/pgSQL, not SQL: a SQL function with SET is never inlined and plans its query again on every call; PL/pgSQL keeps the plan for the session (~0.25 ms less per page of results), and a generic one: with an array parameter the plan cache would otherwise judge a plan for the values cheaper and plan again on every call (a third of a detail request''s time in PostgreSQL).';
 
 create function app.product_json(p app.products, p_category app.categories, p_host_first_name text,
                                  p_host_photo_url text, p_amenities jsonb, p_photos jsonb, p_photo text,

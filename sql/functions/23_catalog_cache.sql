@@ -34,7 +34,7 @@ begin
 end
 $$;
 comment on function app.tg__catalog_changed() is
-  'AFTER trigger: NOTIFY app_private.channel(''catalog'') with p:<the row''s column named by the trigger''s argument> (a listing id), or * when the argument is *. Heard by every API process''s catalog cache (api/cache.py) once the change commits. SECURITY DEFINER to read the channel''s secret name, whoever writes.';
+  'AFTER trigger: NOTIFY app_private.channel(''catalog'') with p:<the row''s column named by the trigger''s argument> (a listing id), or * when the argument is *. Heard by every API process''s catalog cache (api/cache.py) once the change commits. Security definer: it reads the channel''s secret name (app_private.channels), whoever writes.';
 
 create trigger products_catalog_changed after insert or update or delete on app.products
   for each row execute function app.tg__catalog_changed('id');

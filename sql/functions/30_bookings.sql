@@ -38,7 +38,7 @@
 -- ---------------------------------------------------------------------------------
 
 create function app_private.booking_config() returns app_private.booking_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.booking_settings s where s.id
@@ -53,7 +53,7 @@ as $$
   select (p_start + s.check_in_time) at time zone 'UTC' from app_private.booking_settings s where s.id
 $$;
 comment on function app.booking_check_in(date) is
-  'The check-in instant of a stay starting on p_start: that day at booking_settings.check_in_time (default 15:00) UTC. Cancellation deadlines count back from it.';
+  'The check-in instant of a stay starting on p_start: that day at booking_settings.check_in_time (default 15:00) UTC. Cancellation deadlines count back from it. Security definer: the check-in time is in app_private.booking_settings, which no client role may read.';
 
 create function app.booking_refund(
   p_policy app.cancellation_policy,
@@ -110,7 +110,7 @@ comment on function app.booking_json(app.bookings) is
 
 create function app_private.expire_holds(p_now timestamptz, p_product uuid default null, p_guest uuid default null)
 returns integer
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -168,7 +168,7 @@ create trigger bookings_set_updated_at before update on app.bookings
   for each row execute function app.tg__set_updated_at();
 
 create function app.tg_bookings__sync_calendar() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -194,7 +194,7 @@ create trigger bookings_sync_calendar after insert or update of status on app.bo
 -- ---------------------------------------------------------------------------------
 
 create function app_private.lock_user(p_user uuid) returns void
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select from app.users u where u.id = p_user for no key update
@@ -203,7 +203,7 @@ comment on function app_private.lock_user(uuid) is
   'Serialise one user''s writes that must not interleave (the pending-booking cap, Idempotency-Key retries, the message limit): a row lock on the user''s app.users row, held to the end of the transaction. A row lock, not an advisory lock: no client role can take it from psql. Profile updates of that user wait for it; reads never do. Take it before app_private.lock_listing.';
 
 create function app_private.lock_listing(p_product uuid) returns void
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select from app.products p where p.id = p_product for no key update
@@ -213,7 +213,7 @@ comment on function app_private.lock_listing(uuid) is
 
 create function app_private.idempotent_replay(p_user uuid, p_key text, p_endpoint text, p_body jsonb)
 returns jsonb
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -241,7 +241,7 @@ comment on function app_private.idempotent_replay(uuid, text, text, jsonb) is
 create function app_private.idempotent_remember(p_user uuid, p_key text, p_endpoint text, p_body jsonb,
                                                 p_response jsonb)
 returns jsonb
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -353,7 +353,7 @@ begin
 end
 $$;
 comment on function api.booking_create(jsonb, text) is
-  'POST /api/bookings/ {product_id, start_date, end_date, guests}: book a published listing for the stay [start_date, end_date) (end_date is the check-out day). Returns the booking with status "pending", which holds the dates for booking_settings.hold_minutes (default 30) until the host confirms. The database computes total_price = price_per_night x nights in the listing''s currency; status, prices and guest_id in the body are ignored. 400 naming the field: bad or past start_date, end_date not after start_date, more than max_nights nights, more guests than the listing allows, an unknown or unpublished listing. 403: your own listing. 409: dates taken, or already max_pending (default 3) pending bookings. Idempotency-Key header: a retry with the same key and body returns the first response and books nothing; the same key with a different body is 422.';
+  'POST /api/bookings/ {product_id, start_date, end_date, guests}: book a published listing for the stay [start_date, end_date) (end_date is the check-out day). Returns the booking with status "pending", which holds the dates for booking_settings.hold_minutes (default 30) until the host confirms. The database computes total_price = price_per_night x nights in the listing''s currency; status, prices and guest_id in the body are ignored. 400 naming the field: bad or past start_date, end_date not after start_date, more than max_nights nights, more guests than the listing allows, an unknown or unpublished listing. 403: your own listing. 409: dates taken, or already max_pending (default 3) pending bookings. Idempotency-Key header: a retry with the same key and body returns the first response and books nothing; the same key with a different body is 422. Security definer: no client role may insert into app.bookings; it locks the listing and the guest and keeps idempotency records in app_private.';
 
 -- ---------------------------------------------------------------------------------
 -- Read
@@ -431,7 +431,7 @@ comment on function api.bookings_list(text, text, text, text, text, text, text, 
 -- ---------------------------------------------------------------------------------
 
 create function app.booking_for_party(p_id text) returns app.bookings
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -448,7 +448,7 @@ begin
 end
 $$;
 comment on function app.booking_for_party(text) is
-  'The booking a path names, locked for update, when the caller is one of its parties (its guest, the listing''s host) or an admin; a 404 for anyone else, so existence is not revealed. SECURITY DEFINER: the transitions that use it write bookings no client role may write directly.';
+  'The booking a path names, locked for update, when the caller is one of its parties (its guest, the listing''s host) or an admin; a 404 for anyone else, so existence is not revealed. Executable by the owner only: it runs inside the SECURITY DEFINER transitions, which write bookings no client role may write directly.';
 
 create function api.booking_confirm(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -476,7 +476,7 @@ begin
 end
 $$;
 comment on function api.booking_confirm(text) is
-  'POST /api/bookings/{id}/confirm/: the listing''s host (or an admin) confirms a pending booking whose hold has not expired. 409 for any other status or an expired hold; 403 for the guest; 404 for anyone else.';
+  'POST /api/bookings/{id}/confirm/: the listing''s host (or an admin) confirms a pending booking whose hold has not expired. 409 for any other status or an expired hold; 403 for the guest; 404 for anyone else. Security definer: no client role may update app.bookings; it finds the booking through app.booking_for_party (owner only).';
 
 create function api.booking_cancel(p_id text, p_body jsonb default null) returns jsonb
 language plpgsql volatile security definer
@@ -517,7 +517,7 @@ begin
 end
 $$;
 comment on function api.booking_cancel(text, jsonb) is
-  'POST /api/bookings/{id}/cancel/ {reason?}: the guest, the listing''s host or an admin cancels a pending or confirmed booking; its dates become free. refund_amount follows the cancellation policy the booking was made under (see app.booking_refund; check-in is start_date at check_in_time UTC); a host or admin cancellation refunds in full. For a pending (unpaid) booking refund_amount is still the policy amount of total_price: payments refund at most what was paid. Records canceled_at, canceled_by and cancel_reason. 409 for a completed or canceled booking, or once check-out has passed; 404 for anyone but the parties.';
+  'POST /api/bookings/{id}/cancel/ {reason?}: the guest, the listing''s host or an admin cancels a pending or confirmed booking; its dates become free. refund_amount follows the cancellation policy the booking was made under (see app.booking_refund; check-in is start_date at check_in_time UTC); a host or admin cancellation refunds in full. For a pending (unpaid) booking refund_amount is still the policy amount of total_price: payments refund at most what was paid. Records canceled_at, canceled_by and cancel_reason. 409 for a completed or canceled booking, or once check-out has passed; 404 for anyone but the parties. Security definer: no client role may update app.bookings; it finds the booking through app.booking_for_party (owner only) and reads app_private.booking_settings.';
 
 -- ---------------------------------------------------------------------------------
 -- Availability and host blocks
@@ -560,7 +560,7 @@ begin
 end
 $$;
 comment on function api.product_availability(text, text, text) is
-  'GET /api/products/{id}/availability/?from=&to=: the taken ranges [start_date, end_date) overlapping the window [from, to) (default: today and the next 365 days; at most 731 days). Anyone may ask about a published listing; an unpublished one is 404 except to its host and admins, who also see each range''s kind (booked or blocked), block_id, booking_id and reason. Expired holds are not shown.';
+  'GET /api/products/{id}/availability/?from=&to=: the taken ranges [start_date, end_date) overlapping the window [from, to) (default: today and the next 365 days; at most 731 days). Anyone may ask about a published listing; an unpublished one is 404 except to its host and admins, who also see each range''s kind (booked or blocked), block_id, booking_id and reason. Expired holds are not shown. Security definer: client roles may read only product_id and stay of app.calendar_entries; the listing''s host and admins also get each entry''s kind, block, booking and reason, and expired holds are left out by reading other users'' bookings.';
 
 create function api.product_block_dates(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -606,7 +606,7 @@ begin
 end
 $$;
 comment on function api.product_block_dates(text, jsonb) is
-  'POST /api/products/{id}/blocked-dates/ {start_date, end_date, reason?}: the listing''s host (or an admin) takes [start_date, end_date) off the calendar (maintenance, own use). 409 if it overlaps a booking or another block. Returns the block; its id deletes it.';
+  'POST /api/products/{id}/blocked-dates/ {start_date, end_date, reason?}: the listing''s host (or an admin) takes [start_date, end_date) off the calendar (maintenance, own use). 409 if it overlaps a booking or another block. Returns the block; its id deletes it. Security definer: no client role may insert into app.calendar_entries; it locks the listing and expires stale holds in app_private.';
 
 create function api.product_unblock_dates(p_id text, p_block_id text) returns void
 language plpgsql volatile security definer
@@ -629,14 +629,14 @@ begin
 end
 $$;
 comment on function api.product_unblock_dates(text, text) is
-  'DELETE /api/products/{id}/blocked-dates/{block_id}/: the listing''s host (or an admin) removes a block; 404 for anyone else or an unknown block. Bookings are freed by canceling them, never here.';
+  'DELETE /api/products/{id}/blocked-dates/{block_id}/: the listing''s host (or an admin) removes a block; 404 for anyone else or an unknown block. Bookings are freed by canceling them, never here. Security definer: no client role may delete from app.calendar_entries.';
 
 -- ---------------------------------------------------------------------------------
 -- The scheduled job
 -- ---------------------------------------------------------------------------------
 
 create function app.run_booking_jobs(p_now timestamptz default now()) returns jsonb
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

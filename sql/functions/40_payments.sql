@@ -27,7 +27,7 @@ create trigger payments_set_updated_at before update on app.payments
   for each row execute function app.tg__set_updated_at();
 
 create function app_private.payment_config() returns app_private.payment_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.payment_settings s where s.id
@@ -36,7 +36,7 @@ comment on function app_private.payment_config() is
   'The payment settings row (app_private.payment_settings): platform_fee_percent, rate_max_age_hours.';
 
 create function app_private.defer(p_task text, p_args jsonb, p_lock text default null) returns bigint
-language sql volatile security definer
+language sql volatile security invoker
 -- procrastinate's own functions and triggers name their tables without a schema.
 set search_path = procrastinate, pg_catalog, pg_temp
 as $$
@@ -93,7 +93,7 @@ as $$
    limit 1
 $$;
 comment on function app.exchange_rate(text, text) is
-  'The newest rate for 1 p_base in p_quote observed within payment_settings.rate_max_age_hours, or null when there is none that fresh.';
+  'The newest rate for 1 p_base in p_quote observed within payment_settings.rate_max_age_hours, or null when there is none that fresh. Security definer: the rates'' maximum age is in app_private.payment_settings, which no client role may read.';
 
 -- ---------------------------------------------------------------------------------
 -- Currencies and rates
@@ -292,7 +292,7 @@ exception when unique_violation then
 end
 $$;
 comment on function api.payment_create(text, jsonb, text) is
-  'POST /api/bookings/{id}/payments/ {provider: stripe | paypal, currency?} — the booking''s guest pays a pending booking upfront: amount = total_price, or in another supported currency at the newest rate younger than rate_max_age_hours (recorded as rate; no fresh rate is a 400 naming currency), rounded to that currency''s minor units. Creating it at the provider is a job (payments.create_at_provider) written in this transaction. One open payment per booking: asking again returns the open one. 409 unless the booking is pending and its hold unexpired; 403 for the host; 404 for anyone else. Idempotency-Key honoured: a replay answers with that payment as it is now.';
+  'POST /api/bookings/{id}/payments/ {provider: stripe | paypal, currency?} — the booking''s guest pays a pending booking upfront: amount = total_price, or in another supported currency at the newest rate younger than rate_max_age_hours (recorded as rate; no fresh rate is a 400 naming currency), rounded to that currency''s minor units. Creating it at the provider is a job (payments.create_at_provider) written in this transaction. One open payment per booking: asking again returns the open one. 409 unless the booking is pending and its hold unexpired; 403 for the host; 404 for anyone else. Idempotency-Key honoured: a replay answers with that payment as it is now. Security definer: no client role may insert into app.payments; it finds the booking through app.booking_for_party (owner only), keeps idempotency records and defers the provider job in app_private.';
 
 create function api.payment_attach(p_id uuid, p_provider_payment_id text, p_client_secret text default null,
                                    p_approve_url text default null)
@@ -323,7 +323,7 @@ begin
 end
 $$;
 comment on function api.payment_attach(uuid, text, text, text) is
-  'Record the provider''s object for a payment (its id, and the Stripe client secret or PayPal approval URL while the payment is open). A payment already failed or canceled keeps no secret and its new provider object is canceled (a job). Idempotent: the same id again changes nothing; another id is a 409. Called by the API right after api.payment_create and by the worker''s retries (payments.create_at_provider); never by clients (api_internal and the owner only).';
+  'Record the provider''s object for a payment (its id, and the Stripe client secret or PayPal approval URL while the payment is open). A payment already failed or canceled keeps no secret and its new provider object is canceled (a job). Idempotent: the same id again changes nothing; another id is a 409. Called by the API right after api.payment_create and by the worker''s retries (payments.create_at_provider); never by clients (api_internal and the owner only). Security definer: the API process (api_internal) may not write app.payments or procrastinate''s queue (app_private.defer).';
 
 create function api.payment_capture(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -358,7 +358,7 @@ begin
 end
 $$;
 comment on function api.payment_capture(text) is
-  'POST /api/payments/{id}/capture/ — after the guest approved the PayPal order, take the money: defers payments.capture_at_provider (which the API also runs at once, so the answer is usually the succeeded payment). Capturing a succeeded payment again changes nothing. 409 for a Stripe payment, a payment not yet at PayPal, or a failed, canceled or refunded one; 403 for the host; 404 for anyone else.';
+  'POST /api/payments/{id}/capture/ — after the guest approved the PayPal order, take the money: defers payments.capture_at_provider (which the API also runs at once, so the answer is usually the succeeded payment). Capturing a succeeded payment again changes nothing. 409 for a Stripe payment, a payment not yet at PayPal, or a failed, canceled or refunded one; 403 for the host; 404 for anyone else. Security definer: it defers the capture job into procrastinate''s queue (app_private.defer), which no client role may write.';
 
 create function api.payment_report(p_provider text, p_provider_payment_id text, p_status text,
                                    p_amount_minor bigint, p_currency text, p_reason text default null)
@@ -371,7 +371,7 @@ begin
 end
 $$;
 comment on function api.payment_report(text, text, text, bigint, text, text) is
-  'What the API itself just heard from a provider about a payment (the answer to its own PayPal capture call): applied as app_private.payment_apply does. Never by clients (api_internal only).';
+  'What the API itself just heard from a provider about a payment (the answer to its own PayPal capture call): applied as app_private.payment_apply does. Never by clients (api_internal only). Security definer: it applies the provider''s report to the payment and the ledger through app_private.payment_apply, which the API process (api_internal) may not reach.';
 
 -- ---------------------------------------------------------------------------------
 -- What providers report
@@ -402,12 +402,12 @@ begin
 end
 $$;
 comment on function api.webhook_receive(text, text, text, text, text) is
-  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only.';
+  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only. Security definer: it records the event in app_private.webhook_events and defers its processing (app_private.defer), which the API process (api_internal) may not reach.';
 
 create function app_private.payment_apply(p_provider text, p_provider_payment_id text, p_status text,
                                           p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -467,7 +467,7 @@ comment on function app_private.payment_apply(text, text, text, bigint, text, te
   'Apply what a provider''s own record says about a payment (the worker retrieves it; webhook payloads are never trusted): its status (processing, succeeded, failed, canceled), amount in minor units and currency, which must match the payment or nothing changes. A success confirms the pending booking (even past its hold: the guest paid), or is refunded in full when the booking was canceled meanwhile. Returns what it did. Owner only (the worker, and the API through api.payment_report).';
 
 create function app_private.payment_give_up(p_id uuid, p_reason text) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -480,7 +480,7 @@ comment on function app_private.payment_give_up(uuid, text) is
   'The worker''s last retry to create a payment at its provider failed: the payment fails with the reason (the guest may start another). Owner only.';
 
 create function app_private.payments_cancel_open(p_booking_id uuid, p_reason text) returns integer
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

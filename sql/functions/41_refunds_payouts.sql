@@ -25,7 +25,7 @@
 create function app_private.ledger_post(p_booking uuid, p_memo text, p_entries jsonb, p_payment uuid default null,
                                         p_refund uuid default null, p_payout uuid default null)
 returns uuid
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -77,7 +77,7 @@ create trigger ledger_entries_append_only before update or delete on app.ledger_
   for each row execute function app.tg_ledger_entries__append_only();
 
 create function app.tg_payments__post() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -101,7 +101,7 @@ create trigger refunds_set_updated_at before update on app.refunds
   for each row execute function app.tg__set_updated_at();
 
 create function app.tg_refunds__guard() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -148,7 +148,7 @@ create trigger refunds_guard before insert or update on app.refunds
   for each row execute function app.tg_refunds__guard();
 
 create function app_private.refundable(p_payment app.payments) returns numeric
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select p_payment.amount - coalesce(sum(r.amount), 0)
@@ -159,7 +159,7 @@ comment on function app_private.refundable(app.payments) is
   'What can still be refunded of a payment: its amount minus its pending and succeeded refunds.';
 
 create function app.tg_refunds__settle() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -186,7 +186,7 @@ create trigger refunds_settle after update of status on app.refunds
 create function app_private.refund_open(p_payment uuid, p_amount numeric, p_kind app.refund_kind, p_reason text,
                                         p_by uuid)
 returns app.refunds
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -236,12 +236,12 @@ begin
 end
 $$;
 comment on function api.payment_refund(text, jsonb) is
-  'POST /api/payments/{id}/refund/ {amount?, reason} — an admin refunds part or all of what remains of a succeeded payment (default: all of it), through its provider (a job). 400 naming amount when it exceeds what remains or has too many decimals, reason when missing; 409 when the payment is not succeeded or nothing remains. Admins.';
+  'POST /api/payments/{id}/refund/ {amount?, reason} — an admin refunds part or all of what remains of a succeeded payment (default: all of it), through its provider (a job). 400 naming amount when it exceeds what remains or has too many decimals, reason when missing; 409 when the payment is not succeeded or nothing remains. Admins. Security definer: no client role may write app.refunds; it opens the refund through app_private.refund_open.';
 
 create function app_private.refund_apply(p_provider text, p_refund uuid, p_provider_refund_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -277,7 +277,7 @@ comment on function app_private.refund_apply(text, uuid, text, text, bigint, tex
   'Apply what a provider''s own record says about a refund (found by our id or the provider''s): its provider id, and pending -> succeeded | failed when amount and currency match. Returns what it did. Owner only (the worker).';
 
 create function app_private.refund_give_up(p_id uuid, p_reason text) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -354,7 +354,7 @@ begin
 end
 $$;
 comment on function api.payout_account_set(jsonb) is
-  'POST /api/users/me/payout-account/ {provider: stripe} | {provider: paypal, email} — where the signed-in host is paid. PayPal: active at once (payouts go to the email), and pending payouts are scheduled. Stripe: a Connect account created at Stripe (a job, payouts.create_account, which the API also runs at once to return the onboarding URL); it becomes active when Stripe reports that it can receive payouts (account.updated). Setting another replaces the account; payouts already scheduled keep their destination. Hosts.';
+  'POST /api/users/me/payout-account/ {provider: stripe} | {provider: paypal, email} — where the signed-in host is paid. PayPal: active at once (payouts go to the email), and pending payouts are scheduled. Stripe: a Connect account created at Stripe (a job, payouts.create_account, which the API also runs at once to return the onboarding URL); it becomes active when Stripe reports that it can receive payouts (account.updated). Setting another replaces the account; payouts already scheduled keep their destination. Hosts. Security definer: no client role may write app.payout_accounts; it defers the provider job and releases held payouts in app_private.';
 
 create function api.payout_account_attach(p_host uuid, p_provider_account_id text, p_status text) returns jsonb
 language plpgsql volatile security definer
@@ -378,11 +378,11 @@ begin
 end
 $$;
 comment on function api.payout_account_attach(uuid, text, text) is
-  'Record the host''s Stripe connected account (its id and whether it can receive payouts: pending | active); active releases the host''s pending payouts. Called by the API right after api.payout_account_set and by the worker (payouts.create_account); never by clients (api_internal and the owner only).';
+  'Record the host''s Stripe connected account (its id and whether it can receive payouts: pending | active); active releases the host''s pending payouts. Called by the API right after api.payout_account_set and by the worker (payouts.create_account); never by clients (api_internal and the owner only). Security definer: the API process (api_internal) may not write app.payout_accounts; it releases held payouts through app_private.payouts_release.';
 
 create function app_private.payout_account_apply(p_provider text, p_provider_account_id text, p_status text)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -442,7 +442,7 @@ create trigger payouts_guard before insert or update on app.payouts
   for each row execute function app.tg_payouts__guard();
 
 create function app.tg_payouts__post() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -459,7 +459,7 @@ create trigger payouts_post after update of status on app.payouts
   execute function app.tg_payouts__post();
 
 create function app.tg_payouts__return() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -476,7 +476,7 @@ create trigger payouts_return after update of status on app.payouts
   execute function app.tg_payouts__return();
 
 create function app_private.payout_schedule(p_id uuid) returns boolean
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -500,7 +500,7 @@ comment on function app_private.payout_schedule(uuid) is
   'Hand a pending (or failed) payout to the worker (job payouts.send) to the host''s active payout account, recorded as its provider and destination. False when the host has no active account.';
 
 create function app_private.payouts_release(p_host uuid) returns integer
-language sql volatile security definer
+language sql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select count(*)::int from app.payouts o
@@ -510,7 +510,7 @@ comment on function app_private.payouts_release(uuid) is
   'Schedule every pending payout of a host (their payout account just became active). Returns how many.';
 
 create function app_private.payout_open(p_booking uuid) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -560,7 +560,7 @@ comment on function app_private.payout_open(uuid) is
 create function app_private.payout_apply(p_provider text, p_payout uuid, p_provider_payout_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -593,7 +593,7 @@ comment on function app_private.payout_apply(text, uuid, text, text, bigint, tex
   'Apply what a provider''s own record says about a payout (found by our id or the provider''s): scheduled | processing -> processing | paid | failed, and paid -> failed when the provider returned it, when amount and currency match. Returns what it did. Owner only (the worker).';
 
 create function app_private.payout_give_up(p_id uuid, p_reason text) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -666,14 +666,14 @@ begin
 end
 $$;
 comment on function api.payout_retry(text) is
-  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, or when the host has no active account. Admins.';
+  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, or when the host has no active account. Admins. Security definer: no client role may write app.payouts; it schedules the payout again through app_private.payout_schedule.';
 
 -- ---------------------------------------------------------------------------------
 -- Settling a booking
 -- ---------------------------------------------------------------------------------
 
 create function app.tg_bookings__settle() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare

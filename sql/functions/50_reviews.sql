@@ -9,7 +9,7 @@
  */
 
 create function app_private.review_config() returns app_private.review_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.review_settings s where s.id
@@ -21,7 +21,7 @@ create trigger reviews_set_updated_at before update on app.reviews
   for each row execute function app.tg__set_updated_at();
 
 create function app.tg_reviews__rate() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -65,7 +65,7 @@ begin
 end
 $$;
 comment on function app.reviewer_profiles(uuid[]) is
-  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who wrote a review. SECURITY DEFINER: users are otherwise visible only to themselves and admins. PL/pgSQL with a generic plan, as app.public_profiles: called once per review of a page, a SQL function with SET would be parsed and planned on every call.';
+  'The public profile (id, first name, photo URL; never email or phone) of those of the given users who wrote a review. Security definer: users are otherwise visible only to themselves and admins. PL/pgSQL with a generic plan, as app.public_profiles: called once per review of a page, a SQL function with SET would be parsed and planned on every call.';
 
 create function app.review_json(r app.reviews, p_reviewer_first_name text, p_reviewer_photo_url text) returns jsonb
 language sql stable security invoker
@@ -103,7 +103,7 @@ comment on function app.review_detail(uuid) is
   'One review (app.review_json), or null when the caller may not see it. PL/pgSQL so that its statement is planned once per session (a SQL function with a FROM is planned on every call).';
 
 create function app.review_for_update(p_id text) returns app.reviews
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -178,7 +178,7 @@ exception when unique_violation then
 end
 $$;
 comment on function api.review_create(text, jsonb) is
-  'POST /api/bookings/{id}/review/ {rating, comment} — the booking''s guest reviews a completed stay, once, within review_settings.window_days (default 14) after check-out. 400 naming rating (whole number 1-5) or comment (1-5000 characters); 403 for the host or an admin; 409 naming why when the stay is not completed, already reviewed or past the window; 404 for anyone else. The listing''s rating follows at once.';
+  'POST /api/bookings/{id}/review/ {rating, comment} — the booking''s guest reviews a completed stay, once, within review_settings.window_days (default 14) after check-out. 400 naming rating (whole number 1-5) or comment (1-5000 characters); 403 for the host or an admin; 409 naming why when the stay is not completed, already reviewed or past the window; 404 for anyone else. The listing''s rating follows at once. Security definer: no client role may insert into app.reviews; it finds the stay through app.booking_for_party (owner only) and reads the review and booking settings in app_private.';
 
 create function api.review_update(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -206,7 +206,7 @@ begin
 end
 $$;
 comment on function api.review_update(text, jsonb) is
-  'PATCH /api/reviews/{id}/ {rating?, comment?} — the author edits their review within review_settings.edit_hours (default 48) of writing it, never once the host has responded (409 naming why). 400 naming the field; 403 for anyone else who can see it; 404 otherwise.';
+  'PATCH /api/reviews/{id}/ {rating?, comment?} — the author edits their review within review_settings.edit_hours (default 48) of writing it, never once the host has responded (409 naming why). 400 naming the field; 403 for anyone else who can see it; 404 otherwise. Security definer: no client role may update app.reviews; it finds the review through app.review_for_update (owner only) and reads app_private.review_settings.';
 
 create function api.review_respond(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -224,7 +224,7 @@ begin
 end
 $$;
 comment on function api.review_respond(text, jsonb) is
-  'PUT /api/reviews/{id}/response/ {body} — the listing''s host writes their one response to a review, or rewrites it (1-5000 characters). Once there is a response the author can no longer edit the review. 400 naming body; 403 for anyone else who can see the review; 404 otherwise.';
+  'PUT /api/reviews/{id}/response/ {body} — the listing''s host writes their one response to a review, or rewrites it (1-5000 characters). Once there is a response the author can no longer edit the review. 400 naming body; 403 for anyone else who can see the review; 404 otherwise. Security definer: no client role may update app.reviews; it finds the review through app.review_for_update (owner only).';
 
 create function api.review_hide(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -242,7 +242,7 @@ begin
 end
 $$;
 comment on function api.review_hide(text, jsonb) is
-  'POST /api/reviews/{id}/hide/ {reason} — an admin hides a review: it leaves the public lists and the listing''s rating at once; its author and the host still see it, marked hidden with the reason. Hiding again updates the reason. 400 naming reason; 403 for non-admins.';
+  'POST /api/reviews/{id}/hide/ {reason} — an admin hides a review: it leaves the public lists and the listing''s rating at once; its author and the host still see it, marked hidden with the reason. Hiding again updates the reason. 400 naming reason; 403 for non-admins. Security definer: no client role may update app.reviews; it finds the review through app.review_for_update (owner only).';
 
 create function api.review_unhide(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -256,7 +256,7 @@ begin
 end
 $$;
 comment on function api.review_unhide(text) is
-  'POST /api/reviews/{id}/unhide/ — an admin makes a hidden review visible again; it counts in the listing''s rating at once. 403 for non-admins.';
+  'POST /api/reviews/{id}/unhide/ — an admin makes a hidden review visible again; it counts in the listing''s rating at once. 403 for non-admins. Security definer: no client role may update app.reviews; it finds the review through app.review_for_update (owner only).';
 
 -- ---------------------------------------------------------------------------------
 -- Reading

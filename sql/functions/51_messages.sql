@@ -35,7 +35,7 @@
 -- ---------------------------------------------------------------------------------
 
 create function app_private.message_config() returns app_private.message_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.message_settings s where s.id
@@ -44,7 +44,7 @@ comment on function app_private.message_config() is
   'The message settings row (app_private.message_settings): max_messages per window_seconds per sender. Change them as the owner: update app_private.message_settings set max_messages = 60;';
 
 create function app_private.message_throttle(p_sender uuid) returns void
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -111,7 +111,7 @@ create trigger conversations_guard before update on app.conversations
   for each row execute function app.tg_conversations__guard();
 
 create function app.tg_messages__touch_conversation() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -168,7 +168,7 @@ as $$
   left join app.products p on p.id = c.product_id
 $$;
 comment on function app.conversation_json(uuid) is
-  'A conversation as its party sees it: id, as (the caller''s side: guest or host), product {id, name} (null once the listing was deleted), other_party (the other party''s public profile: id, first_name, photo_url; never email or phone), last_message, unread_count (messages to the caller not yet read), created_at, last_message_at. Null for anyone but the two parties. SECURITY DEFINER: the other party''s profile and an unpublished listing''s name are otherwise out of the caller''s sight.';
+  'A conversation as its party sees it: id, as (the caller''s side: guest or host), product {id, name} (null once the listing was deleted), other_party (the other party''s public profile: id, first_name, photo_url; never email or phone), last_message, unread_count (messages to the caller not yet read), created_at, last_message_at. Null for anyone but the two parties. Security definer: the other party''s profile and an unpublished listing''s name are otherwise out of the caller''s sight.';
 
 create function app.check_message_body(p_errors jsonb, p_body jsonb, p_field text default 'body') returns jsonb
 language sql immutable parallel safe security invoker
@@ -188,7 +188,7 @@ comment on function app.check_message_body(jsonb, jsonb, text) is
 
 create function app_private.message_post(p_conversation app.conversations, p_sender uuid, p_body text)
 returns app.messages
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -210,7 +210,7 @@ comment on function app_private.message_post(app.conversations, uuid, text) is
   'Send p_body from p_sender (a party, checked by the caller) to the other party of a conversation: 409 when the recipient''s account is closed, 429 past the sender''s rate limit. Returns the message.';
 
 create function app.conversation_for_party(p_id text) returns app.conversations
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -302,7 +302,7 @@ begin
 end
 $$;
 comment on function api.conversation_start(jsonb) is
-  'POST /api/conversations/ {product_id | booking_id, body} -> 201: send a first message. product_id: an inquiry by a guest to the host of a published listing. booking_id: the booking''s guest or host writes to the other (for a host, the booking names the guest). One conversation per (listing, guest): if it exists, the message is added to it. Returns the conversation (as in the list) with "message", the message sent. 400 naming the field (both or neither id, an unknown listing or a booking that is not yours, a body that is missing, blank or over 5000 characters), 403 about your own listing, 409 when the other party''s account is closed, 429 with Retry-After past the rate limit (message_settings: 30 a minute by default).';
+  'POST /api/conversations/ {product_id | booking_id, body} -> 201: send a first message. product_id: an inquiry by a guest to the host of a published listing. booking_id: the booking''s guest or host writes to the other (for a host, the booking names the guest). One conversation per (listing, guest): if it exists, the message is added to it. Returns the conversation (as in the list) with "message", the message sent. 400 naming the field (both or neither id, an unknown listing or a booking that is not yours, a body that is missing, blank or over 5000 characters), 403 about your own listing, 409 when the other party''s account is closed, 429 with Retry-After past the rate limit (message_settings: 30 a minute by default). Security definer: no client role may write app.conversations or app.messages; it posts through app_private.message_post.';
 
 create function api.message_send(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -316,7 +316,7 @@ begin
 end
 $$;
 comment on function api.message_send(text, jsonb) is
-  'POST /api/conversations/{id}/messages/ {body} -> 201: a party sends a message (plain text, 1-5000 characters) to the other party. Returns the message. 404 for anyone but the two parties, 400 naming body, 409 when the other party''s account is closed, 429 with Retry-After past the rate limit.';
+  'POST /api/conversations/{id}/messages/ {body} -> 201: a party sends a message (plain text, 1-5000 characters) to the other party. Returns the message. 404 for anyone but the two parties, 400 naming body, 409 when the other party''s account is closed, 429 with Retry-After past the rate limit. Security definer: no client role may write app.messages; it finds the conversation through app.conversation_for_party (owner only) and posts through app_private.message_post.';
 
 create function api.conversation_read(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -341,7 +341,7 @@ begin
 end
 $$;
 comment on function api.conversation_read(text) is
-  'POST /api/conversations/{id}/read/: the caller has read the conversation: every message to them in it not yet read gets read_at = now (their own messages are untouched). Returns {conversation_id, marked_read (how many were marked now), unread_count (0: this conversation), unread_total (unread messages to the caller in all conversations)}. 404 for anyone but the two parties.';
+  'POST /api/conversations/{id}/read/: the caller has read the conversation: every message to them in it not yet read gets read_at = now (their own messages are untouched). Returns {conversation_id, marked_read (how many were marked now), unread_count (0: this conversation), unread_total (unread messages to the caller in all conversations)}. 404 for anyone but the two parties. Security definer: no client role may update app.messages; it finds the conversation through app.conversation_for_party (owner only).';
 
 create function api.message_report(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -373,7 +373,7 @@ begin
 end
 $$;
 comment on function api.message_report(text, jsonb) is
-  'POST /api/messages/{id}/report/ {reason} -> 201: the recipient of a message reports it (abuse, spam, fraud). From then on admins can read that message and its conversation''s details (parties, listing), not the conversation''s other messages (GET /api/reports/messages/). Returns {id, message_id, conversation_id, reason, created_at}. 404 for anyone but the two parties, 403 for the sender, 400 naming reason (1-1000 characters), 409 when already reported.';
+  'POST /api/messages/{id}/report/ {reason} -> 201: the recipient of a message reports it (abuse, spam, fraud). From then on admins can read that message and its conversation''s details (parties, listing), not the conversation''s other messages (GET /api/reports/messages/). Returns {id, message_id, conversation_id, reason, created_at}. 404 for anyone but the two parties, 403 for the sender, 400 naming reason (1-1000 characters), 409 when already reported. Security definer: no client role may insert into app.message_reports.';
 
 -- ---------------------------------------------------------------------------------
 -- Reading

@@ -17,7 +17,7 @@
  */
 
 create function app_private.notification_config() returns app_private.notification_settings
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select s from app_private.notification_settings s where s.id
@@ -51,7 +51,7 @@ comment on function app_private.render(text, jsonb, boolean) is
   'Fill a template''s {{name}} placeholders from p_values (missing ones become empty); with p_html every value is HTML-escaped, so data can never become markup.';
 
 create function app_private.notification_wanted(p_user uuid, p_type text, out email boolean, out in_app boolean)
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   -- Only a JSON true or false counts: preferences is the user's free-form object (PATCH /api/users/me/).
@@ -71,7 +71,7 @@ comment on function app_private.notification_wanted(uuid, text) is
 
 create function app_private.notify(p_user uuid, p_type text, p_data jsonb, p_throttle_key text default null)
 returns uuid
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -121,7 +121,7 @@ set search_path = pg_catalog, pg_temp
 as $$
   select app_private.render(t.subject, p_data, false) from app_private.notification_types t where t.type = p_type
 $$;
-comment on function app.notification_title(text, jsonb) is 'A notification''s one-line title: its type''s email subject, filled from its data. SECURITY DEFINER: the templates are private.';
+comment on function app.notification_title(text, jsonb) is 'A notification''s one-line title: its type''s email subject, filled from its data. Security definer: the templates are in app_private.notification_types, which no client role may read.';
 
 create function app.notification_json(n app.notifications) returns jsonb
 language sql stable security invoker
@@ -229,7 +229,7 @@ as $$
     cross join lateral app_private.notification_wanted(app.current_user_id(), t.type) w
 $$;
 comment on function api.notification_preferences_get() is
-  'GET /api/users/me/notification-preferences/ — every notification type with what it is, whether it can be turned off, and whether you get it by email and in the app. Signed in.';
+  'GET /api/users/me/notification-preferences/ — every notification type with what it is, whether it can be turned off, and whether you get it by email and in the app. Signed in. Security definer: the notification types are app_private.notification_types, which no client role may read.';
 
 create function api.notification_preferences_set(p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -276,14 +276,14 @@ begin
 end
 $$;
 comment on function api.notification_preferences_set(jsonb) is
-  'PUT /api/users/me/notification-preferences/ {"<type>": {"email"?: bool, "in_app"?: bool}, ...} — change what you hear about, per type and channel (the types you leave out keep their setting); kept in your profile''s preferences under "notifications". 400 naming the type for an unknown type, channel or value, or for turning a security notice off. Returns every type as GET does. Signed in.';
+  'PUT /api/users/me/notification-preferences/ {"<type>": {"email"?: bool, "in_app"?: bool}, ...} — change what you hear about, per type and channel (the types you leave out keep their setting); kept in your profile''s preferences under "notifications". 400 naming the type for an unknown type, channel or value, or for turning a security notice off. Returns every type as GET does. Signed in. Security definer: the notification types are app_private.notification_types, which no client role may read.';
 
 -- ---------------------------------------------------------------------------------
 -- Email delivery (the worker)
 -- ---------------------------------------------------------------------------------
 
 create function app_private.email_render(p_id uuid, p_frontend_url text) returns jsonb
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object(
@@ -303,7 +303,7 @@ comment on function app_private.email_render(uuid, text) is
   'The email of a notification, rendered: to, a stable Message-ID, subject, text and HTML (values escaped) from its type''s templates, with the recipient''s first name and p_frontend_url; and its state and attempts. Owner only (the worker).';
 
 create function app_private.email_sent(p_id uuid, p_outbox jsonb default null) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -326,7 +326,7 @@ comment on function app_private.email_sent(uuid, jsonb) is
   'The relay accepted a notification''s email (or, with p_outbox, it was kept in app_private.email_outbox because no SMTP_HOST is set): email_state sent. Owner only (the worker).';
 
 create function app_private.email_failed(p_id uuid, p_error text, p_final boolean default false) returns text
-language plpgsql volatile security definer
+language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -367,7 +367,7 @@ begin
 end
 $$;
 comment on function api.notifications_dead(text, text) is
-  'GET /api/admin/notifications/dead/ — emails the relay refused email_max_attempts times (dead letters), newest first: recipient id, type, attempts, the last error. Admins.';
+  'GET /api/admin/notifications/dead/ — emails the relay refused email_max_attempts times (dead letters), newest first: recipient id, type, attempts, the last error. Admins. Security definer: dead letters are every user''s notifications, and an admin''s policy on app.notifications shows only their own.';
 
 create function api.notification_resend(p_id text) returns jsonb
 language plpgsql volatile security definer
@@ -388,14 +388,14 @@ begin
 end
 $$;
 comment on function api.notification_resend(text) is
-  'POST /api/admin/notifications/{id}/resend/ — an admin sends a dead letter again (the relay is back): pending, attempts reset, a new job. 409 for anything but a dead letter. Admins.';
+  'POST /api/admin/notifications/{id}/resend/ — an admin sends a dead letter again (the relay is back): pending, attempts reset, a new job. 409 for anything but a dead letter. Admins. Security definer: it updates another user''s notification (an admin may update only read_at of their own) and defers the email job (app_private.defer).';
 
 -- ---------------------------------------------------------------------------------
 -- What makes notifications
 -- ---------------------------------------------------------------------------------
 
 create function app_private.booking_facts(b app.bookings) returns jsonb
-language sql stable security definer
+language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object('booking_id', b.id, 'product_id', b.product_id,
@@ -406,7 +406,7 @@ $$;
 comment on function app_private.booking_facts(app.bookings) is 'What every booking notification says: ids, the listing''s name, dates, total and currency.';
 
 create function app.tg_bookings__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -444,7 +444,7 @@ create trigger bookings_notify after update of status on app.bookings
   for each row when (new.status is distinct from old.status) execute function app.tg_bookings__notify();
 
 create function app.tg_money__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -487,7 +487,7 @@ create trigger payouts_notify after update of status on app.payouts
   execute function app.tg_money__notify();
 
 create function app.tg_reviews__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -510,7 +510,7 @@ create trigger reviews_notify after insert or update of response on app.reviews
   for each row execute function app.tg_reviews__notify();
 
 create function app.tg_login_attempts__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -537,7 +537,7 @@ create trigger login_attempts_notify after insert on app_private.login_attempts
   for each row when (new.succeeded) execute function app.tg_login_attempts__notify();
 
 create function app.tg_messages__notify() returns trigger
-language plpgsql security definer
+language plpgsql security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 begin

@@ -30,7 +30,7 @@ begin
 end
 $$;
 comment on function app.tg__audit() is
-  'Trigger: when the request is an admin''s (app.is_admin()), record the change in app_private.audit_log: who, what, which row, before and after (client secrets removed). Changes by anyone else, or by the owner in psql, are not admin actions.';
+  'Trigger: when the request is an admin''s (app.is_admin()), record the change in app_private.audit_log: who, what, which row, before and after (client secrets removed). Changes by anyone else, or by the owner in psql, are not admin actions. Security definer: it appends to app_private.audit_log, and it fires on writes by client roles (listings, users, categories, notifications).';
 
 do $$
 declare
@@ -86,7 +86,7 @@ begin
 end
 $$;
 comment on function api.audit_list(text, text, text, text, text) is
-  'GET /api/admin/audit/ — admin actions, newest first: who (id and email), what (insert, update, delete), which table and row, the row before and after. Filters: actor (user id), table (e.g. bookings), row (an id). Paginated. Admins.';
+  'GET /api/admin/audit/ — admin actions, newest first: who (id and email), what (insert, update, delete), which table and row, the row before and after. Filters: actor (user id), table (e.g. bookings), row (an id). Paginated. Admins. Security definer: the audit log is app_private.audit_log, which no client role may read.';
 
 -- ---------------------------------------------------------------------------------
 -- The overview
@@ -136,7 +136,7 @@ begin
 end
 $$;
 comment on function api.admin_overview() is
-  'GET /api/admin/overview/ — the dashboard''s figures, from the analytics views and counts: bookings today and this month by status, money this month by currency (paid in, refunded, fees, paid out), new users and listings this month, occupancy this month, payouts pending and failed, email dead letters, reported messages, hidden reviews, and per-day series (bookings, revenue) for the last 30 days. Admins.';
+  'GET /api/admin/overview/ — the dashboard''s figures, from the analytics views and counts: bookings today and this month by status, money this month by currency (paid in, refunded, fees, paid out), new users and listings this month, occupancy this month, payouts pending and failed, email dead letters, reported messages, hidden reviews, and per-day series (bookings, revenue) for the last 30 days. Admins. Security definer: it counts every user''s notifications (an admin''s policy shows only their own) and reads the analytics views, which the admin role may not read.';
 
 -- ---------------------------------------------------------------------------------
 -- Reads the dashboard needs
@@ -251,7 +251,7 @@ begin
 end
 $$;
 comment on function api.admin_booking(text) is
-  'GET /api/admin/bookings/{id}/ — a booking''s file: the booking, its listing and parties'' emails, a timeline (requested, confirmed, canceled, completed), its payments with refunds, its payout, how many messages its guest and host exchanged (a count: admins never read unreported conversations), and the admin actions on it. Admins.';
+  'GET /api/admin/bookings/{id}/ — a booking''s file: the booking, its listing and parties'' emails, a timeline (requested, confirmed, canceled, completed), its payments with refunds, its payout, how many messages its guest and host exchanged (a count: admins never read unreported conversations), and the admin actions on it. Admins. Security definer: it reads the booking''s audit trail in app_private.audit_log and counts the messages of a conversation an admin may not read.';
 
 create function api.admin_payment(p_id text) returns jsonb
 language plpgsql stable security definer
@@ -278,7 +278,7 @@ begin
 end
 $$;
 comment on function api.admin_payment(text) is
-  'GET /api/admin/payments/{id}/ — a payment''s file: the payment with its refunds, the guest''s email, its payout, and the provider webhook events about it. Admins.';
+  'GET /api/admin/payments/{id}/ — a payment''s file: the payment with its refunds, the guest''s email, its payout, and the provider webhook events about it. Admins. Security definer: it reads the payment''s provider events in app_private.webhook_events, which no client role may read.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_operation('api.audit_list', parameters => '{"actor": "uuid", "table": "string(1..100)", "row": "string(1..100)"}',

@@ -1,7 +1,7 @@
 /*
  * Notifications: each user reads and marks read their own; nothing else is writable.
  *
- * Rows are made only by app_private.notify (SECURITY DEFINER, from triggers). A client role
+ * Rows are made only by app_private.notify (as the owner, from triggers). A client role
  * may change read_at of its own rows and nothing else. Templates, settings and the local
  * email outbox are private (the owner: the worker and DBAs).
  */

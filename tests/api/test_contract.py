@@ -36,6 +36,15 @@ def test_every_route_is_an_operation_declared_in_sql(owner: Any) -> None:
     assert declared - {r.function for r in ROUTES} == set(), "a declaration for a function no route calls"
 
 
+def test_descriptions_leave_out_why_a_function_is_security_definer(document: dict[str, Any], owner: Any) -> None:
+    (definers,) = owner.execute(
+        "select count(*) from pg_proc p where p.pronamespace = 'api'::regnamespace and p.prosecdef"
+        " and obj_description(p.oid, 'pg_proc') like '%Security definer: %'"
+    ).fetchone()
+    assert definers > 0
+    assert "Security definer" not in json.dumps(document)
+
+
 def test_every_success_response_and_body_is_typed(document: dict[str, Any]) -> None:
     untyped = []
     for path, method, op in operations(document):

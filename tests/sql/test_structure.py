@@ -77,14 +77,50 @@ def test_analyst_is_read_only_and_bounded(owner: psycopg.Connection[Any]) -> Non
     assert any(c.startswith("statement_timeout=") for c in config)
 
 
-def test_security_definer_functions_pin_search_path(owner: psycopg.Connection[Any]) -> None:
-    bad = rows(
+# How many SECURITY DEFINER functions the project has. A function is SECURITY INVOKER unless it
+# must act past the calling role's grants or policies; a new definer is a conscious choice:
+# give its reason in its comment ("Security definer: ...") and change this number.
+SECURITY_DEFINER_COUNT = 59
+
+
+def test_security_definer_functions_say_why_and_pin_search_path(owner: psycopg.Connection[Any]) -> None:
+    """Every SECURITY DEFINER function says why in its comment and pins search_path (pg_temp last, so no
+    temporary object shadows a name); their number is pinned, and a failure lists them all."""
+    definers = rows(
+        owner,
+        """select p.oid::regprocedure::text, coalesce(obj_description(p.oid, 'pg_proc'), ''),
+                  exists (select from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%, pg_temp')
+           from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+           where n.nspname in ('api', 'app', 'app_private', 'analytics') and p.prosecdef
+             and not exists (select from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+           order by 1""",
+    )
+    unexplained = [name for name, comment, _ in definers if "Security definer: " not in comment]
+    unpinned = [name for name, _, pinned in definers if not pinned]
+    assert unexplained == [], "a SECURITY DEFINER function's comment must say why: 'Security definer: <reason>'"
+    assert unpinned == [], "a SECURITY DEFINER function must pin search_path, pg_temp last"
+    names = "\n".join(name for name, _, _ in definers)
+    assert len(definers) == SECURITY_DEFINER_COUNT, f"{len(definers)} SECURITY DEFINER functions:\n{names}"
+
+
+def test_security_definer_only_where_a_client_role_calls_in(owner: psycopg.Connection[Any]) -> None:
+    """A definer that only the owner ever runs adds nothing: a function no other role may execute,
+    or a trigger function on tables no other role may write (triggers fire as the writer)."""
+    redundant = rows(
         owner,
         """select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
            where n.nspname in ('api', 'app', 'app_private', 'analytics') and p.prosecdef
-             and not exists (select from unnest(coalesce(p.proconfig, '{}')) c where c like 'search_path=%')""",
+             and case when p.prorettype = 'trigger'::regtype
+                 then not exists (
+                   select from pg_trigger t, pg_roles r
+                   where t.tgfoid = p.oid and not t.tgisinternal and r.oid <> p.proowner
+                     and not r.rolsuper and r.rolname !~ '^pg_'
+                     and (has_table_privilege(r.oid, t.tgrelid, 'insert, update, delete, truncate')
+                          or has_any_column_privilege(r.oid, t.tgrelid, 'insert, update')))
+                 else not exists (select from aclexplode(p.proacl) a where a.grantee <> p.proowner) end
+           order by 1""",
     )
-    assert bad == []
+    assert redundant == []
 
 
 def test_nothing_executable_by_public(owner: psycopg.Connection[Any]) -> None:
