@@ -13,20 +13,21 @@ once every result is read):
   (~200 us), with psycopg's own adaptation and prepared-statement cache.
 
 `direct` is chosen when the installed psycopg has every internal it uses (`DIRECT`), unless
-NEXUS_PUBLIC_APIS=1 forces the public way (CI runs the API tests once so). What `direct`
+NEXUS_PUBLIC_APIS=1 (or =psycopg) forces the public way (CI runs the API tests once so). What `direct`
 buys is measured by `make bench` (bench/README.md); an upgrade of psycopg that moves an
 internal falls back by itself, and the tests pass either way.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.abc import PQGen
 from psycopg.waiting import Ready, Wait
+
+from api.settings import internals_allowed
 
 try:
     from psycopg import _preparing
@@ -49,7 +50,7 @@ def _has_internals() -> bool:
     )
 
 
-DIRECT = _has_internals() and os.environ.get("NEXUS_PUBLIC_APIS", "") not in ("1", "true")
+DIRECT = _has_internals() and internals_allowed("psycopg")
 
 
 async def run(conn: psycopg.AsyncConnection[Any], cur: psycopg.AsyncCursor[Any], steps: list[tuple[Any, Any]]) -> None:

@@ -279,7 +279,7 @@ class Server:
         log_path: Path,
         rate_limits: bool = True,
         cache: tuple[int, float] | None = None,  # the catalog cache's (max bytes, ttl seconds); None: off
-        public_apis: bool = False,  # NEXUS_PUBLIC_APIS=1: no library internals (api/pipeline.py's public way)
+        public_apis: str = "",  # NEXUS_PUBLIC_APIS: the library internals turned off (1: all; psycopg)
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -298,7 +298,7 @@ class Server:
             CACHE_MAX_BYTES=str(cache[0]) if cache else "0",
             CACHE_TTL_SECONDS=str(cache[1] if cache else 60),
             RATE_LIMITS="true" if rate_limits else "false",
-            NEXUS_PUBLIC_APIS="1" if public_apis else "",
+            NEXUS_PUBLIC_APIS=public_apis,
         )
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
@@ -928,8 +928,13 @@ def main() -> None:
     parser.add_argument(
         "--internals-cost",
         default="detail",
-        help="workloads also served with NEXUS_PUBLIC_APIS=1 (libraries' public APIs only), interleaved, to print "
-        "what the internals buy: kept only for 10 %% or more ('' for none)",
+        help="workloads also served without library internals (NEXUS_PUBLIC_APIS=--internals-off), interleaved, "
+        "to print what they buy: kept only for 10 %% or more ('' for none)",
+    )
+    parser.add_argument(
+        "--internals-off",
+        default="1",
+        help="which internals the comparison turns off: 1 (all), psycopg (api/pipeline.py)",
     )
     parser.add_argument(
         "--cache-max-bytes",
@@ -1010,7 +1015,13 @@ def main() -> None:
     costs: list[tuple[Workload, Stats, Stats]] = []
     internal = {x for x in args.internals_cost.split(",") if x} & {w.name for w in workloads}
     public = (
-        Server(args.workers, args.pool, OUT / "api-public.log", rate_limits=args.rate_limits == "on", public_apis=True)
+        Server(
+            args.workers,
+            args.pool,
+            OUT / "api-public.log",
+            rate_limits=args.rate_limits == "on",
+            public_apis=args.internals_off,
+        )
         if internal
         else None
     )
@@ -1081,7 +1092,9 @@ def main() -> None:
                     )
                     costs.append((w, with_limit, without))
                 if public is not None and w.name in internal:
-                    log(f"   internals: {w.name} with them and with public APIs only, interleaved, load {loadavg()}")
+                    log(
+                        f"   internals ({args.internals_off}): {w.name} with and without, interleaved, load {loadavg()}"
+                    )
                     direct, plain = limit_cost(server, public, w, args)
                     gain = direct.rps / plain.rps - 1
                     log(
@@ -1184,7 +1197,7 @@ def main() -> None:
     if internal_costs:
         table += [
             "",
-            "| library internals (interleaved slices) | with them req/s | public APIs only req/s | gain | bar |",
+            f"| library internals off: {args.internals_off} (interleaved slices) | with req/s | without req/s | gain | bar |",
             "|---|---:|---:|---:|---|",
         ]
         for w, direct, plain in internal_costs:
