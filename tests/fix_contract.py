@@ -31,6 +31,9 @@ from api.routes import ROUTES, Route
 from api.settings import Settings
 
 JSON_TYPES = ("application/json", "application/problem+json")
+# How PostgreSQL's json type writes a key (json_build_object: "id" : 1); jsonb writes "id": 1.
+# A quote inside a string is escaped (\"), so a value cannot match.
+JSON_TYPE_SPACING = re.compile(rb'(?<!\\)" : ')
 
 
 @dataclass
@@ -98,6 +101,8 @@ class Contract:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             return [f"{name}: {media} body is not JSON: {body[:200]!r}"]
+        if JSON_TYPE_SPACING.search(body):  # sql/CONVENTIONS.md: answers are jsonb
+            return [f"{name}: built as PostgreSQL's json type ('\" : '), not jsonb: {body[:120]!r}"]
         return [
             f"{name}: {'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message[:300]}"
             for error in validator.iter_errors(data)

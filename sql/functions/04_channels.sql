@@ -22,11 +22,11 @@ $$;
 comment on function app_private.channel(text) is
   'The name of the product''s NOTIFY channel p_name (notifications, catalog): ''nexus_<p_name>_<suffix>'', the suffix from app_private.channels. Called by the owner''s SECURITY DEFINER functions only; no grant.';
 
-create function app.listen_channels() returns json
+create function app.listen_channels() returns jsonb
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select json_build_object('notifications', app_private.channel('notifications'),
+  select jsonb_build_object('notifications', app_private.channel('notifications'),
                            'catalog', app_private.channel('catalog'))
 $$;
 comment on function app.listen_channels() is

@@ -41,10 +41,10 @@ end
 $$;
 comment on function app.category_target(text) is 'The id of the category a path names (id or slug), or a 404.';
 
-create function app.category_json(p_category app.categories) returns json
+create function app.category_json(p_category app.categories) returns jsonb
 language sql stable security invoker
 as $$
-  select json_build_object(
+  select jsonb_build_object(
     'id', p_category.id, 'name', p_category.name, 'slug', p_category.slug,
     'description', p_category.description,
     'created_at', p_category.created_at, 'updated_at', p_category.updated_at)
@@ -72,7 +72,7 @@ $$;
 comment on function api.category_list(text, text) is
   'GET /api/categories/ — every category, by name, paginated ({count, next, previous, results}). Anyone.';
 
-create function api.category_get(p_id text) returns json
+create function api.category_get(p_id text) returns jsonb
 language sql stable security invoker
 as $$
   select app.category_json(c) from app.categories c where c.id = app.category_find(p_id)
@@ -80,7 +80,7 @@ $$;
 comment on function api.category_get(text) is
   'GET /api/categories/{id or slug}/ — one category by id or slug; 404 when there is none. Anyone.';
 
-create function app.category_write(p_id uuid, p_body jsonb, p_partial boolean) returns json
+create function app.category_write(p_id uuid, p_body jsonb, p_partial boolean) returns jsonb
 language plpgsql volatile security invoker
 as $$
 declare
@@ -139,7 +139,7 @@ $$;
 comment on function app.category_write(uuid, jsonb, boolean) is
   'Create (p_id null) or change a category from a JSON body {name, slug?, description?}: reports every invalid field at once (400), generates the slug from the name when creating without one, and answers 409 for a name or slug already taken. Admins only (by grants and policies).';
 
-create function api.category_create(p_body jsonb) returns json
+create function api.category_create(p_body jsonb) returns jsonb
 language sql volatile security invoker
 as $$
   select app.category_write(null, p_body, false)
@@ -147,7 +147,7 @@ $$;
 comment on function api.category_create(jsonb) is
   'POST /api/categories/ — create a category {name, slug?, description?}; the slug is generated from the name when absent; a taken name or slug is a 409. Admins.';
 
-create function api.category_replace(p_id text, p_body jsonb) returns json
+create function api.category_replace(p_id text, p_body jsonb) returns jsonb
 language sql volatile security invoker
 as $$
   select app.category_write(app.category_target(p_id), p_body, false)
@@ -155,7 +155,7 @@ $$;
 comment on function api.category_replace(text, jsonb) is
   'PUT /api/categories/{id or slug}/ — replace a category: name required, slug and description optional (unchanged when absent). Admins.';
 
-create function api.category_update(p_id text, p_body jsonb) returns json
+create function api.category_update(p_id text, p_body jsonb) returns jsonb
 language sql volatile security invoker
 as $$
   select app.category_write(app.category_target(p_id), p_body, true)
@@ -191,7 +191,7 @@ declare
   v_results json;
 begin
   select coalesce(max(x.total), 0),
-         coalesce(json_agg(json_build_object('slug', x.slug, 'name', x.name) order by x.slug), '[]')
+         coalesce(json_agg(jsonb_build_object('slug', x.slug, 'name', x.name) order by x.slug), '[]')
     into v_count, v_results
     from (select a.slug, a.name, count(*) over () as total
             from app.amenities a

@@ -271,12 +271,12 @@ comment on function api.product_delete(text) is
 -- ---------------------------------------------------------------------------------
 
 create function api.product_photo_add(p_id text, p_path text, p_content_type text, p_size_bytes int)
-returns json
+returns jsonb
 language plpgsql volatile security invoker
 as $$
 declare
   v_id uuid := app.parse_uuid(p_id);
-  v_photo json;
+  v_photo jsonb;
 begin
   perform app.product_owned(v_id);
   perform app.check_media_path(p_path);
@@ -286,14 +286,14 @@ begin
   insert into app.product_photos (product_id, path, content_type, size_bytes, position)
   values (v_id, p_path, p_content_type, p_size_bytes,
           coalesce((select max(ph.position) + 1 from app.product_photos ph where ph.product_id = v_id), 0))
-  returning json_build_object('id', id, 'url', app.media_url(path), 'position', position) into v_photo;
+  returning jsonb_build_object('id', id, 'url', app.media_url(path), 'position', position) into v_photo;
   return v_photo;
 end
 $$;
 comment on function api.product_photo_add(text, text, text, int) is
   'POST /api/products/{id}/photos/ — add a photo (multipart field "file": JPEG, PNG or WebP, checked by content and size by the API, stored under a generated name) after the listing''s others; returns {id, url, position} (201). At most 50 per listing. The listing''s host or an admin.';
 
-create function api.product_photo_delete(p_id text, p_photo_id text) returns json
+create function api.product_photo_delete(p_id text, p_photo_id text) returns jsonb
 language plpgsql volatile security invoker
 as $$
 declare
@@ -306,7 +306,7 @@ begin
   if v_path is null then
     perform app.fail(404, 'Not found.');
   end if;
-  return json_build_object('path', v_path);
+  return jsonb_build_object('path', v_path);
 end
 $$;
 comment on function api.product_photo_delete(text, text) is

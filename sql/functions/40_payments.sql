@@ -108,7 +108,7 @@ declare
   v_results json;
 begin
   select coalesce(max(x.total), 0),
-         coalesce(json_agg(json_build_object('code', x.code, 'name', x.name, 'minor_units', x.minor_units)
+         coalesce(json_agg(jsonb_build_object('code', x.code, 'name', x.name, 'minor_units', x.minor_units)
                            order by x.code), '[]')
     into v_count, v_results
     from (select c.code, c.name, c.minor_units, count(*) over () as total

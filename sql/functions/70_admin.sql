@@ -70,7 +70,7 @@ declare
   v_results json;
 begin
   select coalesce(max(x.total), 0),
-         coalesce(json_agg(json_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id, 'actor_email', x.email,
+         coalesce(json_agg(jsonb_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id, 'actor_email', x.email,
                                              'action', x.action, 'table', x.table_name, 'row_id', x.row_id,
                                              'before', x.before, 'after', x.after) order by x.id desc), '[]')
     into v_count, v_results
@@ -161,7 +161,7 @@ begin
   end if;
   -- Row-level security: admins see every listing, published or not.
   select coalesce(max(x.total), 0),
-         coalesce(json_agg(json_build_object('id', x.id, 'name', x.name, 'location', x.location,
+         coalesce(json_agg(jsonb_build_object('id', x.id, 'name', x.name, 'location', x.location,
                                              'category', x.slug, 'host_id', x.host_id, 'host_email', x.email,
                                              'price_per_night', x.price_per_night::text, 'currency', x.currency,
                                              'published', x.published, 'rating_avg', x.rating_avg,
