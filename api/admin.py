@@ -318,7 +318,7 @@ async def overview(request: Request, s: Session) -> Response:
 
 async def users(request: Request, s: Session) -> Response:
     q = request.query_params
-    listing = await page(request, s, "api.users_list", {k: q.get(k) for k in ("search", "role", "active", "page")})
+    listing = await page(request, s, "api.user_list", {k: q.get(k) for k in ("search", "role", "active", "page")})
     return render(request, s, "users.html", page=listing)
 
 
@@ -370,7 +370,7 @@ async def listing(request: Request, s: Session) -> Response:
 async def bookings(request: Request, s: Session) -> Response:
     q = request.query_params
     params = {k: q.get(k) for k in ("status", "product", "guest", "host", "from", "to", "page")}
-    return render(request, s, "bookings.html", page=await page(request, s, "api.bookings_list", params))
+    return render(request, s, "bookings.html", page=await page(request, s, "api.booking_list", params))
 
 
 async def booking(request: Request, s: Session) -> Response:
@@ -387,10 +387,10 @@ async def payments(request: Request, s: Session) -> Response:
     q = request.query_params
     params = {k: q.get(k) for k in ("status", "provider", "booking", "currency", "from", "to", "page")}
     payouts = await page(
-        request, s, "api.payouts_list", {"status": q.get("payout_status"), "page": q.get("payout_page")}
+        request, s, "api.payout_list", {"status": q.get("payout_status"), "page": q.get("payout_page")}
     )
     return render(
-        request, s, "payments.html", page=await page(request, s, "api.payments_list", params), payouts=payouts
+        request, s, "payments.html", page=await page(request, s, "api.payment_list", params), payouts=payouts
     )
 
 
@@ -418,8 +418,8 @@ async def payout(request: Request, s: Session) -> Response:
 
 async def moderation(request: Request, s: Session) -> Response:
     q = request.query_params
-    reports = await page(request, s, "api.message_reports_list", {"page": q.get("reports_page")})
-    reviews = await page(request, s, "api.reviews_list", {"hidden": q.get("hidden"), "page": q.get("page")})
+    reports = await page(request, s, "api.message_report_list", {"page": q.get("reports_page")})
+    reviews = await page(request, s, "api.review_list", {"hidden": q.get("hidden"), "page": q.get("page")})
     return render(request, s, "moderation.html", reports=reports, reviews=reviews)
 
 

@@ -5,7 +5,7 @@ notification commits. The channel's name is secret ('nexus_notifications_<suffix
 no client role can speak on it or listen to it: sql/functions/04_channels.sql); the listener
 learns it from app.listen_channels() each time it connects (`listen`, shared with api/cache.py). The Broker holds the process's one listening connection (its own,
 outside the pool) and wakes the streams of that user; each stream then reads what is new
-through the pool (`api.notifications_since`, as the user, under RLS) and gives the
+through the pool (`api.notification_since`, as the user, under RLS) and gives the
 connection back. So a thousand open streams hold one connection, not a thousand.
 
 If the listening connection drops, it reconnects and wakes every stream, which re-reads

@@ -320,7 +320,7 @@ async def webhook(route: Route, request: Request, args: dict[str, Any], execute:
 
 
 async def stream(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
-    """Server-Sent Events of the caller's notifications (api.notifications_since), woken by LISTEN/NOTIFY.
+    """Server-Sent Events of the caller's notifications (api.notification_since), woken by LISTEN/NOTIFY.
 
     Replays what came after Last-Event-ID first; then each notification as it commits, with a
     heartbeat comment when nothing happens. Each read borrows a pool connection for one call;

@@ -427,7 +427,7 @@ comment on function api.become_host() is
 -- Admin: user management
 -- ---------------------------------------------------------------------------------------
 
-create function api.users_list(p_search text default null, p_role text default null,
+create function api.user_list(p_search text default null, p_role text default null,
                                p_page text default null, p_page_size text default null, p_active text default null)
 returns app.page
 language plpgsql stable security invoker
@@ -456,7 +456,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.users_list(text, text, text, text, text) is
+comment on function api.user_list(text, text, text, text, text) is
   'Admin: list users, newest first. Filters: search (email or name, any part, ignoring case), role, active (true|false). Paginated (page, page_size up to 100).';
 
 create function api.user_update(p_id text, p_body jsonb) returns jsonb
@@ -551,6 +551,6 @@ select app.api_operation('api.me_update', response => '"User"',
 select app.api_operation('api.me_deactivate');
 select app.api_operation('api.me_set_photo', rate => 'upload', response => '"User"');
 select app.api_operation('api.become_host', response => '"Tokens"', errors => '{409}');
-select app.api_operation('api.users_list', response => '"User"',
+select app.api_operation('api.user_list', response => '"User"',
   parameters => '{"search": "string(0..200)", "role": "guest|host|admin", "active": {"type": "string", "enum": ["true", "false"]}}');
 select app.api_operation('api.user_update', response => '"User"', body => '{"role?": "guest|host|admin", "active?": "boolean"}');

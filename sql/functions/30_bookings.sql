@@ -367,7 +367,7 @@ $$;
 comment on function api.booking_get(text) is
   'GET /api/bookings/{id}/: one booking, for its guest, the listing''s host and admins; anyone else gets 404 (existence is not revealed).';
 
-create function api.bookings_list(
+create function api.booking_list(
   p_as text default null,
   p_status text default null,
   p_product text default null,
@@ -423,7 +423,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.bookings_list(text, text, text, text, text, text, text, text, text) is
+comment on function api.booking_list(text, text, text, text, text, text, text, text, text) is
   'GET /api/bookings/: your bookings as a guest, newest first; ?as=host: bookings of your listings; an admin without ?as sees all. Filters: status (pending, confirmed, completed, canceled), product (listing id), guest and host (user ids, within what you may see), from/to (stays overlapping [from, to), YYYY-MM-DD). Paginated: page (from 1), page_size (1-100, default 20); a page past the end is 404.';
 
 -- ---------------------------------------------------------------------------------
@@ -684,7 +684,7 @@ select app.api_operation('api.booking_create', response => '"Booking"', errors =
   body => '{"product_id": "uuid", "start_date": "date", "end_date": "date", "guests?": "integer(1..100)"}',
   example => '{"product_id": "5f0c7a52-1a43-4f0e-9a55-2d9b1b7f7e01", "start_date": "2027-03-01", "end_date": "2027-03-05", "guests": 2}');
 select app.api_operation('api.booking_get', response => '"Booking"');
-select app.api_operation('api.bookings_list', response => '"Booking"', parameters => '{
+select app.api_operation('api.booking_list', response => '"Booking"', parameters => '{
   "as": "guest|host", "status": "pending|confirmed|completed|canceled", "product": "uuid",
   "guest": "uuid", "host": "uuid", "from": "date", "to": "date"}');
 select app.api_operation('api.booking_confirm', response => '"Booking"', errors => '{409}');

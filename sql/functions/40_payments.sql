@@ -516,7 +516,7 @@ $$;
 comment on function api.payment_get(text) is
   'GET /api/payments/{id}/ — one payment: for its guest (with the client secret), the listing''s host (without it) and admins; 404 for anyone else.';
 
-create function api.payments_list(p_status text default null, p_provider text default null,
+create function api.payment_list(p_status text default null, p_provider text default null,
                                   p_booking text default null, p_page text default null,
                                   p_page_size text default null, p_currency text default null,
                                   p_from text default null, p_to text default null)
@@ -554,7 +554,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.payments_list(text, text, text, text, text, text, text, text) is
+comment on function api.payment_list(text, text, text, text, text, text, text, text) is
   'GET /api/payments/ — payments, newest first: a guest''s own, a host''s on their listings (without client secrets), all for admins. Filters: status, provider (stripe, paypal), booking (id), currency (ISO 4217), from/to (created on those UTC days, YYYY-MM-DD). Paginated.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
@@ -582,7 +582,7 @@ select app.api_operation('api.payment_create', rate => 'payment', response => '"
   body => '{"provider": "stripe|paypal", "currency?": "string(3..3)"}', example => '{"provider": "stripe"}');
 select app.api_operation('api.payment_capture', rate => 'payment', response => '"Payment"', errors => '{409, 502}');
 select app.api_operation('api.payment_get', response => '"Payment"');
-select app.api_operation('api.payments_list', response => '"Payment"', parameters => '{
+select app.api_operation('api.payment_list', response => '"Payment"', parameters => '{
   "status": "requires_payment|processing|succeeded|failed|canceled|partially_refunded|refunded",
   "provider": "stripe|paypal", "booking": "uuid", "currency": "string(3..3)", "from": "date", "to": "date"}');
 select app.api_operation('api.webhook_receive', rate => null, response => '{"received": "boolean", "new": "boolean"}');

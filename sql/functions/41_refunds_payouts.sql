@@ -617,7 +617,7 @@ as $$
 $$;
 comment on function app.payout_json(app.payouts) is 'A payout as the API shows it; money as decimal strings. The destination stays with the host and admins in psql.';
 
-create function api.payouts_list(p_status text default null, p_page text default null, p_page_size text default null)
+create function api.payout_list(p_status text default null, p_page text default null, p_page_size text default null)
 returns app.page
 language plpgsql stable security invoker
 as $$
@@ -641,7 +641,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.payouts_list(text, text, text) is
+comment on function api.payout_list(text, text, text) is
   'GET /api/payouts/ — payouts, newest first: a host''s own, all for admins. Filter: status (pending, scheduled, processing, paid, failed). Paginated.';
 
 create function api.payout_retry(p_id text) returns jsonb
@@ -724,6 +724,6 @@ select app.api_operation('api.payment_refund', rate => 'payment', response => '"
 select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
 select app.api_operation('api.payout_account_set', rate => 'payment', response => '"PayoutAccount"', errors => '{409}',
   body => '{"provider": "stripe|paypal", "email?": "string(3..254)"}', example => '{"provider": "paypal", "email": "host@example.com"}');
-select app.api_operation('api.payouts_list', response => '"Payout"',
+select app.api_operation('api.payout_list', response => '"Payout"',
   parameters => '{"status": "pending|scheduled|processing|paid|failed"}');
 select app.api_operation('api.payout_retry', rate => 'payment', response => '"Payout"', errors => '{409}');

@@ -299,7 +299,7 @@ $$;
 comment on function api.product_reviews(text, text, text, text) is
   'GET /api/products/{id}/reviews/ — the visible reviews of a listing anyone can see, each with the reviewer''s public profile and the host''s response. ordering: -created_at (default), created_at, -rating, rating (ties newest first). Paginated. 404 for an unknown or unpublished listing. Anyone.';
 
-create function api.reviews_list(p_as text default null, p_hidden text default null, p_page text default null,
+create function api.review_list(p_as text default null, p_hidden text default null, p_page text default null,
                                  p_page_size text default null)
 returns app.page
 language plpgsql stable security invoker
@@ -335,7 +335,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.reviews_list(text, text, text, text) is
+comment on function api.review_list(text, text, text, text) is
   'GET /api/reviews/ — your reviews, newest first, hidden ones included and marked: as=guest (default: the ones you wrote) or as=host (the ones of your listings). Admins without as see every review (moderation). Filter hidden=true|false. Paginated. Signed in.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
@@ -353,5 +353,5 @@ select app.api_operation('api.review_hide', response => '"Review"', errors => '{
 select app.api_operation('api.review_unhide', response => '"Review"', errors => '{409}');
 select app.api_operation('api.product_reviews', response => '"Review"',
   parameters => '{"ordering": "-created_at|created_at|-rating|rating"}');
-select app.api_operation('api.reviews_list', response => '"Review"',
+select app.api_operation('api.review_list', response => '"Review"',
   parameters => '{"as": "guest|host", "hidden": {"type": "string", "enum": ["true", "false"]}}');

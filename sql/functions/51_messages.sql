@@ -379,7 +379,7 @@ comment on function api.message_report(text, jsonb) is
 -- Reading
 -- ---------------------------------------------------------------------------------
 
-create function api.conversations_list(p_page text default null, p_page_size text default null) returns app.page
+create function api.conversation_list(p_page text default null, p_page_size text default null) returns app.page
 language plpgsql stable security invoker
 as $$
 declare
@@ -399,20 +399,20 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.conversations_list(text, text) is
+comment on function api.conversation_list(text, text) is
   'GET /api/conversations/: the caller''s conversations (as guest and as host), newest activity first, each with the other party''s public profile, the listing''s id and name, the last message and unread_count (see app.conversation_json). Admins see only their own here (reported messages: GET /api/reports/messages/). Paginated: page (from 1), page_size (1-100, default 20); a page past the end is 404.';
 
-create function api.conversations_unread() returns jsonb
+create function api.conversation_unread() returns jsonb
 language sql stable security invoker
 as $$
   select jsonb_build_object('unread_messages', count(*), 'unread_conversations', count(distinct m.conversation_id))
     from app.messages m
    where m.recipient_id = app.current_user_id() and m.read_at is null
 $$;
-comment on function api.conversations_unread() is
+comment on function api.conversation_unread() is
   'GET /api/conversations/unread/: {unread_messages, unread_conversations}: how many messages to the caller are unread, in how many conversations (e.g. a badge). Per conversation: unread_count in GET /api/conversations/.';
 
-create function api.messages_list(p_id text, p_before text default null, p_page_size text default null) returns jsonb
+create function api.message_list(p_id text, p_before text default null, p_page_size text default null) returns jsonb
 language plpgsql stable security invoker
 as $$
 declare
@@ -446,10 +446,10 @@ begin
     'next_before', case when cardinality(v_rows) > v_size then v_rows[v_size] ->> 'id' end);
 end
 $$;
-comment on function api.messages_list(text, text, text) is
+comment on function api.message_list(text, text, text) is
   'GET /api/conversations/{id}/messages/?before=&page_size=: a conversation''s messages, newest first, by keyset: {conversation (as in the list), results (at most page_size messages), next_before}. next_before is the id of the oldest message returned when older ones exist (null at the beginning of the conversation): pass it as ?before= for the next, older page; new messages never shift a page. page_size 1-100 (default 20; above 100 is capped at 100). Reading does not mark messages read (POST /api/conversations/{id}/read/ does). 404 for anyone but the two parties; 400 naming before when it is not a message of this conversation, page_size when not a whole number from 1.';
 
-create function api.message_reports_list(p_page text default null, p_page_size text default null) returns app.page
+create function api.message_report_list(p_page text default null, p_page_size text default null) returns app.page
 language plpgsql stable security invoker
 as $$
 declare
@@ -487,7 +487,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.message_reports_list(text, text) is
+comment on function api.message_report_list(text, text) is
   'GET /api/reports/messages/: reported messages for moderation, newest report first: {id, reason, created_at, reporter_id, message (as the parties see it), conversation {id, product {id, name}, guest {id, first_name}, host {id, first_name}, created_at}}. Only the reported messages are readable, never the rest of their conversations. Paginated: page, page_size (1-100, default 20). Admins.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
@@ -512,8 +512,8 @@ select app.api_operation('api.conversation_read', rate => 'message', response =>
   "conversation_id": "uuid", "marked_read": "integer", "unread_count": "integer", "unread_total": "integer"}');
 select app.api_operation('api.message_report', rate => 'message', errors => '{409}', body => '{"reason": "string(1..1000)"}',
   response => '{"id": "uuid", "message_id": "uuid", "conversation_id": "uuid", "reason": "string", "created_at": "date-time"}');
-select app.api_operation('api.conversations_list', response => '"Conversation"');
-select app.api_operation('api.conversations_unread', response => '{"unread_messages": "integer", "unread_conversations": "integer"}');
-select app.api_operation('api.messages_list', parameters => '{"before": "uuid", "page_size": "integer(1..1000000)"}',
+select app.api_operation('api.conversation_list', response => '"Conversation"');
+select app.api_operation('api.conversation_unread', response => '{"unread_messages": "integer", "unread_conversations": "integer"}');
+select app.api_operation('api.message_list', parameters => '{"before": "uuid", "page_size": "integer(1..1000000)"}',
   response => '{"conversation": "Conversation", "results": "[Message]", "next_before": "uuid?"}');
-select app.api_operation('api.message_reports_list', response => '"MessageReport"');
+select app.api_operation('api.message_report_list', response => '"MessageReport"');

@@ -132,7 +132,7 @@ as $$
 $$;
 comment on function app.notification_json(app.notifications) is 'A notification as the app shows it: type, a one-line title (the email subject, filled in), its data, read_at.';
 
-create function api.notifications_list(p_unread text default null, p_page text default null,
+create function api.notification_list(p_unread text default null, p_page text default null,
                                        p_page_size text default null)
 returns app.page
 language plpgsql stable security invoker
@@ -156,10 +156,10 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.notifications_list(text, text, text) is
+comment on function api.notification_list(text, text, text) is
   'GET /api/notifications/ — your in-app notifications, newest first; unread=true for the unread only. Paginated. Signed in.';
 
-create function api.notifications_since(p_after text default null) returns jsonb
+create function api.notification_since(p_after text default null) returns jsonb
 language plpgsql stable security invoker
 as $$
 declare
@@ -178,7 +178,7 @@ begin
                    limit 200) n);
 end
 $$;
-comment on function api.notifications_since(text) is
+comment on function api.notification_since(text) is
   'GET /api/notifications/stream — Server-Sent Events of your in-app notifications: on connect, those after Last-Event-ID (a seq), then each new one as it commits, with a heartbeat comment every 15 s. Delivery is at least once: the last minute''s notifications just before the cursor are read again (transactions commit out of seq order), so a reconnecting client may see an id twice and drops it. Signed in.';
 
 create function api.notification_read(p_id text) returns jsonb
@@ -198,21 +198,21 @@ end
 $$;
 comment on function api.notification_read(text) is 'POST /api/notifications/{id}/read/ — mark one of your notifications read (again: no change). 404 for anyone else''s. Signed in.';
 
-create function api.notifications_read_all() returns jsonb
+create function api.notification_read_all() returns jsonb
 language sql volatile security invoker
 as $$
   with marked as (
     update app.notifications n set read_at = now() where n.in_app and n.read_at is null returning 1)
   select jsonb_build_object('marked', (select count(*) from marked))
 $$;
-comment on function api.notifications_read_all() is 'POST /api/notifications/read-all/ — mark all your notifications read; returns {"marked": n}. Signed in.';
+comment on function api.notification_read_all() is 'POST /api/notifications/read-all/ — mark all your notifications read; returns {"marked": n}. Signed in.';
 
-create function api.notifications_unread_count() returns jsonb
+create function api.notification_unread_count() returns jsonb
 language sql stable security invoker
 as $$
   select jsonb_build_object('unread', count(*)) from app.notifications n where n.in_app and n.read_at is null
 $$;
-comment on function api.notifications_unread_count() is 'GET /api/notifications/unread-count/ — {"unread": n}. Signed in.';
+comment on function api.notification_unread_count() is 'GET /api/notifications/unread-count/ — {"unread": n}. Signed in.';
 
 -- ---------------------------------------------------------------------------------
 -- Preferences
@@ -344,7 +344,7 @@ $$;
 comment on function app_private.email_failed(uuid, text, boolean) is
   'The relay refused a notification''s email or could not be reached: one more attempt counted; at notification_settings.email_max_attempts, or at once with p_final (an email that cannot be written), it is a dead letter (dead), else still pending (the worker retries with backoff). Returns the new state. Owner only (the worker).';
 
-create function api.notifications_dead(p_page text default null, p_page_size text default null) returns app.page
+create function api.notification_dead(p_page text default null, p_page_size text default null) returns app.page
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
@@ -366,7 +366,7 @@ begin
   return app.page(v_window, v_count, v_results);
 end
 $$;
-comment on function api.notifications_dead(text, text) is
+comment on function api.notification_dead(text, text) is
   'GET /api/admin/notifications/dead/ — emails the relay refused email_max_attempts times (dead letters), newest first: recipient id, type, attempts, the last error. Admins. Security definer: dead letters are every user''s notifications, and an admin''s policy on app.notifications shows only their own.';
 
 create function api.notification_resend(p_id text) returns jsonb
@@ -564,18 +564,18 @@ select app.api_schema('Notification', 'An in-app notification (app.notification_
 select app.api_schema('NotificationPreferences', 'Every notification type, whether it can be turned off, and the caller''s channels for it.', '{
   "types": {"type": "array", "items": {"type": "string", "description": "string", "mandatory": "boolean",
                                         "email": "boolean", "in_app": "boolean"}}}');
-select app.api_operation('api.notifications_list', response => '"Notification"',
+select app.api_operation('api.notification_list', response => '"Notification"',
   parameters => '{"unread": {"type": "string", "enum": ["true", "false"]}}');
-select app.api_operation('api.notifications_since', response => '"[Notification]"', errors => '{400}');
+select app.api_operation('api.notification_since', response => '"[Notification]"', errors => '{400}');
 select app.api_operation('api.notification_read', response => '"Notification"');
-select app.api_operation('api.notifications_read_all', response => '{"marked": "integer"}');
-select app.api_operation('api.notifications_unread_count', response => '{"unread": "integer"}');
+select app.api_operation('api.notification_read_all', response => '{"marked": "integer"}');
+select app.api_operation('api.notification_unread_count', response => '{"unread": "integer"}');
 select app.api_operation('api.notification_preferences_get', response => '"NotificationPreferences"');
 select app.api_operation('api.notification_preferences_set', response => '"NotificationPreferences"',
   body => '{"type": "object", "additionalProperties": {"email?": "boolean", "in_app?": "boolean"},
             "description": "{\"<type>\": {\"email\": bool, \"in_app\": bool}} for the types to change."}',
   example => '{"new_message": {"email": false, "in_app": true}}');
-select app.api_operation('api.notifications_dead', response => '{
+select app.api_operation('api.notification_dead', response => '{
   "id": "uuid", "user_id": "uuid", "type": "string", "email_attempts": "integer", "email_error": "string?",
   "created_at": "date-time"}');
 select app.api_operation('api.notification_resend', response => '{"id": "uuid", "email_state": "skipped|pending|sent|dead"}', errors => '{409}');

@@ -29,4 +29,4 @@ grant execute on function api.token_revoke_all(), api.me(), api.me_update(jsonb)
   api.me_set_photo(text, text, int)
   to guest, host, admin;
 grant execute on function api.become_host() to guest;
-grant execute on function api.users_list(text, text, text, text, text), api.user_update(text, jsonb) to admin;
+grant execute on function api.user_list(text, text, text, text, text), api.user_update(text, jsonb) to admin;

@@ -25,7 +25,7 @@ grant execute on function app.booking_json(app.bookings) to guest, host, admin;
 
 -- The endpoints (api/routes.py, "bookings" block):
 grant execute on function api.booking_create(jsonb, text), api.booking_get(text),
-  api.bookings_list(text, text, text, text, text, text, text, text, text), api.booking_confirm(text),
+  api.booking_list(text, text, text, text, text, text, text, text, text), api.booking_confirm(text),
   api.booking_cancel(text, jsonb)
   to guest, host, admin;
 grant execute on function api.product_availability(text, text, text) to anon, guest, host, admin;

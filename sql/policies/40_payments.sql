@@ -28,7 +28,7 @@ grant execute on function app.payment_json(app.payments) to guest, host, admin;
 grant execute on function api.currency_list(text, text) to anon, guest, host, admin;
 grant execute on function api.exchange_rate_set(jsonb) to admin;
 grant execute on function api.payment_create(text, jsonb, text), api.payment_get(text),
-  api.payments_list(text, text, text, text, text, text, text, text)
+  api.payment_list(text, text, text, text, text, text, text, text)
   to guest, host, admin;
 -- What only the API process may assert: a provider object it created, an event whose signature it verified.
 grant execute on function api.payment_attach(uuid, text, text, text), api.webhook_receive(text, text, text, text, text)
@@ -62,7 +62,7 @@ create policy select_own on app.payouts for select to host, admin
   using (host_id = (select app.current_user_id()));
 create policy select_as_admin on app.payouts for select to admin using (true);
 grant execute on function app.payout_json(app.payouts) to host, admin;
-grant execute on function api.payouts_list(text, text, text) to host, admin;
+grant execute on function api.payout_list(text, text, text) to host, admin;
 grant execute on function api.payout_retry(text) to admin;
 
 -- The ledger: admins read it (the dashboard); analysts see it summed in analytics views.

@@ -21,7 +21,7 @@ grant execute on function app.reviewer_profiles(uuid[]), app.review_json(app.rev
 
 -- The endpoints (api/routes.py, "reviews" block):
 grant execute on function api.product_reviews(text, text, text, text) to anon, guest, host, admin;
-grant execute on function api.reviews_list(text, text, text, text) to guest, host, admin;
+grant execute on function api.review_list(text, text, text, text) to guest, host, admin;
 grant execute on function api.review_create(text, jsonb) to guest, host, admin;
 grant execute on function api.review_update(text, jsonb) to guest, host, admin;
 grant execute on function api.review_respond(text, jsonb) to guest, host, admin;

@@ -33,11 +33,11 @@ grant execute on function app.message_json(app.messages), app.conversation_json(
   to guest, host, admin;
 
 -- The endpoints (api/routes.py, "messages" block):
-grant execute on function api.conversations_list(text, text), api.conversations_unread(),
-  api.conversation_start(jsonb), api.messages_list(text, text, text), api.message_send(text, jsonb),
+grant execute on function api.conversation_list(text, text), api.conversation_unread(),
+  api.conversation_start(jsonb), api.message_list(text, text, text), api.message_send(text, jsonb),
   api.conversation_read(text), api.message_report(text, jsonb)
   to guest, host, admin;
-grant execute on function api.message_reports_list(text, text) to admin;
+grant execute on function api.message_report_list(text, text) to admin;
 -- app.conversation_for_party(text) runs only inside the SECURITY DEFINER writes (as the owner);
 -- app_private.message_config, message_throttle and message_post stay with the owner.
 

@@ -17,8 +17,8 @@ grant execute on function app.notification_json(app.notifications), app.notifica
   to guest, host, admin;
 
 -- The endpoints (api/routes.py, "notifications" block):
-grant execute on function api.notifications_list(text, text, text), api.notifications_since(text),
-  api.notification_read(text), api.notifications_read_all(), api.notifications_unread_count(),
+grant execute on function api.notification_list(text, text, text), api.notification_since(text),
+  api.notification_read(text), api.notification_read_all(), api.notification_unread_count(),
   api.notification_preferences_get(), api.notification_preferences_set(jsonb)
   to guest, host, admin;
-grant execute on function api.notifications_dead(text, text), api.notification_resend(text) to admin;
+grant execute on function api.notification_dead(text, text), api.notification_resend(text) to admin;

@@ -476,6 +476,6 @@ def test_a_notification_committed_late_is_still_read_behind_the_cursor(
     older, newer = sorted(n["seq"] for n in api.get("/api/notifications/", headers=host.auth).json()["results"])
 
     conn = as_role("host", host.id)
-    (rows,) = conn.execute("select api.notifications_since(%s)", (str(newer),)).fetchone()
+    (rows,) = conn.execute("select api.notification_since(%s)", (str(newer),)).fetchone()
 
     assert older in [n["seq"] for n in rows]  # the stream drops what it already sent; nothing committed late is lost

@@ -208,7 +208,7 @@ def test_one_conversation_per_listing_and_guest(dba: psycopg.Connection[Any], th
 def test_api_as_each_party_and_as_a_stranger(as_role: As, make_user: MakeUser, thread: Thread) -> None:
     stranger = make_user("host")
 
-    unread = one(as_role("guest", thread.guest.id), "select api.conversations_unread()")
+    unread = one(as_role("guest", thread.guest.id), "select api.conversation_unread()")
     sent = one(
         as_role("host", thread.host.id), 'select api.message_send(%s, \'{"body": "Welcome"}\')', thread.conversation
     )
