@@ -23,105 +23,33 @@
   the body has REQUEST_TIMEOUT, an idle keep-alive connection uvicorn's own 5 s.
 - ACCESS_LOG=false silences the per-request JSON line (nexus.access); LOG_LEVEL sets the rest.
 
-uvicorn has no public hooks for the last four points, so this module (and only it) extends
-uvicorn's classes: Config.bind_socket (TCP_NODELAY), httptools_impl.HttpToolsProtocol (the
-head timeout), uvicorn.Server.handle_exit/on_tick and supervisors.multiprocess (the drain).
-They buy behaviour, not speed, and uvicorn stays pinned to a minor for them (pyproject.toml).
-A one-write response that replaced uvicorn's request cycle was dropped: it bought nothing
-measurable on detail (make bench, interleaved: 2,302 req/s with it, 2,334 without).
+uvicorn has no public hooks for TCP_NODELAY, the drain and the head timeout: api/uvicorn_ext.py
+(and only it) extends uvicorn's classes for them. Should a uvicorn release move what it extends,
+this falls back to uvicorn.run, serving without the three and logging so. A one-write
+response that replaced uvicorn's request cycle was dropped: it bought nothing measurable on
+detail (make bench, interleaved: 2,302 req/s with it, 2,334 without).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
-import socket
 import sys
-import time
-from http import HTTPStatus
-from types import FrameType
+from types import ModuleType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
-from uvicorn.protocols.http import httptools_impl
-from uvicorn.supervisors import multiprocess
 
-from api.app import DRAINING
-from api.errors import problem_response
 from api.settings import DEV_JWT_KEY, Settings, settings
 
 log = logging.getLogger("uvicorn.error")
 
-_bind_socket = Config.bind_socket
-
-
-def bind_socket(self: Config) -> socket.socket:
-    sock = _bind_socket(self)
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
-        return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-    return sock
-
-
-Config.bind_socket = bind_socket  # type: ignore[method-assign]
-
-
-def raw_problem(status: int, detail: str) -> bytes:
-    """A whole HTTP/1.1 problem response that closes the connection, for the server's own refusals."""
-    response = problem_response(status, detail, headers={"Connection": "close"})
-    head = b"".join(b"%s: %s\r\n" % pair for pair in response.raw_headers)
-    return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, HTTPStatus(status).phrase.encode(), head, response.body)
-
-
-HEAD_TOO_SLOW = raw_problem(408, "The request's headers did not arrive in time.")
-
-
-class Protocol(httptools_impl.HttpToolsProtocol):
-    """uvicorn's HTTP protocol, closing a connection whose request head (request line and headers)
-    has not all arrived within `header_timeout` seconds of the connection or of the request's first
-    byte: 408, then closed. uvicorn times bodies out through the app (REQUEST_TIMEOUT) and idle
-    keep-alive connections, but not a head sent one header at a time (slowloris)."""
-
-    header_timeout: float = 10.0
-    head_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.arm_head_timer()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self.head_timer is None:
-            self.arm_head_timer()
-
-    def on_headers_complete(self) -> None:
-        self.disarm_head_timer()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.disarm_head_timer()
-        super().connection_lost(exc)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self.disarm_head_timer()  # uvicorn's keep-alive timeout governs the wait for the next request
-
-    def arm_head_timer(self) -> None:
-        if self.header_timeout > 0:
-            self.head_timer = self.loop.call_later(self.header_timeout, self.head_timed_out)
-
-    def disarm_head_timer(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-
-    def head_timed_out(self) -> None:
-        self.head_timer = None
-        if not self.transport.is_closing():
-            self.transport.write(HEAD_TOO_SLOW)
-            self.transport.close()
+ext: ModuleType | None
+try:
+    from api import uvicorn_ext as ext
+except (ImportError, AttributeError) as exc:  # a uvicorn that moved what it extends: uvicorn.run
+    ext, EXT_MISSING = None, f"{type(exc).__name__}: {exc}"
 
 
 def unsafe(cfg: Settings) -> list[str]:
@@ -146,63 +74,33 @@ def unsafe(cfg: Settings) -> list[str]:
     return problems
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server with a drain before its graceful shutdown: on SIGTERM /readyz turns 503
-    (api.app.DRAINING) and requests are still served for `drain_seconds`; then uvicorn's own
-    shutdown. The signal is not raised again once served (uvicorn would, and SIGTERM's default
-    action would end the process with -15 instead of 0)."""
-
-    def __init__(self, config: Config, drain_seconds: float) -> None:
-        super().__init__(config)
-        self.drain_seconds = drain_seconds
-        self.drain_until: float | None = None
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig != signal.SIGTERM:
-            super().handle_exit(sig, frame)  # SIGINT: shut down now; another: without waiting
-        elif self.drain_until is None and not self.should_exit:
-            DRAINING.set()
-            self.drain_until = time.monotonic() + self.drain_seconds
-            log.info("SIGTERM: /readyz answers 503; serving for %gs more, then shutting down", self.drain_seconds)
-
-    async def on_tick(self, counter: int) -> bool:
-        if self.drain_until is not None and time.monotonic() >= self.drain_until:
-            self.should_exit = True
-        return await super().on_tick(counter)
-
-
-class Worker(multiprocess.Process):
-    """A worker process of the supervisor, serving with the draining Server."""
-
-    @property
-    def server(self) -> uvicorn.Server:
-        if self._server is None:
-            self._server = Server(self.config, settings.drain_seconds)
-        return self._server
-
-
-class Supervisor(multiprocess.Multiprocess):
-    """uvicorn's supervisor; once it has told the workers to stop, it lets go of the listening
-    socket, so that the port refuses connections as soon as the last worker stops accepting
-    (rather than queueing them until the supervisor exits)."""
-
-    def terminate_all(self) -> None:
-        super().terminate_all()
-        for sock in self.sockets:
-            sock.close()
-
-
 def serve(config: Config) -> None:
     """uvicorn.run, with the draining Server (in each worker when there are several)."""
+    if ext is None:
+        log.warning(
+            "uvicorn's internals that api/uvicorn_ext.py extends are gone (%s): serving with uvicorn.run,"
+            " without the drain, the request-head timeout and TCP_NODELAY on several workers",
+            EXT_MISSING,
+        )
+        uvicorn.run(
+            "api.main:app",
+            host=config.host,
+            port=config.port,
+            workers=config.workers,
+            proxy_headers=False,
+            access_log=False,
+            log_level=config.log_level,
+            timeout_graceful_shutdown=config.timeout_graceful_shutdown,
+        )
+        return
     if config.workers > 1:
-        multiprocess.Process = Worker  # type: ignore[misc]  # the supervisor starts (and restarts) these
         sock = config.bind_socket()
         try:
-            Supervisor(config, sockets=[sock]).run()
+            ext.supervisor(config, sock).run()
         except KeyboardInterrupt:
             pass
         return
-    server = Server(config, settings.drain_seconds)
+    server = ext.Server(config, settings.drain_seconds)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -225,10 +123,11 @@ def main(argv: list[str] | None = None) -> None:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         raise SystemExit(2)
-    Protocol.header_timeout = float(os.environ.get("HEADER_TIMEOUT_SECONDS", "10"))
+    if ext is not None:
+        ext.Protocol.header_timeout = float(os.environ.get("HEADER_TIMEOUT_SECONDS", "10"))
     config = Config(
         "api.main:app",
-        http=Protocol,
+        http=ext.Protocol if ext is not None else "auto",
         host=args.host,
         port=args.port,
         workers=args.workers,

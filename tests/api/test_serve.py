@@ -93,3 +93,30 @@ def test_a_request_head_sent_slowly_is_cut_off_and_others_are_served(owner_url: 
     assert quiet.startswith(b"HTTP/1.1 408 ")
     assert elapsed < 8  # cut at ~1.5 s, not kept for as long as the client trickles
     assert healthy.status_code == 200
+
+
+def test_without_the_uvicorn_internals_it_extends_it_still_serves(owner_url: str) -> None:
+    """A uvicorn release that moved what api/uvicorn_ext.py extends makes importing it fail (here:
+    made to fail): api.serve falls back to uvicorn.run (public), serves two workers, and says
+    what it serves without."""
+    port = free_port()
+    moved = (
+        "import sys, runpy; sys.modules['api.uvicorn_ext'] = None;"
+        f" sys.argv = ['api.serve', '--host', '127.0.0.1', '--port', '{port}', '--workers', '2'];"
+        " runpy.run_module('api.serve', run_name='__main__')"
+    )
+    env = {**os.environ, "DATABASE_URL": owner_url, "NEXUS_ENV": "development", "ACCESS_LOG": "false"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", moved], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline, status = time.monotonic() + 30, 0
+        while time.monotonic() < deadline and status != 200 and process.poll() is None:
+            with contextlib.suppress(httpx2.HTTPError):
+                status = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert status == 200, output
+    assert "serving with uvicorn.run" in output and "are gone (ModuleNotFoundError" in output
