@@ -389,9 +389,7 @@ async def payments(request: Request, s: Session) -> Response:
     payouts = await page(
         request, s, "api.payout_list", {"status": q.get("payout_status"), "page": q.get("payout_page")}
     )
-    return render(
-        request, s, "payments.html", page=await page(request, s, "api.payment_list", params), payouts=payouts
-    )
+    return render(request, s, "payments.html", page=await page(request, s, "api.payment_list", params), payouts=payouts)
 
 
 async def payment(request: Request, s: Session) -> Response:
