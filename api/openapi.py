@@ -22,6 +22,10 @@ the contract's shorthand into JSON Schema:
                                                     JSON Schema keywords of CROSS (their schemas
                                                     are JSON Schema as written)
 
+A parameter an operation declares may be {"required": true, "schema": ..., "description": ...}
+(a query parameter the function cannot do without). What Python checks before the call is
+said here: a webhook's signature headers and body (WEBHOOK_HEADERS), an upload's file (UPLOAD).
+
 Swagger UI is served from the assets of the swagger-ui-bundle package, so /swagger/
 works with no internet; its Authorize button takes a Bearer access token.
 """

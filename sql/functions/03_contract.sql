@@ -87,7 +87,7 @@ begin
 end
 $$;
 comment on function app.api_operation(text, jsonb, jsonb, jsonb, integer[], jsonb, text) is
-  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones, errors it answers beyond its route''s usual ones, an example body; and rate, the class of app_private.rate_limits its routes count against: by default (''auto'') read for a stable function and write otherwise, null for not limited.';
+  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones (a schema, or {"required": true, "schema": ..., "description": ...} for a query parameter it cannot do without), errors it answers beyond its route''s usual ones (404 when a body field names what does not exist), an example body; and rate, the class of app_private.rate_limits its routes count against: by default (''auto'') read for a stable function and write otherwise, null for not limited.';
 
 -- The shapes every operation shares.
 select app.api_schema('Problem', 'An RFC 9457 problem: what went wrong; errors names each invalid field with its messages.', '{
