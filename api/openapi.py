@@ -11,11 +11,20 @@ the contract's shorthand into JSON Schema:
     "string" "integer" "number" "boolean" "any"    the JSON types ("any": no constraint)
     "uuid" "date" "date-time" "uri" "email"         strings of that format
     "decimal"                                       a decimal as a string, e.g. "120.00"
+    "price"                                         a price as text: 0.01 to 9999999999.99, 2 decimals
     "string(1..100)" "integer(1..)"                 lengths or ranges
     "pending|confirmed"                             one of these strings
     "Listing" "[Photo]"                             a component; an array of them
     "...?"                                          null allowed
     {"field": schema, "optional?": schema}          an object; in responses no other field
+    {"a?": ..., "b?": ..., "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}
+                                                    a rule across fields: an object may carry the
+                                                    JSON Schema keywords of CROSS (their schemas
+                                                    are JSON Schema as written)
+
+A parameter an operation declares may be {"required": true, "schema": ..., "description": ...}
+(a query parameter the function cannot do without). What Python checks before the call is
+said here: a webhook's signature headers and body (WEBHOOK_HEADERS), an upload's file (UPLOAD).
 
 Swagger UI is served from the assets of the swagger-ui-bundle package, so /swagger/
 works with no internet; its Authorize button takes a Bearer access token.
@@ -158,6 +167,9 @@ async def current(request: Request) -> Contract:
 # --- the shorthand ------------------------------------------------------------------------
 
 DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+# A price a client sends as text (app.parse_price): 0.01 to 9999999999.99, at most 2 decimals.
+PRICE = r"^((0|[1-9][0-9]{0,9})\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,9}(\.[0-9]{1,2})?)$"
+NOT_BLANK = r"[^ \t\r\n\f\v]"  # some character that is not white space, as app.check_text trims it
 TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
     "integer": {"type": "integer"},
@@ -170,11 +182,14 @@ TYPES: dict[str, dict[str, Any]] = {
     "uri": {"type": "string", "format": "uri"},
     "email": {"type": "string", "format": "email"},
     "decimal": {"type": "string", "pattern": DECIMAL, "examples": ["120.00"]},
+    "price": {"type": "string", "pattern": PRICE, "examples": ["120.00"]},
 }
 # A decimal sent by a client may be a JSON number too.
 REQUEST_TYPES = {**TYPES, "decimal": {"type": ["string", "number"], "pattern": DECIMAL, "examples": ["120.00"]}}
 LIMITED = re.compile(r"^(string|integer|number|decimal)\((-?[0-9.]*)\.\.(-?[0-9.]*)\)$")
-SCHEMA_KEYS = {"type", "$ref", "enum", "const", "anyOf", "oneOf", "allOf", "format", "properties", "items"}
+SCHEMA_KEYS = {"type", "$ref", "enum", "const", "anyOf", "oneOf", "allOf", "not", "format", "properties", "items"}
+# The keywords a shorthand object may carry beside its fields: rules across them (exactly one of two, ...).
+CROSS = ("oneOf", "anyOf", "allOf", "not", "dependentRequired")
 # A dict of only JSON Schema keywords is JSON Schema; any other key makes it a shorthand object.
 KEYWORDS = SCHEMA_KEYS | {
     "additionalProperties",
@@ -187,7 +202,10 @@ KEYWORDS = SCHEMA_KEYS | {
     "maximum",
     "minItems",
     "maxItems",
+    "minProperties",
     "maxProperties",
+    "dependentRequired",
+    "contentMediaType",
     "propertyNames",
     "examples",
     "default",
@@ -232,29 +250,26 @@ def expand(node: Any, strict: bool, named: dict[str, Any] | None = None) -> dict
             lo_key, hi_key = ("minLength", "maxLength") if kind == "string" else ("minimum", "maximum")
             if kind == "decimal":  # a range on a decimal is said in words; the pattern says the form
                 schema["description"] = f"Between {low or 'any'} and {high or 'any'}."
+                if not strict:  # and for a JSON number, which a client may send, as a range (numbers only)
+                    schema |= {"minimum": float(low)} if low else {}
+                    schema |= {"maximum": float(high)} if high else {}
             else:
                 number = int if kind in ("string", "integer") else float
                 if low:
                     schema[lo_key] = number(low)
                 if high:
                     schema[hi_key] = number(high)
+                if kind == "string" and low and int(low) >= 1 and not strict:
+                    schema["pattern"] = NOT_BLANK  # the functions trim before they count (app.check_text)
             return schema
         if text in TYPES:
             return dict((TYPES if strict else REQUEST_TYPES)[text])
         raise ValueError(f"unknown contract type {node!r}")
     if isinstance(node, dict):
         if node.keys() <= KEYWORDS and SCHEMA_KEYS & node.keys():  # JSON Schema already: expand what it contains
-            out = dict(node)
-            if isinstance(out.get("properties"), dict):
-                out["properties"] = {k: expand(v, strict, named) for k, v in out["properties"].items()}
-            for key in ("items", "additionalProperties"):
-                if isinstance(out.get(key), (dict, str)):
-                    out[key] = expand(out[key], strict, named)
-            for key in ("anyOf", "oneOf", "allOf"):
-                if isinstance(out.get(key), list):
-                    out[key] = [expand(v, strict, named) for v in out[key]]
-            return out
+            return keywords(node, strict, named)
         fields = dict(node)
+        rules = {key: fields.pop(key) for key in CROSS if key in fields}
         base: dict[str, Any] = {}
         if "..." in fields:  # another component's fields, then these
             base = expand((named or {})[fields.pop("...")], strict, named)
@@ -266,8 +281,32 @@ def expand(node: Any, strict: bool, named: dict[str, Any] | None = None) -> dict
             obj["required"] = required
         if strict:
             obj["additionalProperties"] = False
-        return obj
+        return obj | keywords(rules, strict, named)
     raise ValueError(f"unknown contract node {node!r}")
+
+
+def keywords(node: dict[str, Any], strict: bool, named: dict[str, Any] | None) -> dict[str, Any]:
+    """JSON Schema as written, with the shorthand in the schemas it contains expanded.
+
+    The members of anyOf/oneOf/allOf and not are JSON Schema when made of keywords only
+    ({"required": ["a"]}), else shorthand.
+    """
+    out = dict(node)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: expand(v, strict, named) for k, v in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), (dict, str)):
+            out[key] = expand(out[key], strict, named)
+
+    def member(v: Any) -> dict[str, Any]:
+        return keywords(v, strict, named) if isinstance(v, dict) and v.keys() <= KEYWORDS else expand(v, strict, named)
+
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [member(v) for v in out[key]]
+    if isinstance(out.get("not"), (dict, str)):
+        out["not"] = member(out["not"])
+    return out
 
 
 # --- the document -------------------------------------------------------------------------
@@ -343,14 +382,57 @@ def statuses(route: Route, contract: Contract, declared: list[int]) -> set[int]:
 
 
 def parameter(contract: Contract, spec: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    """A path or query parameter: its shared declaration, or the operation's own.
+
+    The operation's may be a schema, or {"required": true, "schema": ..., "description": ...}
+    for a query parameter without which the function refuses the request.
+    """
     declared = spec.get("parameters", {}).get(name)
     description, schema = contract.parameters.get(name, ("", "string"))
+    required = where == "path"
+    if isinstance(declared, dict) and isinstance(declared.get("required"), bool):
+        required = required or declared["required"]
+        description = declared.get("description", description)
+        declared = declared.get("schema", schema)
     if declared is not None:
         schema = declared
-    param: dict[str, Any] = {"name": name, "in": where, "required": where == "path", "schema": expand(schema, False)}
+    param: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": expand(schema, False)}
     if description:
         param["description"] = description
     return param
+
+
+# The headers a provider signs its webhooks with (api/payments.py, api/paypal.py verify them):
+# without them, or when they do not verify, the answer is 400.
+WEBHOOK_HEADERS = {
+    "stripe": {"Stripe-Signature": "Stripe's signature of the body: t=<unix time>,v1=<HMAC-SHA256 hex>[,...]."},
+    "paypal": {
+        "PAYPAL-AUTH-ALGO": "The algorithm PayPal signed with.",
+        "PAYPAL-CERT-URL": "Where PayPal's signing certificate is.",
+        "PAYPAL-TRANSMISSION-ID": "The delivery's id.",
+        "PAYPAL-TRANSMISSION-SIG": "PayPal's signature of the delivery.",
+        "PAYPAL-TRANSMISSION-TIME": "When PayPal sent it.",
+    },
+}
+WEBHOOK_EVENT = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "description": "The provider's event, exactly as it signed it (a Stripe event or a PayPal webhook event).",
+}
+UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "contentMediaType": "application/octet-stream",
+            "minLength": 1,
+            "description": "A JPEG, PNG or WebP image (not empty; its first bytes say which, or 415).",
+        }
+    },
+}
 
 
 def operation_id(route: Route) -> str:
@@ -409,20 +491,24 @@ def operation(route: Route, contract: Contract) -> dict[str, Any]:
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "A JPEG, PNG or WebP image.",
-                            }
-                        },
-                    }
+                    "schema": UPLOAD,
+                    "encoding": {"file": {"contentType": "image/jpeg, image/png, image/webp"}},
                 }
             },
         }
+    if route.special is specials.webhook:
+        provider = route.path.rstrip("/").rsplit("/", 1)[-1]
+        params += [
+            {
+                "name": name,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1},
+                "description": text,
+            }
+            for name, text in WEBHOOK_HEADERS[provider].items()
+        ]
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": WEBHOOK_EVENT}}}
     if route.status == 204:
         op["responses"]["204"] = {"description": "Done."}
     elif route.status == 302:

@@ -19,6 +19,11 @@
  *       perform app.raise_errors(v_errors);
  *       v_name := btrim(p_body ->> 'name');
  *
+ * A well-formed value that names what does not exist, or what the caller may not see (a
+ * listing, a booking, a category, an amenity, a currency), is a 404 naming the field, as an
+ * unknown id in a path is: app.fail(404, ..., 'field'), or app.raise_errors(v_missing, 404)
+ * once the rest of the body is valid. Each operation's contract lists 404 among its errors.
+ *
  * The *_problem functions say why a text value is unacceptable, or return null: both shapes
  * use them, so a query parameter and a body field of one kind agree.
  * A body field that is absent is fine unless p_required; JSON null is refused unless p_nullable.
@@ -152,7 +157,7 @@ $$;
 comment on function app.add_error(jsonb, text, text) is
   'Add a message for a field to an errors object {"field": ["message", ...]} (for app.raise_errors); a null message adds nothing.';
 
-create function app.raise_errors(p_errors jsonb) returns void
+create function app.raise_errors(p_errors jsonb, p_status int default 400) returns void
 language plpgsql stable security invoker
 as $$
 declare
@@ -160,7 +165,7 @@ declare
 begin
   if v_first is not null then
     raise exception using
-      errcode = 'PT400',
+      errcode = 'PT' || p_status::text,
       message = case when (select count(*) from jsonb_each(p_errors)) = 1 and jsonb_array_length(p_errors -> v_first) = 1
                      then p_errors -> v_first ->> 0 else 'Some fields are invalid.' end,
       detail = p_errors::text,
@@ -168,8 +173,8 @@ begin
   end if;
 end
 $$;
-comment on function app.raise_errors(jsonb) is
-  'Raise one 400 listing every invalid field at once: p_errors is {"field": ["message", ...]} (the problem''s errors; its detail is the message when there is one, else "Some fields are invalid."). Does nothing when empty.';
+comment on function app.raise_errors(jsonb, int) is
+  'Raise one 400 listing every invalid field at once: p_errors is {"field": ["message", ...]} (the problem''s errors; its detail is the message when there is one, else "Some fields are invalid."). Does nothing when empty. p_status 404: the fields are well formed but name what does not exist (a listing, a category, a currency), raised once the body is otherwise valid.';
 
 create function app.body_problem(p_value jsonb, p_required boolean, p_nullable boolean) returns text
 language sql immutable parallel safe security invoker

@@ -15,12 +15,27 @@
  * it says another class (signup, upload, payment, message), or null for not limited.
  *
  * Schemas are JSON Schema or the shorthand api/openapi.py expands: a type name ("string",
- * "integer", "boolean", "uuid", "date", "date-time", "decimal", "uri", "email", "any"), a
+ * "integer", "boolean", "uuid", "date", "date-time", "decimal", "price", "uri", "email", "any"), a
  * component ("Category"), an array ("[Photo]"), an enum ("pending|confirmed"), a trailing
  * "?" for null allowed, length or range limits ("string(1..100)", "integer(1..)"), and an
  * object as {"field": schema} where a field is required unless its name ends in "?".
  * Objects in responses allow no other fields, so a field added in SQL and not here fails
  * the test suite, which validates every response against the document.
+ *
+ * The document says every rule a function refuses a request by, so a request it calls valid
+ * is never refused with a 400 (tests/api/test_schemathesis.py checks both directions):
+ *   - a rule across fields: the object carries JSON Schema's oneOf, anyOf, allOf, not or
+ *     dependentRequired beside its fields, e.g. exactly one of two ids:
+ *       '{"product_id?": "uuid?", "booking_id?": "uuid?",
+ *         "oneOf": [{"required": ["product_id"], "properties": {"product_id": {"type": "string"}}},
+ *                   {"required": ["booking_id"], "properties": {"booking_id": {"type": "string"}}}]}'
+ *   - a text the function trims: "string(1..)" in a request also says it is not blank;
+ *     a form it matches: a "pattern" (JSON Schema as written), e.g. a phone number;
+ *   - a query parameter the function requires: {"required": true, "schema": ..., "description": ...};
+ *   - a value that names what does not exist (a listing, a category, a currency): 404 naming
+ *     the field (sql/functions/01_input.sql), with 404 in the operation's errors.
+ * A rule OpenAPI cannot state (across query parameters, relative to today, in bytes) is said
+ * in the description, and tests/api/schemathesis.toml names it.
  *
  * Guarantees: only the owner declares (by grants); a declaration names a function that
  * exists; declaring twice replaces.
@@ -72,7 +87,7 @@ begin
 end
 $$;
 comment on function app.api_operation(text, jsonb, jsonb, jsonb, integer[], jsonb, text) is
-  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones, errors it answers beyond its route''s usual ones, an example body; and rate, the class of app_private.rate_limits its routes count against: by default (''auto'') read for a stable function and write otherwise, null for not limited.';
+  'Declare what an api function takes and returns for the OpenAPI document: body (request schema), response (success schema; the item for paginated lists), parameters that differ from the shared ones (a schema, or {"required": true, "schema": ..., "description": ...} for a query parameter it cannot do without), errors it answers beyond its route''s usual ones (404 when a body field names what does not exist), an example body; and rate, the class of app_private.rate_limits its routes count against: by default (''auto'') read for a stable function and write otherwise, null for not limited.';
 
 -- The shapes every operation shares.
 select app.api_schema('Problem', 'An RFC 9457 problem: what went wrong; errors names each invalid field with its messages.', '{

@@ -83,10 +83,11 @@ declare
 begin
   v_errors := app.check_text(v_errors, p_body, 'first_name', 1, 100, p_required => not p_partial);
   v_errors := app.check_text(v_errors, p_body, 'last_name', 1, 100, p_required => not p_partial);
+  -- Blank (or null) clears it, as the writes store it (nullif(btrim(...), '')): the contract's PHONE pattern.
   if jsonb_typeof(p_body -> 'phone_number') <> 'null'
-     and (jsonb_typeof(p_body -> 'phone_number') <> 'string' or (p_body ->> 'phone_number') !~ '^\+?[0-9 ()-]{6,20}$') then
+     and (jsonb_typeof(p_body -> 'phone_number') <> 'string' or (p_body ->> 'phone_number') !~ '^( *|\+?[0-9 ()-]{6,20})$') then
     v_errors := app.add_error(v_errors, 'phone_number',
-      'Enter a phone number: digits, spaces, ()- and an optional leading +, 6 to 20 characters.');
+      'Enter a phone number: digits, spaces, ()- and an optional leading +, 6 to 20 characters (blank to remove it).');
   end if;
   if p_body ? 'preferences' then
     v_errors := app.add_error(v_errors, 'preferences', app.preferences_problem(p_body -> 'preferences'));
@@ -95,7 +96,7 @@ begin
 end
 $$;
 comment on function app.profile_errors(jsonb, boolean) is
-  'Every problem with the profile fields of a request body (first_name and last_name 1-100 characters, phone_number, preferences as app.preferences_problem describes), as an errors object for app.raise_errors; p_partial: only the fields present are checked.';
+  'Every problem with the profile fields of a request body (first_name and last_name 1-100 characters, phone_number (blank or null: none), preferences as app.preferences_problem describes), as an errors object for app.raise_errors; p_partial: only the fields present are checked.';
 
 create function app_private.hash_password(p_password text) returns text
 language sql volatile security invoker
@@ -531,8 +532,8 @@ select app.api_schema('PublicUser', 'Another user as anyone may see them: first 
   "id": "uuid", "first_name": "string", "photo_url": "string?"}');
 
 select app.api_operation('api.register', rate => 'signup', response => '"User"', errors => '{409}',
-  body => '{"email": "email", "password": "string(8..)", "first_name": "string(1..100)", "last_name": "string(1..100)",
-            "role?": "guest|host", "phone_number?": "string?"}',
+  body => '{"email": "email", "password": {"type": "string", "minLength": 8, "maxLength": 72, "description": "8 characters or more, at most 72 bytes (UTF-8)."}, "first_name": "string(1..100)", "last_name": "string(1..100)",
+            "role?": "guest|host", "phone_number?": {"type": ["string", "null"], "pattern": "^( *|\\+?[0-9 ()-]{6,20})$"}}',
   example => '{"email": "ada@example.com", "password": "correct horse battery", "first_name": "Ada", "last_name": "Lovelace", "role": "guest"}');
 select app.api_operation('api.login', response => '"Tokens"',
   body => '{"email": "string(1..)", "password": "string(1..)"}',
@@ -542,15 +543,16 @@ select app.api_operation('api.token_revoke', body => '{"refresh?": "string"}');
 select app.api_operation('api.token_revoke_all');
 select app.api_operation('api.me', response => '"User"');
 select app.api_operation('api.me_update', response => '"User"',
-  body => '{"first_name?": "string(1..100)", "last_name?": "string(1..100)", "phone_number?": "string?",
+  body => '{"first_name?": "string(1..100)", "last_name?": "string(1..100)", "phone_number?": {"type": ["string", "null"], "pattern": "^( *|\\+?[0-9 ()-]{6,20})$"},
             "preferences?": {"type": "object", "maxProperties": 50,
               "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,63}$"},
               "properties": {"notifications": {"type": "object", "additionalProperties": {"type": "object",
-                "properties": {"email": {"type": "boolean"}, "in_app": {"type": "boolean"}}, "additionalProperties": false}}},
+                "properties": {"email": {"type": "boolean"}, "in_app": {"type": "boolean"}}, "additionalProperties": false},
+                "propertyNames": {"$ref": "#/components/schemas/NotificationType"}}},
               "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 500}}}');
 select app.api_operation('api.me_deactivate');
 select app.api_operation('api.me_set_photo', rate => 'upload', response => '"User"');
 select app.api_operation('api.become_host', response => '"Tokens"', errors => '{409}');
 select app.api_operation('api.user_list', response => '"User"',
-  parameters => '{"search": "string(0..200)", "role": "guest|host|admin", "active": {"type": "string", "enum": ["true", "false"]}}');
+  parameters => '{"search": {"type": "string", "description": "Any part of the email or the name, ignoring case."}, "role": "guest|host|admin", "active": {"type": "string", "enum": ["true", "false"]}}');
 select app.api_operation('api.user_update', response => '"User"', body => '{"role?": "guest|host|admin", "active?": "boolean"}');

@@ -148,4 +148,6 @@ comment on function api.oauth_sign_in(text, text, text, boolean, text, text) is
 select app.api_parameter('provider', 'A configured sign-in provider, e.g. google or facebook.', '"string(1..40)"');
 select app.api_operation('api.oauth_begin', rate => 'read', errors => '{502}');
 select app.api_operation('api.oauth_sign_in', rate => 'read', response => '"Tokens"', errors => '{403, 502}',
-  parameters => '{"code": "string(0..2000)", "state": "string(0..200)", "error": "string(0..200)"}');
+  parameters => '{"code": {"required": true, "schema": "string(1..2000)", "description": "The provider''s authorization code."},
+                  "state": {"required": true, "schema": "string(1..200)", "description": "The state of the flow begun at /login, as its cookie holds it."},
+                  "error": {"type": "string", "maxLength": 200, "description": "Set by the provider when the sign-in was cancelled or refused: then the answer is 400."}}');

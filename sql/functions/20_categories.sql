@@ -210,16 +210,16 @@ select app.api_schema('Category', 'A listing category (app.category_json).', '{
 select app.api_schema('Amenity', 'Something a listing can offer; clients send and receive the slug.', '{"slug": "string", "name": "string"}');
 select app.api_operation('api.category_list', response => '"Category"');
 select app.api_operation('api.category_create', response => '"Category"', errors => '{409}',
-  body => '{"name": "string(1..100)", "slug?": "string(1..100)", "description?": "string(0..2000)"}',
+  body => '{"name": "string(1..100)", "slug?": {"type": "string", "maxLength": 100, "pattern": "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", "description": "Lowercase letters, digits and single hyphens (e.g. beach-houses); made from the name when left out."}, "description?": "string(0..2000)"}',
   example => '{"name": "Beach houses", "slug": "beach-houses", "description": "By the sea."}');
 select app.api_operation('api.category_get', response => '"Category"',
   parameters => '{"id": {"type": "string", "description": "The id or the slug."}}');
 select app.api_operation('api.category_replace', response => '"Category"', errors => '{409}',
   parameters => '{"id": {"type": "string", "description": "The id or the slug."}}',
-  body => '{"name": "string(1..100)", "slug?": "string(1..100)", "description?": "string(0..2000)"}');
+  body => '{"name": "string(1..100)", "slug?": {"type": "string", "maxLength": 100, "pattern": "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", "description": "Lowercase letters, digits and single hyphens (e.g. beach-houses); made from the name when left out."}, "description?": "string(0..2000)"}');
 select app.api_operation('api.category_update', response => '"Category"', errors => '{409}',
   parameters => '{"id": {"type": "string", "description": "The id or the slug."}}',
-  body => '{"name?": "string(1..100)", "slug?": "string(1..100)", "description?": "string(0..2000)"}');
+  body => '{"name?": "string(1..100)", "slug?": {"type": "string", "maxLength": 100, "pattern": "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", "description": "Lowercase letters, digits and single hyphens (e.g. beach-houses); made from the name when left out."}, "description?": "string(0..2000)"}');
 select app.api_operation('api.category_delete', errors => '{409}',
   parameters => '{"id": {"type": "string", "description": "The id or the slug."}}');
 select app.api_operation('api.amenity_list', response => '"Amenity"');

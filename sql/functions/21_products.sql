@@ -141,6 +141,7 @@ language plpgsql volatile security invoker
 as $$
 declare
   v_errors jsonb := '{}';
+  v_missing jsonb := '{}';  -- well formed, but names nothing that exists: 404 once the rest is valid
   v_required boolean := not p_partial;
   v_category uuid;
   v_amenities text[];
@@ -160,13 +161,13 @@ begin
   v_errors := app.check_text(v_errors, p_body, 'currency', 3, 3);
   if not v_errors ? 'currency' and p_body ? 'currency'
      and not exists (select from app.currencies cu where cu.code = upper(btrim(p_body ->> 'currency'))) then
-    v_errors := app.add_error(v_errors, 'currency', 'Must be a supported ISO 4217 code, e.g. USD.');
+    v_missing := app.add_error(v_missing, 'currency', 'Must be a supported ISO 4217 code, e.g. USD.');
   end if;
   v_errors := app.check_text(v_errors, p_body, 'category', 1, 100, v_required);
   if not v_errors ? 'category' and p_body ? 'category' then
     v_category := app.category_find(p_body ->> 'category');
     if v_category is null then
-      v_errors := app.add_error(v_errors, 'category', 'Unknown category: give a category id or slug.');
+      v_missing := app.add_error(v_missing, 'category', 'Unknown category: give a category id or slug.');
     end if;
   end if;
   v_errors := app.check_choice(v_errors, p_body, 'cancellation_policy',
@@ -182,11 +183,12 @@ begin
       select a into v_unknown from unnest(v_amenities) a
        where not exists (select from app.amenities am where am.slug = a) limit 1;
       if v_unknown is not null then
-        v_errors := app.add_error(v_errors, 'amenities', format('Unknown amenity: %s.', v_unknown));
+        v_missing := app.add_error(v_missing, 'amenities', format('Unknown amenity: %s.', v_unknown));
       end if;
     end if;
   end if;
   perform app.raise_errors(v_errors);
+  perform app.raise_errors(v_missing, 404);
 
   if v_id is null then
     insert into app.products (host_id, category_id, name, description, location, price_per_night, currency,
@@ -225,7 +227,7 @@ begin
 end
 $$;
 comment on function app.product_write(uuid, jsonb, boolean) is
-  'Create (p_id null) or change a listing from a JSON body, and return it in full. Changing one needs its host or an admin (app.product_owned). Known fields only: name, description, location, price_per_night (0.01 to 10,000,000, at most 2 decimals; number or string), currency (a supported ISO 4217 code), max_guests (1-100), amenities (slugs; replaces the set), category (id or slug), cancellation_policy, published. Anything else (id, host, ratings, timestamps) is ignored; the host is always the caller. Unless p_partial, name, description, location, price_per_night, max_guests and category are required. Every bad field is reported at once (400).';
+  'Create (p_id null) or change a listing from a JSON body, and return it in full. Changing one needs its host or an admin (app.product_owned). Known fields only: name, description, location, price_per_night (0.01 to 10,000,000, at most 2 decimals; number or string), currency (a supported ISO 4217 code), max_guests (1-100), amenities (slugs; replaces the set), category (id or slug), cancellation_policy, published. Anything else (id, host, ratings, timestamps) is ignored; the host is always the caller. Unless p_partial, name, description, location, price_per_night, max_guests and category are required. Every bad field is reported at once (400); then every currency, category or amenity that does not exist (404 naming each).';
 
 create function api.product_create(p_body jsonb) returns jsonb
 language sql volatile security invoker
@@ -325,7 +327,7 @@ select app.api_schema('ListingDetail', 'A listing in full (app.product_json): it
   "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "description": "string", "photos": "[Photo]"}');
 select app.api_schema('Photo', 'A listing photo: its URL and place in the order.', '{"id": "uuid", "url": "string", "position": "integer"}');
 select app.api_operation('api.product_get', response => '"ListingDetail"');
-select app.api_operation('api.product_create', response => '"ListingDetail"',
+select app.api_operation('api.product_create', response => '"ListingDetail"', errors => '{404}',
   body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",
             "price_per_night": "decimal(0.01..10000000)", "max_guests": "integer(1..100)", "category": "string(1..100)",
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
@@ -333,12 +335,12 @@ select app.api_operation('api.product_create', response => '"ListingDetail"',
   example => '{"name": "Flat by the lagoon", "description": "A bright flat.", "location": "Lekki, Lagos, Nigeria",
                "price_per_night": "120.00", "currency": "USD", "max_guests": 2, "category": "apartments",
                "amenities": ["wifi"], "cancellation_policy": "moderate"}');
-select app.api_operation('api.product_replace', response => '"ListingDetail"',
+select app.api_operation('api.product_replace', response => '"ListingDetail"', errors => '{404}',
   body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",
             "price_per_night": "decimal(0.01..10000000)", "max_guests": "integer(1..100)", "category": "string(1..100)",
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
             "amenities?": "[string]"}');
-select app.api_operation('api.product_update', response => '"ListingDetail"',
+select app.api_operation('api.product_update', response => '"ListingDetail"', errors => '{404}',
   body => '{"name?": "string(1..200)", "description?": "string(0..10000)", "location?": "string(1..300)",
             "price_per_night?": "decimal(0.01..10000000)", "max_guests?": "integer(1..100)", "category?": "string(1..100)",
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",

@@ -433,11 +433,14 @@ comment on function api.product_list(text, text, text, text, text, text, text, t
 select app.api_operation('api.product_list', rate => 'read', response => '"Listing"', parameters => '{
   "category": {"type": "string", "description": "A category slug or id."},
   "search": {"type": "string", "description": "Full-text, web-search syntax: \"sea view\" -hostel."},
-  "min_price": "decimal", "max_price": "decimal",
+  "min_price": "price", "max_price": "price",
   "location": {"type": "string", "description": "Any part of the location, ignoring case."},
   "guests": "integer(1..)",
   "amenities": {"type": "string", "description": "Comma-separated amenity slugs, all required."},
   "host": {"type": "string", "description": "A host''s id, or me."},
-  "ordering": "price|-price|created_at|-created_at|rating|-rating|name|-name",
-  "check_in": "date", "check_out": "date",
-  "cursor": {"type": "string", "description": "Keyset pagination instead of page: empty for the first page, then the cursor in the previous page''s next URL. Each page starts after the last row of the one before (fast at any depth, stable under inserts); next then carries the cursor."}}');
+  "ordering": {"type": "string", "enum": ["price", "-price", "created_at", "-created_at", "rating", "-rating", "name", "-name", ""],
+               "description": "Empty or absent: by relevance with search, else -created_at."},
+  "check_in": {"type": "string", "format": "date", "description": "Free from this night (with check_out)."},
+  "check_out": {"type": "string", "format": "date", "description": "Until this morning: after check_in, or 400."},
+  "page": {"required": false, "schema": "integer(1..1000000)", "description": "The page to read, from 1; not with cursor (400)."},
+  "cursor": {"type": "string", "description": "Keyset pagination instead of page (not with it: 400): empty for the first page, then the cursor in the previous page''s next URL. Each page starts after the last row of the one before (fast at any depth, stable under inserts); next then carries the cursor."}}');

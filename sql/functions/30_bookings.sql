@@ -301,7 +301,7 @@ begin
       perform app.fail(403, 'You cannot book your own listing.', 'product_id');
     end if;
     if not found or not v_product.published then
-      v_errors := app.add_error(v_errors, 'product_id', 'No such listing.');
+      v_product_id := null;  -- 404 naming it, once the rest of the body is valid
     end if;
   end if;
   if not (v_errors ? 'start_date' or v_errors ? 'end_date') then
@@ -312,13 +312,16 @@ begin
   end if;
   if not v_errors ? 'guests' then
     v_guests := coalesce(btrim(p_body ->> 'guests')::int, 1);
-    if not v_errors ? 'product_id' then  -- nested: SQL's and does not promise to skip an unassigned v_product
+    if v_product_id is not null then  -- nested: SQL's and does not promise to skip an unassigned v_product
       if v_guests > v_product.max_guests then
         v_errors := app.add_error(v_errors, 'guests', format('This listing allows at most %s guests.', v_product.max_guests));
       end if;
     end if;
   end if;
   perform app.raise_errors(v_errors);
+  if v_product_id is null then
+    perform app.fail(404, 'No such listing.', 'product_id');
+  end if;
 
   -- The pending cap, serialised per guest so concurrent requests cannot overshoot it.
   perform app_private.lock_user(v_uid);
@@ -353,7 +356,7 @@ begin
 end
 $$;
 comment on function api.booking_create(jsonb, text) is
-  'POST /api/bookings/ {product_id, start_date, end_date, guests}: book a published listing for the stay [start_date, end_date) (end_date is the check-out day). Returns the booking with status "pending", which holds the dates for booking_settings.hold_minutes (default 30) until the host confirms. The database computes total_price = price_per_night x nights in the listing''s currency; status, prices and guest_id in the body are ignored. 400 naming the field: bad or past start_date, end_date not after start_date, more than max_nights nights, more guests than the listing allows, an unknown or unpublished listing. 403: your own listing. 409: dates taken, or already max_pending (default 3) pending bookings. Idempotency-Key header: a retry with the same key and body returns the first response and books nothing; the same key with a different body is 422. Security definer: no client role may insert into app.bookings; it locks the listing and the guest and keeps idempotency records in app_private.';
+  'POST /api/bookings/ {product_id, start_date, end_date, guests}: book a published listing for the stay [start_date, end_date) (end_date is the check-out day). Returns the booking with status "pending", which holds the dates for booking_settings.hold_minutes (default 30) until the host confirms. The database computes total_price = price_per_night x nights in the listing''s currency; status, prices and guest_id in the body are ignored. 400 naming the field: bad or past start_date, end_date not after start_date, more than max_nights nights, more guests than the listing allows. 404 naming product_id: an unknown or unpublished listing. 403: your own listing. 409: dates taken, or already max_pending (default 3) pending bookings. Idempotency-Key header: a retry with the same key and body returns the first response and books nothing; the same key with a different body is 422. Security definer: no client role may insert into app.bookings; it locks the listing and the guest and keeps idempotency records in app_private.';
 
 -- ---------------------------------------------------------------------------------
 -- Read
@@ -680,13 +683,14 @@ select app.api_schema('Availability', 'The taken ranges [start_date, end_date) o
 select app.api_schema('DateBlock', 'Dates a host took off the calendar.', '{
   "id": "uuid", "product_id": "uuid", "start_date": "date", "end_date": "date", "reason": "string?",
   "created_by": "uuid", "created_at": "date-time"}');
-select app.api_operation('api.booking_create', response => '"Booking"', errors => '{409, 422}',
+select app.api_operation('api.booking_create', response => '"Booking"', errors => '{404, 409, 422}',
   body => '{"product_id": "uuid", "start_date": "date", "end_date": "date", "guests?": "integer(1..100)"}',
   example => '{"product_id": "5f0c7a52-1a43-4f0e-9a55-2d9b1b7f7e01", "start_date": "2027-03-01", "end_date": "2027-03-05", "guests": 2}');
 select app.api_operation('api.booking_get', response => '"Booking"');
 select app.api_operation('api.booking_list', response => '"Booking"', parameters => '{
   "as": "guest|host", "status": "pending|confirmed|completed|canceled", "product": "uuid",
-  "guest": "uuid", "host": "uuid", "from": "date", "to": "date"}');
+  "guest": "uuid", "host": "uuid", "from": "date",
+  "to": {"type": "string", "format": "date", "description": "A date after from (400 otherwise)."}}');
 select app.api_operation('api.booking_confirm', response => '"Booking"', errors => '{409}');
 select app.api_operation('api.booking_cancel', response => '"Booking"', errors => '{409}', body => '{"reason?": "string(0..1000)?"}');
 select app.api_operation('api.product_availability', response => '"Availability"', parameters => '{"from": "date", "to": "date"}');

@@ -126,21 +126,24 @@ language plpgsql volatile security invoker
 as $$
 declare
   v_errors jsonb := '{}';
+  v_missing jsonb := '{}';
   v_row app.exchange_rates;
 begin
   v_errors := app.check_text(v_errors, p_body, 'base', 3, 3, p_required => true);
   v_errors := app.check_text(v_errors, p_body, 'quote', 3, 3, p_required => true);
   v_errors := app.check_number(v_errors, p_body, 'rate', 0.0000000001, 9999999999, 10, p_required => true);
-  if not v_errors ? 'base' and app.minor_units(upper(btrim(p_body ->> 'base'))) is null then
-    v_errors := app.add_error(v_errors, 'base', 'Must be a supported ISO 4217 code, e.g. USD.');
-  end if;
-  if not v_errors ? 'quote' and app.minor_units(upper(btrim(p_body ->> 'quote'))) is null then
-    v_errors := app.add_error(v_errors, 'quote', 'Must be a supported ISO 4217 code, e.g. EUR.');
-  end if;
   if not (v_errors ? 'base' or v_errors ? 'quote') and upper(btrim(p_body ->> 'base')) = upper(btrim(p_body ->> 'quote')) then
     v_errors := app.add_error(v_errors, 'quote', 'Must differ from base.');
   end if;
   perform app.raise_errors(v_errors);
+  -- Well formed, but not a currency we know: 404 naming each.
+  if app.minor_units(upper(btrim(p_body ->> 'base'))) is null then
+    v_missing := app.add_error(v_missing, 'base', 'Must be a supported ISO 4217 code, e.g. USD.');
+  end if;
+  if app.minor_units(upper(btrim(p_body ->> 'quote'))) is null then
+    v_missing := app.add_error(v_missing, 'quote', 'Must be a supported ISO 4217 code, e.g. EUR.');
+  end if;
+  perform app.raise_errors(v_missing, 404);
   insert into app.exchange_rates (base, quote, rate, source)
   values (upper(btrim(p_body ->> 'base')), upper(btrim(p_body ->> 'quote')), (p_body ->> 'rate')::numeric, 'admin')
   returning * into v_row;
@@ -149,7 +152,7 @@ begin
 end
 $$;
 comment on function api.exchange_rate_set(jsonb) is
-  'POST /api/exchange-rates/ {base, quote, rate} — record that 1 base buys rate quote, now (source "admin"). Payments in quote for listings priced in base use the newest rate younger than payment_settings.rate_max_age_hours. Admins.';
+  'POST /api/exchange-rates/ {base, quote, rate} — record that 1 base buys rate quote, now (source "admin"). Payments in quote for listings priced in base use the newest rate younger than payment_settings.rate_max_age_hours. 400 naming each field that is malformed (or quote equal to base), then 404 naming base or quote when it is not a currency of GET /api/currencies/. Admins.';
 
 -- ---------------------------------------------------------------------------------
 -- The payment row
@@ -575,7 +578,7 @@ select app.api_schema('Payment', 'A guest''s payment for a booking (app.payment_
   "failure_reason": "string?", "created_at": "date-time", "updated_at": "date-time", "succeeded_at": "date-time?",
   "failed_at": "date-time?", "canceled_at": "date-time?", "refunds": "[Refund]"}');
 select app.api_operation('api.currency_list', response => '"Currency"');
-select app.api_operation('api.exchange_rate_set', rate => 'payment', response => '"ExchangeRate"',
+select app.api_operation('api.exchange_rate_set', rate => 'payment', response => '"ExchangeRate"', errors => '{404}',
   body => '{"base": "string(3..3)", "quote": "string(3..3)", "rate": "decimal"}',
   example => '{"base": "USD", "quote": "EUR", "rate": "0.92"}');
 select app.api_operation('api.payment_create', rate => 'payment', response => '"Payment"', errors => '{409, 422, 502}',
@@ -584,5 +587,5 @@ select app.api_operation('api.payment_capture', rate => 'payment', response => '
 select app.api_operation('api.payment_get', response => '"Payment"');
 select app.api_operation('api.payment_list', response => '"Payment"', parameters => '{
   "status": "requires_payment|processing|succeeded|failed|canceled|partially_refunded|refunded",
-  "provider": "stripe|paypal", "booking": "uuid", "currency": "string(3..3)", "from": "date", "to": "date"}');
+  "provider": "stripe|paypal", "booking": "uuid", "currency": {"type": "string", "description": "An ISO 4217 code, e.g. USD."}, "from": "date", "to": "date"}');
 select app.api_operation('api.webhook_receive', rate => null, response => '{"received": "boolean", "new": "boolean"}');

@@ -723,7 +723,11 @@ select app.api_operation('api.payment_refund', rate => 'payment', response => '"
   body => '{"reason": "string(1..1000)", "amount?": "decimal"}', example => '{"reason": "Goodwill for a noisy night.", "amount": "20.00"}');
 select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
 select app.api_operation('api.payout_account_set', rate => 'payment', response => '"PayoutAccount"', errors => '{409}',
-  body => '{"provider": "stripe|paypal", "email?": "string(3..254)"}', example => '{"provider": "paypal", "email": "host@example.com"}');
+  body => '{"provider": "stripe|paypal",
+            "email?": {"type": "string", "minLength": 3, "maxLength": 254, "pattern": "^ *[^@\\s]+@[^@\\s]+\\.[^@\\s]+ *$",
+                       "description": "The PayPal account''s email: with provider paypal only, and then required."},
+            "oneOf": [{"properties": {"provider": {"const": "stripe"}}, "not": {"required": ["email"]}},
+                      {"properties": {"provider": {"const": "paypal"}}, "required": ["email"]}]}', example => '{"provider": "paypal", "email": "host@example.com"}');
 select app.api_operation('api.payout_list', response => '"Payout"',
   parameters => '{"status": "pending|scheduled|processing|paid|failed"}');
 select app.api_operation('api.payout_retry', rate => 'payment', response => '"Payout"', errors => '{409}');

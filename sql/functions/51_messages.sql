@@ -234,6 +234,7 @@ as $$
 declare
   v_uid uuid := app.current_user_id();
   v_errors jsonb := '{}';
+  v_missing jsonb := '{}';
   v_ids jsonb;
   v_product app.products;
   v_booking app.bookings;
@@ -267,7 +268,7 @@ begin
         perform app.fail(403, 'You host this listing: write to a guest about their booking (booking_id) or in the conversation they opened.', 'product_id');
       end if;
       if not found or not v_product.published then
-        v_errors := app.add_error(v_errors, 'product_id', 'No such listing.');
+        v_missing := app.add_error(v_missing, 'product_id', 'No such listing.');
       else
         v_guest := v_uid;
         v_host := v_product.host_id;
@@ -277,7 +278,7 @@ begin
       -- About a booking: its guest or its host writes to the other.
       select * into v_booking from app.bookings b where b.id = (v_ids ->> 'booking_id')::uuid;
       if not found or v_uid not in (v_booking.guest_id, v_booking.host_id) then
-        v_errors := app.add_error(v_errors, 'booking_id', 'No such booking.');
+        v_missing := app.add_error(v_missing, 'booking_id', 'No such booking.');
       else
         v_guest := v_booking.guest_id;
         v_host := v_booking.host_id;
@@ -286,6 +287,7 @@ begin
     end if;
   end if;
   perform app.raise_errors(v_errors);
+  perform app.raise_errors(v_missing, 404);  -- well formed, but no such listing or booking of yours
 
   -- One conversation per (listing, guest): a concurrent opener waits here, then finds it.
   insert into app.conversations (product_id, guest_id, host_id)
@@ -302,7 +304,7 @@ begin
 end
 $$;
 comment on function api.conversation_start(jsonb) is
-  'POST /api/conversations/ {product_id | booking_id, body} -> 201: send a first message. product_id: an inquiry by a guest to the host of a published listing. booking_id: the booking''s guest or host writes to the other (for a host, the booking names the guest). One conversation per (listing, guest): if it exists, the message is added to it. Returns the conversation (as in the list) with "message", the message sent. 400 naming the field (both or neither id, an unknown listing or a booking that is not yours, a body that is missing, blank or over 5000 characters), 403 about your own listing, 409 when the other party''s account is closed, 429 with Retry-After past the rate limit (message_settings: 30 a minute by default). Security definer: no client role may write app.conversations or app.messages; it posts through app_private.message_post.';
+  'POST /api/conversations/ {product_id | booking_id, body} -> 201: send a first message. product_id: an inquiry by a guest to the host of a published listing. booking_id: the booking''s guest or host writes to the other (for a host, the booking names the guest). One conversation per (listing, guest): if it exists, the message is added to it. Returns the conversation (as in the list) with "message", the message sent. 400 naming the field (both or neither id, a body that is missing, blank or over 5000 characters), 404 naming the field for an unknown listing or a booking that is not yours, 403 about your own listing, 409 when the other party''s account is closed, 429 with Retry-After past the rate limit (message_settings: 30 a minute by default). Security definer: no client role may write app.conversations or app.messages; it posts through app_private.message_post.';
 
 create function api.message_send(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -429,7 +431,7 @@ begin
   if v_before is not null then
     select * into v_cursor from app.messages m where m.id = v_before and m.conversation_id = v_id;
     if not found then
-      perform app.invalid('before', 'No such message in this conversation.');
+      perform app.fail(404, 'No such message in this conversation.', 'before');
     end if;
   end if;
   -- One more than the page: whether there is an older page.
@@ -447,7 +449,7 @@ begin
 end
 $$;
 comment on function api.message_list(text, text, text) is
-  'GET /api/conversations/{id}/messages/?before=&page_size=: a conversation''s messages, newest first, by keyset: {conversation (as in the list), results (at most page_size messages), next_before}. next_before is the id of the oldest message returned when older ones exist (null at the beginning of the conversation): pass it as ?before= for the next, older page; new messages never shift a page. page_size 1-100 (default 20; above 100 is capped at 100). Reading does not mark messages read (POST /api/conversations/{id}/read/ does). 404 for anyone but the two parties; 400 naming before when it is not a message of this conversation, page_size when not a whole number from 1.';
+  'GET /api/conversations/{id}/messages/?before=&page_size=: a conversation''s messages, newest first, by keyset: {conversation (as in the list), results (at most page_size messages), next_before}. next_before is the id of the oldest message returned when older ones exist (null at the beginning of the conversation): pass it as ?before= for the next, older page; new messages never shift a page. page_size 1-100 (default 20; above 100 is capped at 100). Reading does not mark messages read (POST /api/conversations/{id}/read/ does). 404 for anyone but the two parties; 400 naming before when it is not an id, 404 naming it when it is not a message of this conversation, page_size when not a whole number from 1.';
 
 create function api.message_report_list(p_page text default null, p_page_size text default null) returns app.page
 language plpgsql stable security invoker
@@ -503,9 +505,11 @@ select app.api_schema('MessageReport', 'A reported message, as admins see it: th
   "conversation": {"id": "uuid", "product": {"anyOf": [{"id": "uuid", "name": "string"}, {"type": "null"}]},
                    "guest": {"id": "uuid", "first_name": "string"}, "host": {"id": "uuid", "first_name": "string"},
                    "created_at": "date-time"}}');
-select app.api_operation('api.conversation_start', rate => 'message', errors => '{409}',
+select app.api_operation('api.conversation_start', rate => 'message', errors => '{404, 409}',
   response => '{"...": "Conversation", "message": "Message"}',
-  body => '{"product_id?": "uuid", "booking_id?": "uuid", "body": "string(1..5000)"}',
+  body => '{"product_id?": "uuid?", "booking_id?": "uuid?", "body": "string(1..5000)",
+            "oneOf": [{"required": ["product_id"], "properties": {"product_id": {"type": "string"}}},
+                      {"required": ["booking_id"], "properties": {"booking_id": {"type": "string"}}}]}',
   example => '{"product_id": "5f0c7a52-1a43-4f0e-9a55-2d9b1b7f7e01", "body": "Is the flat quiet at night?"}');
 select app.api_operation('api.message_send', rate => 'message', response => '"Message"', errors => '{409}', body => '{"body": "string(1..5000)"}');
 select app.api_operation('api.conversation_read', rate => 'message', response => '{

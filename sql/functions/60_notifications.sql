@@ -571,9 +571,18 @@ select app.api_operation('api.notification_read', response => '"Notification"');
 select app.api_operation('api.notification_read_all', response => '{"marked": "integer"}');
 select app.api_operation('api.notification_unread_count', response => '{"unread": "integer"}');
 select app.api_operation('api.notification_preferences_get', response => '"NotificationPreferences"');
+-- The types are rows of app_private.notification_types, which the owner cannot read while these
+-- files run (forced row-level security, before sql/policies/99_owner.sql): they are named here,
+-- and tests/api/test_contract.py holds the names and the mandatory ones to the table.
+select app.api_schema('NotificationType', 'A notification type (GET /api/users/me/notification-preferences/ describes each).',
+  '"booking_canceled|booking_confirmed|booking_requested|hold_expired|new_message|new_review|new_sign_in|payment_failed|payment_succeeded|payout_failed|payout_sent|refund_succeeded|review_response|stay_completed"');
 select app.api_operation('api.notification_preferences_set', response => '"NotificationPreferences"',
-  body => '{"type": "object", "additionalProperties": {"email?": "boolean", "in_app?": "boolean"},
-            "description": "{\"<type>\": {\"email\": bool, \"in_app\": bool}} for the types to change."}',
+  body => '{"type": "object", "propertyNames": {"$ref": "#/components/schemas/NotificationType"},
+            "description": "{\"<type>\": {\"email\": bool, \"in_app\": bool}} for the types to change; a security notice (new_sign_in) stays on.",
+            "properties": {"new_sign_in": {"type": "object", "additionalProperties": false,
+                                           "properties": {"email": {"const": true}, "in_app": {"const": true}}}},
+            "additionalProperties": {"type": "object", "additionalProperties": false,
+                                     "properties": {"email": {"type": "boolean"}, "in_app": {"type": "boolean"}}}}',
   example => '{"new_message": {"email": false, "in_app": true}}');
 select app.api_operation('api.notification_dead', response => '{
   "id": "uuid", "user_id": "uuid", "type": "string", "email_attempts": "integer", "email_error": "string?",

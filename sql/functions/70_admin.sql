@@ -281,7 +281,7 @@ comment on function api.admin_payment(text) is
   'GET /api/admin/payments/{id}/ — a payment''s file: the payment with its refunds, the guest''s email, its payout, and the provider webhook events about it. Admins. Security definer: it reads the payment''s provider events in app_private.webhook_events, which no client role may read.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
-select app.api_operation('api.audit_list', parameters => '{"actor": "uuid", "table": "string(1..100)", "row": "string(1..100)"}',
+select app.api_operation('api.audit_list', parameters => '{"actor": "uuid", "table": {"type": "string", "description": "A table, e.g. products or app.products."}, "row": {"type": "string", "description": "A rows id."}}',
   response => '{"id": "integer", "at": "date-time", "actor_id": "uuid?", "actor_email": "string?", "action": "insert|update|delete",
                 "table": "string", "row_id": "string?", "before": "any", "after": "any"}');
 select app.api_operation('api.admin_overview', response => '{
@@ -294,8 +294,8 @@ select app.api_operation('api.admin_overview', response => '{
   "bookings_per_day": {"type": "array", "items": {"day": "date", "n": "integer"}},
   "revenue_per_day": {"type": "array", "items": {"day": "date", "currency": "string", "paid_in": "decimal"}}}');
 select app.api_operation('api.admin_products', parameters => '{
-  "search": "string(0..200)", "host": "uuid", "category": {"type": "string", "description": "A category slug."}, "published": {"type": "string", "enum": ["true", "false"]},
-  "min_price": "decimal", "max_price": "decimal"}',
+  "search": {"type": "string", "description": "Any part of the name or the location, ignoring case."}, "host": "uuid", "category": {"type": "string", "description": "A category slug."}, "published": {"type": "string", "enum": ["true", "false"]},
+  "min_price": "price", "max_price": "price"}',
   response => '{"id": "uuid", "name": "string", "location": "string", "category": "string", "host_id": "uuid",
                 "host_email": "string?", "price_per_night": "decimal", "currency": "string", "published": "boolean",
                 "rating_avg": "number?", "rating_count": "integer", "created_at": "date-time"}');

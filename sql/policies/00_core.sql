@@ -14,7 +14,7 @@ grant execute on function
   -- input (01_input.sql)
   app.number_problem(text, numeric, numeric, int), app.date_problem(text), app.uuid_problem(text),
   app.parse_uuid(text, text, int), app.parse_int(text, text, int, int), app.parse_price(text, text),
-  app.parse_date(text, text), app.add_error(jsonb, text, text), app.raise_errors(jsonb),
+  app.parse_date(text, text), app.add_error(jsonb, text, text), app.raise_errors(jsonb, int),
   app.body_problem(jsonb, boolean, boolean), app.check_text(jsonb, jsonb, text, int, int, boolean, boolean),
   app.check_number(jsonb, jsonb, text, numeric, numeric, int, boolean), app.check_boolean(jsonb, jsonb, text, boolean),
   app.check_choice(jsonb, jsonb, text, text[], boolean), app.check_date(jsonb, jsonb, text, boolean),

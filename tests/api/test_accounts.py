@@ -291,6 +291,21 @@ def test_patch_me_updates_profile_only(client: TestClient) -> None:
     assert (me["role"], me["email"], me["id"], me["is_active"]) == ("guest", user["email"], user["id"], True)
 
 
+def test_a_blank_phone_number_removes_it_and_a_malformed_one_is_400(client: TestClient) -> None:
+    _, tokens = signed_up(client)
+    me = "/api/users/me/"
+    assert (
+        client.patch(me, headers=bearer(tokens), json={"phone_number": "+1 555 0100"}).json()["phone_number"]
+        == "+1 555 0100"
+    )
+
+    for blank in ("", "   ", None):
+        r = client.patch(me, headers=bearer(tokens), json={"phone_number": blank})
+        assert r.status_code == 200 and r.json()["phone_number"] is None, r.text
+    for bad in ("call me", "12345", "+1 555 0100\n", 5551234):
+        assert_problem(client.patch(me, headers=bearer(tokens), json={"phone_number": bad}), 400, "phone_number")
+
+
 def test_patch_me_validates(client: TestClient) -> None:
     _, tokens = signed_up(client)
     body = assert_problem(

@@ -83,7 +83,6 @@ def test_create_computes_price_and_ignores_mass_assignment(
         ({"start_date": day(10), "end_date": day(10 + 366)}, "end_date"),
         ({"start_date": day(800), "end_date": day(801)}, "start_date"),
         ({"product_id": "not-a-uuid"}, "product_id"),
-        ({"product_id": "00000000-0000-0000-0000-000000000000"}, "product_id"),
         ({"product_id": None}, "product_id"),
     ],
 )
@@ -95,12 +94,15 @@ def test_create_validation_names_the_field(
     assert field in r.json()["errors"], r.json()
 
 
-def test_unpublished_listing_is_400_on_product_id(
+def test_an_unknown_or_unpublished_listing_is_404_on_product_id(
     client: TestClient, owner: psycopg.Connection[Any], guest: User, host: User
 ) -> None:
     hidden = new_listing(owner, host.id, published=False)
-    r = create(client, guest, body(hidden))
-    assert r.status_code == 400 and "product_id" in r.json()["errors"]
+    for product in (hidden, "00000000-0000-0000-0000-000000000000"):
+        r = create(client, guest, body(product))
+        assert r.status_code == 404 and "product_id" in r.json()["errors"], r.text
+    r = create(client, guest, {**body(hidden), "guests": 0})  # a malformed field first: 400
+    assert r.status_code == 400 and r.json()["errors"].keys() == {"guests"}, r.text
 
 
 def test_booking_own_listing_is_403(client: TestClient, host: User, listing: str) -> None:

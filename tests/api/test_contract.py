@@ -15,7 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
-from api.openapi import expand
+from api.openapi import NOT_BLANK, expand
 from api.routes import ROUTES
 
 
@@ -90,8 +90,7 @@ def test_every_schema_is_valid_and_every_reference_resolves(document: dict[str, 
 
 def test_errors_are_documented_per_operation(document: dict[str, Any]) -> None:
     op = document["paths"]["/api/bookings/"]["post"]
-    assert {"400", "401", "409", "413", "415", "429", "503"} <= op["responses"].keys()
-    assert "404" not in op["responses"]  # no path id, and the function answers 400 for an unknown listing
+    assert {"400", "401", "404", "409", "413", "415", "429", "503"} <= op["responses"].keys()  # 404: an unknown listing
     assert "429" in op["responses"] and "Retry-After" in document["components"]["responses"]["Problem429"]["headers"]
     detail = document["paths"]["/api/products/{id}/"]["get"]
     assert detail["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
@@ -102,7 +101,7 @@ def test_errors_are_documented_per_operation(document: dict[str, Any]) -> None:
 def test_the_shorthand() -> None:
     named = {"Base": {"id": "uuid"}}
     assert expand("decimal?", True)["type"] == ["string", "null"]
-    assert expand("string(1..100)", False) == {"type": "string", "minLength": 1, "maxLength": 100}
+    assert expand("string(1..100)", False) == {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NOT_BLANK}
     assert expand("pending|paid", True) == {"type": "string", "enum": ["pending", "paid"]}
     assert expand("[Photo]", True) == {"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}
     assert expand("Photo?", True) == {"anyOf": [{"$ref": "#/components/schemas/Photo"}, {"type": "null"}]}
@@ -111,5 +110,45 @@ def test_the_shorthand() -> None:
     assert obj["properties"]["note"] == {"type": ["string", "null"]}
     assert "additionalProperties" not in expand({"a?": "string"}, False)
     assert expand({"type": "string", "description": "x"}, True) == {"type": "string", "description": "x"}
+    assert expand("string(1..100)", True) == {"type": "string", "minLength": 1, "maxLength": 100}
     with pytest.raises(ValueError):
         expand("strin", True)
+
+
+def test_the_shorthand_says_rules_across_fields() -> None:
+    one = {"oneOf": [{"required": ["a"]}, {"required": ["b"]}], "not": {"required": ["a", "c"]}}
+    obj = expand({"a?": "uuid", "b?": "uuid", "c?": "string", **one}, False)
+    assert obj["oneOf"] == one["oneOf"] and obj["not"] == one["not"]  # JSON Schema as written, beside the fields
+    assert obj["properties"]["a"] == {"type": "string", "format": "uuid"}
+    rule = expand({"x?": "integer", "oneOf": [{"properties": {"x": "integer(1..)"}}, {"required": ["y"]}]}, False)
+    assert rule["oneOf"][0]["properties"]["x"] == {
+        "type": "integer",
+        "minimum": 1,
+    }  # shorthand inside a rule's properties
+    validator = Draft202012Validator(obj)
+    assert validator.is_valid({"a": "00000000-0000-0000-0000-000000000000"})
+    assert not validator.is_valid({}) and not validator.is_valid({"a": "x", "b": "y"})
+
+
+def test_required_query_parameters_headers_and_files_are_documented(document: dict[str, Any]) -> None:
+    callback = {p["name"]: p for p in document["paths"]["/api/auth/{provider}/callback"]["get"]["parameters"]}
+    assert callback["code"]["required"] and callback["state"]["required"] and not callback["error"]["required"]
+    stripe = document["paths"]["/api/webhooks/stripe/"]["post"]
+    assert [(p["name"], p["in"], p["required"]) for p in stripe["parameters"]] == [("Stripe-Signature", "header", True)]
+    assert stripe["requestBody"]["required"]
+    paypal = document["paths"]["/api/webhooks/paypal/"]["post"]
+    assert {p["name"] for p in paypal["parameters"] if p["in"] == "header" and p["required"]} >= {
+        "PAYPAL-TRANSMISSION-SIG"
+    }
+    photo = document["paths"]["/api/users/me/photo/"]["put"]["requestBody"]["content"]["multipart/form-data"]
+    assert photo["schema"]["properties"]["file"]["minLength"] == 1
+    conversation = document["paths"]["/api/conversations/"]["post"]
+    assert len(conversation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]) == 2
+    assert "404" in conversation["responses"]
+
+
+def test_the_notification_types_named_in_the_contract_are_the_tables(document: dict[str, Any], owner: Any) -> None:
+    rows = owner.execute("select type, mandatory from app_private.notification_types").fetchall()
+    assert sorted(document["components"]["schemas"]["NotificationType"]["enum"]) == sorted(t for t, _ in rows)
+    body = document["paths"]["/api/users/me/notification-preferences/"]["put"]["requestBody"]["content"]
+    assert sorted(body["application/json"]["schema"]["properties"]) == sorted(t for t, mandatory in rows if mandatory)

@@ -135,7 +135,7 @@ def test_nobody_opens_a_conversation_about_a_stranger_s_booking(
     booking = book(client, guest, listing)
 
     for user in outsiders(other_guest, other_host, admin):
-        assert_problem(start(client, user, booking_id=booking["id"], body="Hi"), 400, "booking_id")
+        assert_problem(start(client, user, booking_id=booking["id"], body="Hi"), 404, "booking_id")
 
 
 def test_anonymous_cannot_open_a_conversation(client: TestClient, listing: str) -> None:
@@ -152,8 +152,7 @@ def test_anonymous_cannot_open_a_conversation(client: TestClient, listing: str) 
         ({"body": "   \n\t "}, {"product_id", "body"}),
         ({"body": "x" * 5001}, {"product_id", "body"}),
         ({"body": 42}, {"product_id", "body"}),
-        ({"product_id": "00000000-0000-0000-0000-000000000000", "body": "Hi"}, {"product_id"}),
-        ({"booking_id": "00000000-0000-0000-0000-000000000000", "body": "Hi"}, {"booking_id"}),
+        ({"product_id": "00000000-0000-0000-0000-000000000000", "body": ""}, {"body"}),  # the unknown id waits
         ({"booking_id": 7, "body": "Hi"}, {"booking_id"}),
     ],
 )
@@ -163,6 +162,13 @@ def test_start_reports_every_invalid_field(
     problem = assert_problem(start(client, guest, **body), 400)
 
     assert set(problem["errors"]) == fields, problem
+
+
+@pytest.mark.parametrize("field", ["product_id", "booking_id"])
+def test_start_naming_what_does_not_exist_is_404_on_that_field(client: TestClient, guest: User, field: str) -> None:
+    problem = assert_problem(start(client, guest, **{field: "00000000-0000-0000-0000-000000000000", "body": "Hi"}), 404)
+
+    assert set(problem["errors"]) == {field}, problem
 
 
 def test_both_ids_at_once_is_400_on_booking_id(client: TestClient, guest: User, listing: str) -> None:
@@ -176,7 +182,7 @@ def test_an_unpublished_listing_cannot_be_inquired_about(
 ) -> None:
     hidden = new_listing(owner, host.id, published=False)
 
-    assert_problem(start(client, guest, product_id=hidden, body="Hi"), 400, "product_id")
+    assert_problem(start(client, guest, product_id=hidden, body="Hi"), 404, "product_id")
 
 
 def test_a_closed_account_receives_no_messages(
@@ -301,7 +307,7 @@ def test_messages_bad_params_name_the_parameter(
     elsewhere = started(client, guest, product_id=new_listing(owner, host.id))
 
     assert_problem(messages(client, guest, c["id"], "?before=x"), 400, "before")
-    assert_problem(messages(client, guest, c["id"], f"?before={elsewhere['message']['id']}"), 400, "before")
+    assert_problem(messages(client, guest, c["id"], f"?before={elsewhere['message']['id']}"), 404, "before")
     assert_problem(messages(client, guest, c["id"], "?page_size=0"), 400, "page_size")
     assert_problem(messages(client, guest, c["id"], "?page_size=ten"), 400, "page_size")
 

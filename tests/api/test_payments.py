@@ -43,10 +43,22 @@ def test_only_admins_set_exchange_rates(api: TestClient, admin: User, guest: Use
 
 
 def test_exchange_rate_input_errors_are_reported_together(api: TestClient, admin: User) -> None:
-    r = api.post("/api/exchange-rates/", json={"base": "XXX", "quote": 5, "rate": "-1"}, headers=admin.auth)
+    r = api.post("/api/exchange-rates/", json={"base": "XX", "quote": 5, "rate": "-1"}, headers=admin.auth)
 
     body = assert_problem(r, 400)
     assert {"base", "quote", "rate"} <= body["errors"].keys()
+
+
+def test_an_exchange_rate_for_an_unknown_currency_is_404_naming_it(api: TestClient, admin: User) -> None:
+    r = api.post("/api/exchange-rates/", json={"base": "XXX", "quote": "YYY", "rate": "1.5"}, headers=admin.auth)
+
+    body = assert_problem(r, 404)
+    assert body["errors"].keys() == {"base", "quote"}
+    assert_problem(
+        api.post("/api/exchange-rates/", json={"base": "XXX", "quote": 5, "rate": "1"}, headers=admin.auth),
+        400,
+        "quote",
+    )
 
 
 # --- paying ----------------------------------------------------------------------------------
