@@ -19,14 +19,6 @@ DEV_JWT_KEY = "change-me-in-production-please-32b"
 DEV_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-def internals_allowed(name: str) -> bool:
-    """Whether the library internal `name` may be used for speed: `psycopg` (api/pipeline.py's
-    one-write transaction). NEXUS_PUBLIC_APIS=1 turns every one off, or a comma list the named
-    ones (CI tests, and make bench measures, without them)."""
-    off = {part.strip() for part in os.environ.get("NEXUS_PUBLIC_APIS", "").split(",")}
-    return not ({"1", "true", name} & off)
-
-
 def local_database_url() -> str:
     """The project's own cluster: a Unix socket inside the project folder (or loopback TCP with PGPORT)."""
     port = os.environ.get("PGPORT")

@@ -279,7 +279,6 @@ class Server:
         log_path: Path,
         rate_limits: bool = True,
         cache: tuple[int, float] | None = None,  # the catalog cache's (max bytes, ttl seconds); None: off
-        public_apis: str = "",  # NEXUS_PUBLIC_APIS: the library internals turned off (1: all; psycopg)
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -298,7 +297,6 @@ class Server:
             CACHE_MAX_BYTES=str(cache[0]) if cache else "0",
             CACHE_TTL_SECONDS=str(cache[1] if cache else 60),
             RATE_LIMITS="true" if rate_limits else "false",
-            NEXUS_PUBLIC_APIS=public_apis,
         )
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
@@ -926,17 +924,6 @@ def main() -> None:
         help="workloads also run without the rate limit, interleaved, to print its cost ('' for none)",
     )
     parser.add_argument(
-        "--internals-cost",
-        default="detail",
-        help="workloads also served without library internals (NEXUS_PUBLIC_APIS=--internals-off), interleaved, "
-        "to print what they buy: kept only for 10 %% or more ('' for none)",
-    )
-    parser.add_argument(
-        "--internals-off",
-        default="1",
-        help="which internals the comparison turns off: 1 (all), psycopg (api/pipeline.py)",
-    )
-    parser.add_argument(
         "--cache-max-bytes",
         type=int,
         default=256 * 2**20,
@@ -1013,19 +1000,6 @@ def main() -> None:
     costed &= {w.name for w in workloads}
     unlimited = Server(args.workers, args.pool, OUT / "api-unlimited.log", rate_limits=False) if costed else None
     costs: list[tuple[Workload, Stats, Stats]] = []
-    internal = {x for x in args.internals_cost.split(",") if x} & {w.name for w in workloads}
-    public = (
-        Server(
-            args.workers,
-            args.pool,
-            OUT / "api-public.log",
-            rate_limits=args.rate_limits == "on",
-            public_apis=args.internals_off,
-        )
-        if internal
-        else None
-    )
-    internal_costs: list[tuple[Workload, Stats, Stats]] = []
     crowd_rows: list[str] = []  # the seed search with many connections
     extra_rows: list[str] = []  # the cached workloads
     cache_notes: list[str] = []  # and how their caches were warmed
@@ -1033,8 +1007,6 @@ def main() -> None:
         server.wait_ready()
         if unlimited is not None:
             unlimited.wait_ready()
-        if public is not None:
-            public.wait_ready()
         if not only or "healthz" in only:
             hw = Workload("healthz", "GET /healthz (no database: the HTTP layer alone)", "/healthz", "", None)
             log(f"\n== healthz: {hw.title}, load {loadavg()}")
@@ -1091,17 +1063,6 @@ def main() -> None:
                         f"on/off {ratio:.3f}, cost {1 - ratio:.1%} (target < 5 %)"
                     )
                     costs.append((w, with_limit, without))
-                if public is not None and w.name in internal:
-                    log(
-                        f"   internals ({args.internals_off}): {w.name} with and without, interleaved, load {loadavg()}"
-                    )
-                    direct, plain = limit_cost(server, public, w, args)
-                    gain = direct.rps / plain.rps - 1
-                    log(
-                        f"   internals {direct.rps:8.0f} req/s, public APIs {plain.rps:8.0f} req/s: they buy {gain:.1%}"
-                        f" ({'keep' if gain >= 0.10 else 'drop'}: the bar is 10 %)"
-                    )
-                    internal_costs.append((w, direct, plain))
         if cached_too:
             write_zipf()
             by_name = {w.name: api for w, api, _, _ in rows if api is not None}
@@ -1149,8 +1110,6 @@ def main() -> None:
         server.stop()
         if unlimited is not None:
             unlimited.stop()
-        if public is not None:
-            public.stop()
 
     table = [
         "| workload | API req/s | API p50 ms | API p99 ms | SQL tx/s | SQL p50 ms | SQL p99 ms | API/SQL | target |",
@@ -1193,18 +1152,6 @@ def main() -> None:
             table.append(
                 f"| {w.name} | {with_limit.rps:,.0f} | {without.rps:,.0f} | **{ratio:.3f}** | {1 - ratio:.1%} "
                 f"| < 5 % {verdict} |"
-            )
-    if internal_costs:
-        table += [
-            "",
-            f"| library internals off: {args.internals_off} (interleaved slices) | with req/s | without req/s | gain | bar |",
-            "|---|---:|---:|---:|---|",
-        ]
-        for w, direct, plain in internal_costs:
-            gain = direct.rps / plain.rps - 1
-            table.append(
-                f"| {w.name} | {direct.rps:,.0f} | {plain.rps:,.0f} | **{gain:.1%}** "
-                f"| >= 10 %: {'keep' if gain >= 0.10 else 'drop'} |"
             )
     if extra_rows:
         table += [
