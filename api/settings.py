@@ -58,6 +58,7 @@ class Settings:
     access_ttl: int = config("ACCESS_TOKEN_TTL", cast=int, default=900)
     max_body_bytes: int = config("MAX_BODY_BYTES", cast=int, default=1_048_576)
     max_upload_bytes: int = config("MAX_UPLOAD_BYTES", cast=int, default=5 * 1_048_576)
+    max_image_pixels: int = config("MAX_IMAGE_PIXELS", cast=int, default=50_000_000)  # a 48 MP phone photo fits
     # Each request's whole time (body, handler, response; not the notification stream): past it
     # 408 if the body was still arriving, else 503 with Retry-After (api/app.py). 0: no limit.
     request_timeout: float = config("REQUEST_TIMEOUT", cast=float, default=30.0)

@@ -46,7 +46,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import auth, db, events, oauth, payments
+from api import auth, db, events, images, oauth, payments
 from api.auth import sign_outcome
 from api.errors import Problem, from_database
 from api.settings import Settings
@@ -135,16 +135,17 @@ async def store_upload(request: Request, cfg: Settings) -> tuple[Path, str, int]
             )
     finally:
         await form.close()
-    content_type, ext = kind
-    name = f"{uuid.uuid4().hex}.{ext}"
+    # Decoded whole and encoded again, off the event loop: only the pixels are kept (api/images.py).
+    photo = await asyncio.to_thread(images.clean, data, cfg.max_image_pixels)
+    name = f"{uuid.uuid4().hex}.{photo.ext}"
     folder = cfg.media_root / name[:2]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     # Written with mode 0644: never executable, whatever the upload claimed to be.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    return path, content_type, len(data)
+        out.write(photo.data)
+    return path, photo.content_type, len(photo.data)
 
 
 async def upload(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:

@@ -56,3 +56,14 @@ def day(offset: int) -> str:
 def word() -> str:
     """A unique, searchable word (letters only, so full-text search keeps it whole)."""
     return "w" + "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:12])
+
+
+def image(kind: str = "PNG", size: tuple[int, int] = (4, 3), mode: str = "RGB", **options: Any) -> bytes:
+    """A real, whole image (Pillow), as a client would upload it; `options` go to Image.save (exif=...)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new(mode, size, "#c0ffee" if mode == "RGB" else None).save(out, kind, **options)
+    return out.getvalue()

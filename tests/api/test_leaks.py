@@ -60,7 +60,7 @@ from api.app import create_app
 from api.errors import from_database
 from api.routes import ROUTES, Route
 from api.settings import Settings
-from tests.fix_data import day
+from tests.fix_data import day, image
 from tests.fix_users import User, access_token
 from tests.loopback import Server
 
@@ -625,7 +625,7 @@ RAW_BODIES: list[tuple[bytes, str | None]] = [
     (b"x" * (1_048_576 + 16), JSON),
 ]
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = image("PNG")
 
 
 def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "fuzzboundary") -> tuple[bytes, str]:
