@@ -403,7 +403,7 @@ begin
 end
 $$;
 comment on function api.me_set_photo(text, text, int) is
-  'Set the signed-in user''s profile photo. The API has already checked the image (JPEG/PNG/WebP by content, size) and stored it under p_path (relative to MEDIA_ROOT).';
+  'Set the signed-in user''s profile photo. The API has already decoded the image whole (a still JPEG, PNG or WebP within the size and pixel limits) and stored it re-encoded without its metadata under p_path (relative to MEDIA_ROOT).';
 
 create function api.become_host() returns jsonb
 language plpgsql volatile security definer

@@ -293,7 +293,7 @@ begin
 end
 $$;
 comment on function api.product_photo_add(text, text, text, int) is
-  'POST /api/products/{id}/photos/ — add a photo (multipart field "file": JPEG, PNG or WebP, checked by content and size by the API, stored under a generated name) after the listing''s others; returns {id, url, position} (201). At most 50 per listing. The listing''s host or an admin.';
+  'POST /api/products/{id}/photos/ — add a photo (multipart field "file": a whole, still JPEG, PNG or WebP image, which the API decodes and stores re-encoded without its metadata (no EXIF, GPS, XMP), under a generated name) after the listing''s others; returns {id, url, position} (201). At most 50 per listing. The listing''s host or an admin.';
 
 create function api.product_photo_delete(p_id text, p_photo_id text) returns jsonb
 language plpgsql volatile security invoker
