@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from api import db, specials
+from api import db, payments, paypal, specials
 from api.errors import Problem, from_database, problem_response
 from api.routes import ROUTES, Route
 
@@ -402,16 +402,13 @@ def parameter(contract: Contract, spec: dict[str, Any], name: str, where: str) -
     return param
 
 
-# The headers a provider signs its webhooks with (api/payments.py, api/paypal.py verify them):
+# The headers a provider signs its webhooks with, as api/payments.py and api/paypal.py read them:
 # without them, or when they do not verify, the answer is 400.
 WEBHOOK_HEADERS = {
-    "stripe": {"Stripe-Signature": "Stripe's signature of the body: t=<unix time>,v1=<HMAC-SHA256 hex>[,...]."},
+    "stripe": {payments.SIGNATURE_HEADER: "Stripe's signature of the body: t=<unix time>,v1=<HMAC-SHA256 hex>[,...]."},
     "paypal": {
-        "PAYPAL-AUTH-ALGO": "The algorithm PayPal signed with.",
-        "PAYPAL-CERT-URL": "Where PayPal's signing certificate is.",
-        "PAYPAL-TRANSMISSION-ID": "The delivery's id.",
-        "PAYPAL-TRANSMISSION-SIG": "PayPal's signature of the delivery.",
-        "PAYPAL-TRANSMISSION-TIME": "When PayPal sent it.",
+        header.upper(): f"PayPal's {field.replace('_', ' ')} (verify-webhook-signature's {field})."
+        for field, header in paypal.WEBHOOK_HEADERS.items()
     },
 }
 WEBHOOK_EVENT = {
@@ -429,7 +426,8 @@ UPLOAD = {
             "format": "binary",
             "contentMediaType": "application/octet-stream",
             "minLength": 1,
-            "description": "A JPEG, PNG or WebP image (not empty; its first bytes say which, or 415).",
+            "description": "A whole, still JPEG, PNG or WebP image (another type: 415; truncated, animated or"
+            " over MAX_IMAGE_PIXELS: 400), stored re-encoded without its metadata.",
         }
     },
 }

@@ -25,6 +25,7 @@ from api.errors import Problem
 from api.settings import Settings
 
 WEBHOOK_TOLERANCE = 300  # seconds: a signature older than this (replays) or dated further ahead is refused
+SIGNATURE_HEADER = "Stripe-Signature"  # Stripe's signature of a webhook's body: t=<unix time>,v1=<HMAC hex>
 BAD_SIGNATURE = "The webhook signature is missing, wrong, or not dated within 5 minutes of now."
 NOT_AN_EVENT = "The webhook body is not a Stripe event."
 
@@ -333,7 +334,7 @@ class StripeGateway:
         """
         if not self.webhook_secret:
             raise Problem(503, "Stripe webhooks are not configured on this server.")
-        header = headers.get("stripe-signature") or ""
+        header = headers.get(SIGNATURE_HEADER.lower()) or ""
         try:
             text = payload.decode("utf-8")  # what Stripe signs: the body as text
         except UnicodeDecodeError as exc:
