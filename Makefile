@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install install-dev postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox bench-data bench clean
+.PHONY: help install install-dev postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -27,6 +27,7 @@ help:
 	@echo "make psql|pgcli   a shell on the database as the owner (the DBA's door)"
 	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
 	@echo "make outbox       the newest emails kept locally (no SMTP_HOST set); N=20 for more"
+	@echo "make media-migrate   copy the local media folder into S3_BUCKET (MEDIA_STORAGE=s3); safe to run twice"
 	@echo "make check        ruff (lint + format check) and mypy"
 	@echo "make postman      the running API's OpenAPI document as a Postman collection (OPENAPI_URL= for another API)"
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
@@ -157,6 +158,9 @@ pgcli: db $(VENV)/.installed-dev
 outbox: db
 	@$(PG_BIN)/psql -X -q "$$($(PY) -c 'from api.settings import settings; print(settings.database_url)')" -P pager=off \
 	  -c "select created_at, to_address, subject, text_body from app_private.email_outbox order by id desc limit $${N:-10}"
+
+media-migrate: migrate
+	$(PY) -m api.storage migrate
 
 createadmin: migrate
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make createadmin EMAIL=admin@example.com PASSWORD=..."; exit 2; }

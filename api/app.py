@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import admin, auth, db, events, openapi, ratelimit, specials
+from api import admin, auth, db, events, openapi, ratelimit, specials, storage
 from api.cache import CatalogCache
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
@@ -490,6 +490,34 @@ def _dispatcher(methods: dict[str, Handler]) -> Handler:
     return dispatch
 
 
+def media_routes(cfg: Settings, media: storage.Storage) -> list[BaseRoute]:
+    """Serve the photos under MEDIA_URL when it is a path on this API (else a CDN or the bucket does).
+
+    Local storage: the folder, with ETag and Last-Modified. S3: each object read from the bucket
+    (which may stay private); keys never change, so both may be cached for a year."""
+    if not cfg.media_url.startswith("/"):
+        return []
+    prefix = cfg.media_url.rstrip("/")
+    if isinstance(media, storage.LocalStorage):
+        cfg.media_root.mkdir(parents=True, exist_ok=True)
+        return [Mount(prefix, StaticFiles(directory=cfg.media_root), name="media")]
+
+    async def from_bucket(request: Request) -> Response:
+        key = request.path_params["key"]
+        if not storage.STORED.match(key):
+            raise Problem(404, "Not found.")
+        try:
+            data = await asyncio.to_thread(media.get, key)
+        except storage.NotFound:
+            raise Problem(404, "Not found.") from None
+        except storage.StorageUnavailable as exc:
+            log.warning("media storage unavailable: %s", exc)
+            raise Problem(503, "Photos cannot be read right now.", headers={"Retry-After": "5"}) from exc
+        return Response(data, media_type=storage.content_type(key), headers={"Cache-Control": storage.CACHE_CONTROL})
+
+    return [StarletteRoute(prefix + "/{key:path}", from_bucket, methods=["GET"], name="media")]
+
+
 def create_app(cfg: Settings | None = None) -> Starlette:
     cfg = cfg or default_settings
 
@@ -528,7 +556,7 @@ def create_app(cfg: Settings | None = None) -> Starlette:
                 await replica.close()
             await pool.close()
 
-    cfg.media_root.mkdir(parents=True, exist_ok=True)
+    media = storage.from_settings(cfg)
     routes: list[BaseRoute] = [
         StarletteRoute("/healthz", healthz, methods=["GET"]),
         StarletteRoute("/readyz", readyz, methods=["GET"]),
@@ -537,7 +565,7 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         StarletteRoute("/swagger", openapi.swagger_page, methods=["GET"]),
         StarletteRoute("/swagger/init.js", openapi.swagger_init, methods=["GET"]),
         Mount("/swagger/assets", StaticFiles(directory=openapi.SWAGGER_ASSETS), name="swagger-assets"),
-        Mount(cfg.media_url.rstrip("/"), StaticFiles(directory=cfg.media_root), name="media"),
+        *media_routes(cfg, media),
         *build_routes(ROUTES),
         StarletteRoute("/admin", lambda request: RedirectResponse("/admin/", status_code=308), methods=["GET"]),
         *admin.routes(),
@@ -591,4 +619,5 @@ def create_app(cfg: Settings | None = None) -> Starlette:
     )
     app.router.redirect_slashes = False
     app.state.settings = cfg
+    app.state.storage = media  # photos' files (api/storage.py): uploads write, the media routes read
     return app

@@ -69,6 +69,7 @@ ROUTES: list[Route] = [
     Route("PATCH", "/api/users/me/", "api.me_update", "users", body=True),
     Route("DELETE", "/api/users/me/", "api.me_deactivate", "users", status=204),
     Route("PUT", "/api/users/me/photo/", "api.me_set_photo", "users", special=specials.upload),
+    Route("DELETE", "/api/users/me/photo/", "api.me_remove_photo", "users", status=204),
     Route("POST", "/api/users/me/become-host/", "api.become_host", "users", special=specials.issue_tokens),
     Route("GET", "/api/users/", "api.user_list", "users", query=("search", "role", "active", *LIST), page=True),
     Route("PATCH", "/api/users/{id}/", "api.user_update", "users", body=True),
@@ -132,7 +133,6 @@ ROUTES: list[Route] = [
         "api.product_photo_delete",
         "catalog",
         status=204,
-        special=specials.delete_file,
     ),
     # --- bookings (sql/functions/30_bookings.sql) --------------------------------------
     Route(

@@ -62,8 +62,15 @@ class Settings:
     # Each request's whole time (body, handler, response; not the notification stream): past it
     # 408 if the body was still arriving, else 503 with Retry-After (api/app.py). 0: no limit.
     request_timeout: float = config("REQUEST_TIMEOUT", cast=float, default=30.0)
+    # Photos' files (api/storage.py): `local` (a folder, MEDIA_ROOT) or `s3` (a bucket every instance
+    # shares). MEDIA_URL is where clients fetch them: a path the API serves, or a CDN's address.
+    media_storage: str = config("MEDIA_STORAGE", default="local").strip().lower()
     media_root: Path = Path(config("MEDIA_ROOT", default=str(ROOT / "media")))
     media_url: str = config("MEDIA_URL", default="/media/")
+    s3_bucket: str = config("S3_BUCKET", default="")
+    s3_endpoint_url: str = config("S3_ENDPOINT_URL", default="")  # empty for AWS itself
+    s3_region: str = config("S3_REGION", default="")
+    s3_timeout: float = config("S3_TIMEOUT", cast=float, default=10.0)  # seconds per call to the bucket
     # Closed unless configured: the origins of your web apps, comma-separated ("*" only on a laptop).
     cors_origins: list[str] = field(
         default_factory=lambda: [o.strip() for o in config("CORS_ORIGINS", default="").split(",") if o.strip()]
@@ -128,6 +135,11 @@ class Settings:
     paypal_client_secret: str = config("PAYPAL_CLIENT_SECRET", default="")
     paypal_webhook_id: str = config("PAYPAL_WEBHOOK_ID", default="")
     paypal_api_base: str = config("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com")
+
+    def __post_init__(self) -> None:
+        # app.photo_json writes MEDIA_URL into JSON text as it is: a URL has no quote, backslash or space.
+        if any(c in self.media_url for c in '"\\ <>') or not self.media_url:
+            raise ValueError(f"MEDIA_URL is not a URL or path: {self.media_url!r}")
 
     def base_url(self) -> str:
         """The API's public address without a trailing slash: PUBLIC_URL, else `make run`'s."""

@@ -7,11 +7,11 @@ which calls the route's function with (possibly changed) arguments.
 - `issue_tokens`: the function decides (password check, throttling, refresh rotation)
   and returns an outcome; Python only signs the access token. A refusal is returned,
   not raised, so what it records (a failed attempt, a revoked token family) commits.
-- `delete_file`: the function deletes the row and returns {path}; once that has
-  committed, Python removes the file from storage.
-- `upload`: Python checks the file (type by content, size), stores it under a
-  generated name, and passes its path to the function; if the function refuses,
-  the file is removed again, so a failed request leaves nothing behind.
+- `upload`: Python checks the file (type by content, size), decodes it and stores it
+  re-encoded under a generated name in the media storage (api/images.py, api/storage.py),
+  and passes its path, size and colour to the function; if the function refuses, the file
+  is removed again, so a failed request leaves nothing behind. (Deleting a photo needs no
+  Python: the row's trigger defers the job that removes its files.)
 - `oauth_login`, `oauth_callback`: the OAuth protocol steps around the flow's functions
   (api/oauth.py).
 - `pay`: the function writes the payment and its provider job; Python then makes the same
@@ -32,11 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -46,7 +44,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import auth, db, events, images, oauth, payments
+from api import auth, db, events, images, oauth, payments, storage
 from api.auth import sign_outcome
 from api.errors import Problem, from_database
 from api.settings import Settings
@@ -107,8 +105,9 @@ def sniff_image(head: bytes) -> tuple[str, str] | None:
     return None
 
 
-async def store_upload(request: Request, cfg: Settings) -> tuple[Path, str, int]:
-    """Validate the multipart `file` field and store it; returns (absolute path, content type, size)."""
+async def read_upload(request: Request, cfg: Settings) -> bytes:
+    """The multipart `file` field's bytes: 415, 413 or 400 naming `file` unless it is a JPEG, PNG or
+    WebP by its first bytes, not empty and within MAX_UPLOAD_BYTES."""
     ctype = request.headers.get("content-type", "")
     if not ctype.lower().startswith("multipart/form-data"):
         raise Problem(415, "Send the photo as multipart/form-data with the file in a field named `file`.")
@@ -128,41 +127,51 @@ async def store_upload(request: Request, cfg: Settings) -> tuple[Path, str, int]
             raise Problem(413, f"The file is larger than {cfg.max_upload_bytes} bytes.", {"file": ["Too large."]})
         if not data:
             raise Problem(400, "The file is empty.", {"file": ["The file is empty."]})
-        kind = sniff_image(data[:16])
-        if kind is None:
+        if sniff_image(data[:16]) is None:
             raise Problem(
                 415, "Only JPEG, PNG and WebP images are accepted.", {"file": ["Not a JPEG, PNG or WebP image."]}
             )
     finally:
         await form.close()
-    # Decoded whole and encoded again, off the event loop: only the pixels are kept (api/images.py).
-    photo = await asyncio.to_thread(images.clean, data, cfg.max_image_pixels)
-    name = f"{uuid.uuid4().hex}.{photo.ext}"
-    folder = cfg.media_root / name[:2]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    # Written with mode 0644: never executable, whatever the upload claimed to be.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as out:
-        out.write(photo.data)
-    return path, photo.content_type, len(photo.data)
+    return data
 
 
 async def upload(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
-    """Store the multipart `file`, then call the function with its path; remove the file if the call fails."""
+    """Decode the multipart `file` and store it re-encoded under a new name in the media storage, then
+    call the function with its path, size and colour. If the function refuses, the stored file is
+    removed again: a failed request leaves neither a row nor a file. The worker makes the variants."""
     cfg: Settings = request.app.state.settings
-    path, content_type, size = await store_upload(request, cfg)
+    store: storage.Storage = request.app.state.storage
+    data = await read_upload(request, cfg)
+    # Decoded whole and encoded again, off the event loop: only the pixels are kept (api/images.py).
+    photo = await asyncio.to_thread(images.clean, data, cfg.max_image_pixels)
+    name = uuid.uuid4().hex
+    path = f"{name[:2]}/{name}.{photo.ext}"
+    try:
+        await asyncio.to_thread(store.put, path, photo.data)
+    except storage.StorageUnavailable as exc:
+        log.warning("media storage unavailable: %s", exc)
+        raise Problem(
+            503,
+            "Photos cannot be stored right now; try again shortly.",
+            {"file": ["The media storage did not answer; nothing was stored."]},
+            headers={"Retry-After": "5"},
+        ) from exc
     args = {
         **args,
-        "path": str(path.relative_to(cfg.media_root)),
-        "content_type": content_type,
-        "size_bytes": size,
+        "path": path,
+        "content_type": photo.content_type,
+        "size_bytes": len(photo.data),
+        "width": photo.width,
+        "height": photo.height,
+        "placeholder": photo.placeholder,
     }
     try:
         rows = await execute(args)
     except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
+        # Nothing refers to it: the row was not written. If this fails too, the sweep removes it in a day.
+        with contextlib.suppress(storage.StorageUnavailable):
+            await asyncio.to_thread(store.delete_photo, path)
         raise
     return Response(rows[0][0], status_code=route.status, media_type="application/json")
 
@@ -171,19 +180,6 @@ async def issue_tokens(route: Route, request: Request, args: dict[str, Any], exe
     """The function decides (password, refresh rotation, becoming a host); Python signs the access token."""
     rows = await execute(args)
     return tokens_response(request.app.state.settings, rows[0][0])
-
-
-async def delete_file(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
-    """The function deletes the row and returns {path}; once that has committed, remove the file."""
-    cfg: Settings = request.app.state.settings
-    rows = await execute(args)
-    path = orjson.loads(rows[0][0]).get("path")
-    if path:
-        target = (cfg.media_root / path).resolve()
-        if target.is_relative_to(cfg.media_root.resolve()):
-            with contextlib.suppress(OSError):
-                target.unlink()
-    return Response(status_code=204)
 
 
 async def oauth_login(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:

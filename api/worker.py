@@ -11,6 +11,11 @@ retried, and the idempotency key makes the repeated call harmless.
     python -m api.worker          (make run starts it beside the API)
     python -m api.worker --once   (run what is due now, then exit)
 
+Photos: media.make_variants makes a new photo's WebP variants (api/images.py) and records
+them; media.delete removes a deleted photo's files; every hour media.sweep removes files no
+row uses that are older than a day (an upload whose request failed half-way). The files are
+in the media storage (api/storage.py), which every worker and API instance shares with `s3`.
+
 Every minute it also runs the booking job (`app.run_booking_jobs()`: expire holds, complete
 stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Every
 ANALYST_CHECK_SECONDS it holds the analyst to its limits (`app_private.enforce_analyst_limits()`),
@@ -42,6 +47,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from typing import Any
@@ -53,7 +59,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import payments
+from api import images, payments, storage
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -64,7 +70,12 @@ RETRIES = 8  # a job runs at most 1 + RETRIES times, waiting 2, 4, ... 512 s bet
 RETRY = RetryStrategy(
     max_attempts=RETRIES, exponential_wait=2, retry_exceptions={ProviderError, psycopg.OperationalError}
 )
-QUEUES = ["payments", "payouts", "notifications", "scheduled"]  # a deferred task's queue is its name's prefix
+# Media jobs wait for the storage for most of a day: 4, 8, 16 ... seconds between runs (about 18 hours in all).
+MEDIA_RETRY = RetryStrategy(
+    max_attempts=14, exponential_wait=2, retry_exceptions={storage.StorageUnavailable, psycopg.OperationalError}
+)
+ORPHAN_AGE = timedelta(days=1)  # a file no row uses is removed once this old (its upload's request is long over)
+QUEUES = ["payments", "payouts", "notifications", "media", "scheduled"]  # a deferred task's queue is its name's prefix
 # Emails: the database decides when one is a dead letter (notification_settings.email_max_attempts);
 # waits of 3, 9, 27 ... seconds between attempts (10 attempts span about 8 hours).
 EMAIL_RETRY = RetryStrategy(
@@ -85,6 +96,13 @@ class WorkerContext:
 
     settings: Settings
     pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
+    media: storage.Storage | None = None
+
+    def storage(self) -> storage.Storage:
+        """The media storage (MEDIA_STORAGE), made on first use: one boto3 client for every task."""
+        if self.media is None:
+            self.media = storage.from_settings(self.settings)
+        return self.media
 
 
 _context: WorkerContext | None = None
@@ -362,6 +380,66 @@ def email_message(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
     return message
 
 
+# --- photos ------------------------------------------------------------------------------------
+
+
+def make_variants(path: str) -> str:
+    """Make the WebP variants of the photo stored under `path` and record them on its row."""
+    if not storage.ORIGINAL.match(path):  # a row written by hand (psql, bench data), not by an upload
+        return "nothing to do: not an uploaded file's path"
+    photo = sql("select app_private.media_photo(%s)", [path])
+    if photo is None:
+        return "nothing to do: no photo uses this path"
+    if photo["variants"]:
+        return "nothing to do: made already"
+    media = worker_context().storage()
+    try:
+        original = media.get(path)
+    except storage.NotFound:
+        log.warning("media: the original of %s is missing from the storage", path)
+        return "the original is missing"
+    width, height, made = images.variants(original)
+    recorded = []
+    for variant in made:
+        key = storage.variant_path(path, variant.width)
+        media.put(key, variant.data)
+        recorded.append({"path": key, "width": variant.width, "height": variant.height})
+    outcome = sql("select app_private.media_variants_set(%s, %s, %s, %s)", [path, width, height, Jsonb(recorded)])
+    if outcome == "gone":  # deleted while we worked: its deletion job may have run already
+        media.delete_photo(path)
+    return f"{outcome}: {len(recorded)} variants"
+
+
+def delete_media(path: str) -> str:
+    """Remove every file of a deleted photo (original and variants), unless a row uses the path again."""
+    if not storage.ORIGINAL.match(path):
+        return "nothing to do: not an uploaded file's path"
+    if sql("select app_private.media_photo(%s)", [path]) is not None:
+        return "kept: a photo uses this path"
+    return f"removed {worker_context().storage().delete_photo(path)} files"
+
+
+def sweep_media(timestamp: int, older_than: timedelta = ORPHAN_AGE) -> str:
+    """Remove the files of photos no row uses, written more than `older_than` ago. Returns how many."""
+    media = worker_context().storage()
+    cutoff = datetime.fromtimestamp(timestamp, UTC) - older_than
+    stale: dict[str, list[str]] = {}  # a photo's prefix -> its old files
+    for stored in media.objects():
+        if stored.modified < cutoff:
+            stale.setdefault(storage.photo_prefix(stored.key), []).append(stored.key)
+    removed = 0
+    prefixes = list(stale)
+    for start in range(0, len(prefixes), 1000):
+        batch = prefixes[start : start + 1000]
+        # The original's path may be any of the three extensions (its variants may outlive it).
+        candidates = [f"{prefix}.{ext}" for prefix in batch for ext in storage.CONTENT_TYPES]
+        used = {storage.photo_prefix(p) for p in sql("select app_private.media_in_use(%s)", [candidates])}
+        for prefix in batch:
+            if prefix not in used:
+                removed += media.delete_photo(stale[prefix][0])
+    return f"removed {removed} orphaned files"
+
+
 # --- every minute ------------------------------------------------------------------------------
 
 
@@ -407,6 +485,11 @@ def make_app(settings: Settings) -> procrastinate.App:
     task(name="payouts.create_account", queue="payouts", retry=RETRY)(create_account)
     task(name="payouts.send", queue="payouts", retry=RETRY, pass_context=True)(send_payout)
     task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)(send_email)
+    task(name="media.make_variants", queue="media", retry=MEDIA_RETRY)(make_variants)
+    task(name="media.delete", queue="media", retry=MEDIA_RETRY)(delete_media)
+    app.periodic(cron="23 * * * *", periodic_id="media-sweep")(
+        task(name="media.sweep", queue="scheduled", queueing_lock="media.sweep", retry=MEDIA_RETRY)(sweep_media)
+    )
     app.periodic(cron="* * * * *", periodic_id="bookings")(
         task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")(run_booking_jobs)
     )
@@ -440,12 +523,16 @@ async def watch_analyst(conninfo: str, every: float = ANALYST_CHECK_SECONDS) -> 
             await asyncio.sleep(every)
 
 
-async def run_until_idle(app: procrastinate.App) -> None:
-    """Run every job that is due now, then return (tests, and `--once`)."""
+async def run_until_idle(app: procrastinate.App, queues: list[str] | None = None) -> None:
+    """Run every job that is due now (of these queues; default all), then return (tests, and `--once`)."""
     with opened(worker_context().settings):
         async with app.open_async():
             await app.run_worker_async(
-                queues=QUEUES, concurrency=CONCURRENCY, wait=False, install_signal_handlers=False, listen_notify=False
+                queues=queues or QUEUES,
+                concurrency=CONCURRENCY,
+                wait=False,
+                install_signal_handlers=False,
+                listen_notify=False,
             )
 
 

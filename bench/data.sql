@@ -289,13 +289,23 @@ where rank <= k
 order by i, slug;
 
 -- step: photos
-insert into app.product_photos (id, product_id, path, content_type, size_bytes, position, created_at)
+-- As uploads leave them once the worker has run: a 4:3 phone photo with its colour and its
+-- three WebP variants (the paths are names only: no file is behind them). Written with the
+-- media trigger off: it would queue a variants job per row for files that do not exist.
+alter table app.product_photos disable trigger product_photos_media;
+insert into app.product_photos (id, product_id, path, content_type, size_bytes, width, height, placeholder, variants,
+                                position, created_at)
 select md5('photo:' || i || ':' || k)::uuid, md5('product:' || i)::uuid,
-       'bench/' || i || '-' || k || '.jpg', 'image/jpeg', 150000 + (i * 7 + k * 13) % 350000, k,
-       timestamptz '2023-01-01 00:00:00+00' + i * interval '9 minutes'
+       'bench/' || i || '-' || k || '.jpg', 'image/jpeg', 1500000 + (i * 7 + k * 13) % 3500000, 4000, 3000,
+       '#' || lpad(to_hex((i * 2654435761 + k) % 16777216), 6, '0'),
+       jsonb_build_array(jsonb_build_object('path', 'bench/' || i || '-' || k || '-w320.webp', 'width', 320, 'height', 240),
+                         jsonb_build_object('path', 'bench/' || i || '-' || k || '-w960.webp', 'width', 960, 'height', 720),
+                         jsonb_build_object('path', 'bench/' || i || '-' || k || '-w1920.webp', 'width', 1920, 'height', 1440)),
+       k, timestamptz '2023-01-01 00:00:00+00' + i * interval '9 minutes'
 from generate_series(1, 100000) i
 cross join lateral generate_series(0, (i * 7) % 6 - 1) k
 order by i, k;
+alter table app.product_photos enable trigger product_photos_media;
 
 -- step: analyze
 analyze app.users;

@@ -136,6 +136,18 @@ $$;
 comment on function app.check_session() is
   'Run by the API before each signed-in call: the token''s user must exist, be active, still hold the token''s role; the token''s session epoch ("sev") must be the user''s current session_epoch (revoke-all and deactivation bump it); and its session ("sid", a refresh-token family) must not have ended (users.ended_sessions: signed out, or ended by refresh-token reuse). Raises PT401 otherwise. Security definer: it reads the token''s user whatever the calling role may see or execute.';
 
+create function app_private.defer(p_task text, p_args jsonb, p_lock text default null) returns bigint
+language sql volatile security invoker
+-- procrastinate's own functions and triggers name their tables without a schema.
+set search_path = procrastinate, pg_catalog, pg_temp
+as $$
+  -- The queue is the task's prefix: payments, payouts, notifications, media (api/worker.py QUEUES).
+  select (procrastinate.procrastinate_defer_jobs_v1(array[
+    row(split_part(p_task, '.', 1), p_task, 0, p_lock, null, p_args, null)::procrastinate.procrastinate_job_to_defer_v1]))[1]
+$$;
+comment on function app_private.defer(text, jsonb, text) is
+  'Defer a job for the worker (python -m api.worker) in the current transaction: it exists exactly when the caller commits. p_task is a task name registered in api/worker.py (its prefix is the queue), p_args its JSON arguments; jobs with the same p_lock run one at a time. Returns the job id (procrastinate.procrastinate_jobs).';
+
 create function app.media_url(p_path text) returns text
 language sql stable parallel safe security invoker
 as $$
@@ -143,3 +155,32 @@ as $$
 $$;
 comment on function app.media_url(text) is
   'The URL of a stored file (photo) from its path under MEDIA_ROOT: the session setting nexus.media_url, which the API sets on each of its connections from MEDIA_URL (the one place it is configured), followed by the path. Null for a null path, or in a session that has not set it (in psql: set nexus.media_url = ''/media/'').';
+
+create function app.photo_json(p_path text, p_width int, p_height int, p_size_bytes int, p_placeholder text,
+                               p_variants jsonb)
+returns jsonb
+language sql stable security invoker
+as $$
+  -- One expression, no subquery: inlined into the caller's statement (a search page builds 20,
+  -- a detail one per photo; a function called instead is parsed and planned on every call,
+  -- tests/sql/test_function_calls.py). So the variants' URLs are written without unnesting
+  -- them: jsonb writes each stored variant as {"path": "...", "width": w, "height": h} (keys
+  -- by length), and "path": "x" becomes "url": "<MEDIA_URL>x". MEDIA_URL holds no quote or
+  -- backslash (api/settings.py refuses them), so the text stays valid JSON.
+  select case when p_path is not null then pg_catalog.jsonb_build_object(
+    'url', app.media_url(p_path), 'width', p_width, 'height', p_height, 'size_bytes', p_size_bytes,
+    'placeholder', p_placeholder,
+    'variants', pg_catalog.replace(p_variants::text, '{"path": "',
+                                   '{"url": "' || pg_catalog.current_setting('nexus.media_url', true))::jsonb)
+  end
+$$;
+comment on function app.photo_json(text, int, int, int, text, jsonb) is
+  'A photo as the API shows it: url (the original, re-encoded without metadata), width and height in pixels, size_bytes, placeholder (average colour, #rrggbb), variants [{url, width, height}] narrowest first (WebP, made by the worker; empty until then, when the original is the only file). Null for a null path. A frontend builds srcset from variants and the original.';
+
+create function app.avatar_url(p_path text, p_variants jsonb) returns text
+language sql stable security invoker
+as $$
+  select app.media_url(coalesce(p_variants -> 0 ->> 'path', p_path))
+$$;
+comment on function app.avatar_url(text, jsonb) is
+  'A public profile''s photo_url: the narrowest variant of the profile photo once the worker has made it, else the original. Null without a photo.';

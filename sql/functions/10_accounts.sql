@@ -37,6 +37,8 @@ as $$
     'phone_number', p_user.phone_number,
     'role', p_user.role,
     'photo_url', app.media_url(p_user.photo_path),
+    'photo', app.photo_json(p_user.photo_path, p_user.photo_width, p_user.photo_height, p_user.photo_size_bytes,
+                            p_user.photo_placeholder, p_user.photo_variants),
     'preferences', p_user.preferences,
     'is_active', p_user.is_active,
     'created_at', p_user.created_at,
@@ -384,26 +386,48 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  update app.users set is_active = false where id = app.current_user_id();
+  -- The profile photo goes with the account (its files by the job app.tg_users__media defers).
+  update app.users
+     set is_active = false, photo_path = null, photo_size_bytes = null, photo_width = null, photo_height = null,
+         photo_placeholder = null, photo_variants = '[]'
+   where id = app.current_user_id();
   perform app.end_sessions(app.current_user_id());
 end
 $$;
-comment on function api.me_deactivate() is 'Deactivate the signed-in user''s account: it can no longer sign in and every token stops working. An admin can reactivate it. Security definer: only admins may update users.is_active, and ending the sessions revokes refresh tokens in app_private.';
+comment on function api.me_deactivate() is 'DELETE /api/users/me/ — close the signed-in user''s account: it can no longer sign in, every token stops working, and its profile photo is deleted (the files by a job after the commit). An admin can reactivate it. Security definer: only admins may update users.is_active, and ending the sessions revokes refresh tokens in app_private.';
 
-create function api.me_set_photo(p_path text, p_content_type text, p_size_bytes int) returns jsonb
+create function api.me_remove_photo() returns void
+language sql volatile security invoker
+as $$
+  -- The files go by the job app.tg_users__media defers.
+  update app.users u
+     set photo_path = null, photo_size_bytes = null, photo_width = null, photo_height = null,
+         photo_placeholder = null, photo_variants = '[]'
+   where u.id = app.current_user_id()
+$$;
+comment on function api.me_remove_photo() is
+  'DELETE /api/users/me/photo/ — remove the signed-in user''s profile photo (204); its files (original and variants) are deleted from storage by a job after the commit.';
+
+create function api.me_set_photo(p_path text, p_content_type text, p_size_bytes int, p_width int, p_height int,
+                                 p_placeholder text)
+returns jsonb
 language plpgsql volatile security invoker
 as $$
 declare
   v_user jsonb;
 begin
   perform app.check_media_path(p_path);
-  update app.users u set photo_path = p_path where u.id = app.current_user_id()
+  -- The previous photo's files go by a job after the commit (app.tg_users__media), its variants with it.
+  update app.users u
+     set photo_path = p_path, photo_size_bytes = p_size_bytes, photo_width = p_width, photo_height = p_height,
+         photo_placeholder = p_placeholder, photo_variants = '[]'
+   where u.id = app.current_user_id()
   returning app.user_json(u) into v_user;
   return v_user;
 end
 $$;
-comment on function api.me_set_photo(text, text, int) is
-  'Set the signed-in user''s profile photo. The API has already decoded the image whole (a still JPEG, PNG or WebP within the size and pixel limits) and stored it re-encoded without its metadata under p_path (relative to MEDIA_ROOT).';
+comment on function api.me_set_photo(text, text, int, int, int, text) is
+  'PUT /api/users/me/photo/ — set the signed-in user''s profile photo. The API has already decoded the image whole (a still JPEG, PNG or WebP within the size and pixel limits) and stored it re-encoded without its metadata under p_path in the media storage, with its pixel size and average colour; the worker makes its variants, and removes the previous photo''s files.';
 
 create function api.become_host() returns jsonb
 language plpgsql volatile security definer
@@ -523,7 +547,7 @@ comment on function app_private.create_admin(text, text, text, text) is
 
 select app.api_schema('User', 'A user as they and admins see them (app.user_json): private fields included, never a password.', '{
   "id": "uuid", "email": "email", "first_name": "string", "last_name": "string", "phone_number": "string?",
-  "role": "guest|host|admin", "photo_url": "string?", "preferences": {"type": "object"}, "is_active": "boolean",
+  "role": "guest|host|admin", "photo_url": "string?", "photo": "Image?", "preferences": {"type": "object"}, "is_active": "boolean",
   "created_at": "date-time", "updated_at": "date-time"}');
 select app.api_schema('Tokens', 'A signed-in session: a short-lived access token (the Bearer) and a rotating refresh token.', '{
   "access": "string", "refresh": "string", "token_type": {"type": "string", "const": "Bearer"}, "expires_in": "integer",
@@ -552,6 +576,7 @@ select app.api_operation('api.me_update', response => '"User"',
               "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 500}}}');
 select app.api_operation('api.me_deactivate');
 select app.api_operation('api.me_set_photo', rate => 'upload', response => '"User"');
+select app.api_operation('api.me_remove_photo');
 select app.api_operation('api.become_host', response => '"Tokens"', errors => '{409}');
 select app.api_operation('api.user_list', response => '"User"',
   parameters => '{"search": {"type": "string", "description": "Any part of the email or the name, ignoring case."}, "role": "guest|host|admin", "active": {"type": "string", "enum": ["true", "false"]}}');

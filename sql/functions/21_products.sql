@@ -26,7 +26,7 @@ set plan_cache_mode = force_generic_plan
 as $$
 begin
   return query
-  select u.id, u.first_name, app.media_url(u.photo_path)
+  select u.id, u.first_name, app.avatar_url(u.photo_path, u.photo_variants)
   from app.users u
   where u.id = any(p_ids)
     and exists (select from app.products p where p.host_id = u.id);
@@ -36,7 +36,7 @@ comment on function app.public_profiles(uuid[]) is
   'The public profile (id, first name, photo URL; never email or phone) of those of the given users who host a listing. Security definer: users are otherwise visible only to themselves and admins. PL/pgSQL, not SQL: a SQL function with SET is never inlined and plans its query again on every call; PL/pgSQL keeps the plan for the session (~0.25 ms less per page of results), and a generic one: with an array parameter the plan cache would otherwise judge a plan for the values cheaper and plan again on every call (a third of a detail request''s time in PostgreSQL).';
 
 create function app.product_json(p app.products, p_category app.categories, p_host_first_name text,
-                                 p_host_photo_url text, p_amenities jsonb, p_photos jsonb, p_photo text,
+                                 p_host_photo_url text, p_amenities jsonb, p_photos jsonb, p_photo jsonb,
                                  p_full boolean)
 returns jsonb
 language sql stable security invoker
@@ -60,8 +60,8 @@ as $$
          else pg_catalog.jsonb_build_object('photo', p_photo)
        end
 $$;
-comment on function app.product_json(app.products, app.categories, text, text, jsonb, jsonb, text, boolean) is
-  'A listing as the API shows it: category {id, name, slug}, amenity slugs (p_amenities), rating, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency; with p_full (the detail) also description and photos [{id, url, position}] (p_photos), otherwise (a search result) the first photo''s URL as photo (p_photo). The one source of the listing JSON; inlined into its caller''s statement, which reads amenities and photos (app.product_detail, app.product_page).';
+comment on function app.product_json(app.products, app.categories, text, text, jsonb, jsonb, jsonb, boolean) is
+  'A listing as the API shows it: category {id, name, slug}, amenity slugs (p_amenities), rating, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency; with p_full (the detail) also description and photos (p_photos: each app.photo_json with its id and position), otherwise (a search result) the first photo as photo (p_photo, app.photo_json: its variants give a thumbnail). The one source of the listing JSON; inlined into its caller''s statement, which reads amenities and photos (app.product_detail, app.product_page).';
 
 create function app.product_detail(p_id uuid) returns jsonb
 language plpgsql stable security invoker
@@ -72,8 +72,8 @@ begin
   select app.product_json(p, c, h.first_name, h.photo_url,
            (select pg_catalog.jsonb_agg(pa.amenity order by pa.amenity)
               from app.product_amenities pa where pa.product_id = p.id),
-           (select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                     'id', ph.id, 'url', app.media_url(ph.path), 'position', ph.position)
+           (select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('id', ph.id, 'position', ph.position)
+                     || app.photo_json(ph.path, ph.width, ph.height, ph.size_bytes, ph.placeholder, ph.variants)
                    order by ph.position, ph.id)
               from app.product_photos ph where ph.product_id = p.id),
            null, true)
@@ -94,7 +94,7 @@ as $$
   select app.product_detail(app.parse_uuid(p_id))
 $$;
 comment on function api.product_get(text) is
-  'GET /api/products/{id}/ — one listing in full: category {id, name, slug}, amenities (slugs), photos [{id, url, position}], rating_avg and rating_count, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency. Unknown, malformed or unpublished-and-not-yours ids are 404. Anyone.';
+  'GET /api/products/{id}/ — one listing in full: category {id, name, slug}, amenities (slugs), photos [{id, position, url, width, height, size_bytes, placeholder, variants}], rating_avg and rating_count, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency. Unknown, malformed or unpublished-and-not-yours ids are 404. Anyone.';
 
 -- ---------------------------------------------------------------------------------
 -- Writing
@@ -272,7 +272,8 @@ comment on function api.product_delete(text) is
 -- Photos
 -- ---------------------------------------------------------------------------------
 
-create function api.product_photo_add(p_id text, p_path text, p_content_type text, p_size_bytes int)
+create function api.product_photo_add(p_id text, p_path text, p_content_type text, p_size_bytes int,
+                                      p_width int, p_height int, p_placeholder text)
 returns jsonb
 language plpgsql volatile security invoker
 as $$
@@ -285,17 +286,18 @@ begin
   if (select count(*) from app.product_photos ph where ph.product_id = v_id) >= 50 then
     perform app.fail(400, 'A listing has at most 50 photos; delete one first.', 'file');
   end if;
-  insert into app.product_photos (product_id, path, content_type, size_bytes, position)
-  values (v_id, p_path, p_content_type, p_size_bytes,
+  insert into app.product_photos (product_id, path, content_type, size_bytes, width, height, placeholder, position)
+  values (v_id, p_path, p_content_type, p_size_bytes, p_width, p_height, p_placeholder,
           coalesce((select max(ph.position) + 1 from app.product_photos ph where ph.product_id = v_id), 0))
-  returning jsonb_build_object('id', id, 'url', app.media_url(path), 'position', position) into v_photo;
+  returning jsonb_build_object('id', id, 'position', position)
+            || app.photo_json(path, width, height, size_bytes, placeholder, variants) into v_photo;
   return v_photo;
 end
 $$;
-comment on function api.product_photo_add(text, text, text, int) is
-  'POST /api/products/{id}/photos/ — add a photo (multipart field "file": a whole, still JPEG, PNG or WebP image, which the API decodes and stores re-encoded without its metadata (no EXIF, GPS, XMP), under a generated name) after the listing''s others; returns {id, url, position} (201). At most 50 per listing. The listing''s host or an admin.';
+comment on function api.product_photo_add(text, text, text, int, int, int, text) is
+  'POST /api/products/{id}/photos/ — add a photo (multipart field "file": a whole, still JPEG, PNG or WebP image, which the API decodes and stores re-encoded without its metadata (no EXIF, GPS, XMP), under a generated name, with its pixel size and average colour) after the listing''s others; returns the photo (201) with no variants yet: the worker makes them (media.make_variants) and the listing shows them once made, the original meanwhile. At most 50 per listing. The listing''s host or an admin.';
 
-create function api.product_photo_delete(p_id text, p_photo_id text) returns jsonb
+create function api.product_photo_delete(p_id text, p_photo_id text) returns void
 language plpgsql volatile security invoker
 as $$
 declare
@@ -308,24 +310,25 @@ begin
   if v_path is null then
     perform app.fail(404, 'Not found.');
   end if;
-  return jsonb_build_object('path', v_path);
 end
 $$;
 comment on function api.product_photo_delete(text, text) is
-  'DELETE /api/products/{id}/photos/{photo_id}/ — remove a photo from a listing (204); returns {path} of the file, which the API may then delete from storage. The listing''s host or an admin.';
+  'DELETE /api/products/{id}/photos/{photo_id}/ — remove a photo from a listing (204); its files (original and variants) are removed from storage by a job after the commit (media.delete, retried). The listing''s host or an admin.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_schema('Listing', 'A listing as search shows it (app.product_json): its first photo, no description.', '{
   "id": "uuid", "name": "string", "location": "string", "price_per_night": "decimal", "currency": "string",
   "max_guests": "integer", "category": {"id": "uuid", "name": "string", "slug": "string"}, "amenities": "[string]",
   "rating_avg": "number?", "rating_count": "integer", "host": "PublicUser", "cancellation_policy": "flexible|moderate|strict",
-  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "photo": "string?"}');
+  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "photo": "Image?"}');
 select app.api_schema('ListingDetail', 'A listing in full (app.product_json): its description and every photo.', '{
   "id": "uuid", "name": "string", "location": "string", "price_per_night": "decimal", "currency": "string",
   "max_guests": "integer", "category": {"id": "uuid", "name": "string", "slug": "string"}, "amenities": "[string]",
   "rating_avg": "number?", "rating_count": "integer", "host": "PublicUser", "cancellation_policy": "flexible|moderate|strict",
   "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "description": "string", "photos": "[Photo]"}');
-select app.api_schema('Photo', 'A listing photo: its URL and place in the order.', '{"id": "uuid", "url": "string", "position": "integer"}');
+select app.api_schema('Photo', 'A listing photo (app.photo_json with its id and place in the order).', '{
+  "id": "uuid", "position": "integer", "url": "string", "width": "integer?", "height": "integer?", "size_bytes": "integer?",
+  "placeholder": "string?", "variants": "[ImageVariant]"}');
 select app.api_operation('api.product_get', response => '"ListingDetail"');
 select app.api_operation('api.product_create', response => '"ListingDetail"', errors => '{404}',
   body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",

@@ -23,8 +23,8 @@ begin
                     (select pg_catalog.jsonb_agg(pa.amenity order by pa.amenity)
                        from app.product_amenities pa where pa.product_id = p.id),
                     null,
-                    (select app.media_url(ph.path) from app.product_photos ph
-                      where ph.product_id = p.id order by ph.position, ph.id limit 1),
+                    (select app.photo_json(ph.path, ph.width, ph.height, ph.size_bytes, ph.placeholder, ph.variants)
+                       from app.product_photos ph where ph.product_id = p.id order by ph.position, ph.id limit 1),
                     false) order by s.n),
                   '[]'::json),
          pg_catalog.count(*)

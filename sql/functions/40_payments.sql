@@ -35,18 +35,6 @@ $$;
 comment on function app_private.payment_config() is
   'The payment settings row (app_private.payment_settings): platform_fee_percent, rate_max_age_hours.';
 
-create function app_private.defer(p_task text, p_args jsonb, p_lock text default null) returns bigint
-language sql volatile security invoker
--- procrastinate's own functions and triggers name their tables without a schema.
-set search_path = procrastinate, pg_catalog, pg_temp
-as $$
-  -- The queue is the task's prefix: payments, payouts, notifications (api/worker.py QUEUES).
-  select (procrastinate.procrastinate_defer_jobs_v1(array[
-    row(split_part(p_task, '.', 1), p_task, 0, p_lock, null, p_args, null)::procrastinate.procrastinate_job_to_defer_v1]))[1]
-$$;
-comment on function app_private.defer(text, jsonb, text) is
-  'Defer a job for the worker (python -m api.worker) in the current transaction: it exists exactly when the caller commits. p_task is a task name registered in api/worker.py (its prefix is the queue), p_args its JSON arguments; jobs with the same p_lock run one at a time. Returns the job id (procrastinate.procrastinate_jobs).';
-
 create function app.minor_units(p_currency text) returns int
 language sql stable parallel safe security invoker
 as $$

@@ -58,7 +58,7 @@ set plan_cache_mode = force_generic_plan
 as $$
 begin
   return query
-  select u.id, u.first_name, app.media_url(u.photo_path)
+  select u.id, u.first_name, app.avatar_url(u.photo_path, u.photo_variants)
   from app.users u
   where u.id = any(p_ids)
     and exists (select from app.reviews r where r.guest_id = u.id);
@@ -171,7 +171,7 @@ begin
           (p_body ->> 'rating')::smallint, btrim(p_body ->> 'comment'))
   returning * into v_review;
   return app.review_json(v_review, (select first_name from app.users where id = v_uid),
-                         (select app.media_url(photo_path) from app.users where id = v_uid));
+                         (select app.avatar_url(photo_path, photo_variants) from app.users where id = v_uid));
 exception when unique_violation then
   -- A concurrent request reviewed this booking first.
   perform app.fail(409, 'This stay has already been reviewed; edit that review instead.', 'booking_id');

@@ -155,7 +155,7 @@ as $$
     'as', case when c.guest_id = me.id then 'guest' else 'host' end,
     'product', case when p.id is not null then pg_catalog.jsonb_build_object('id', p.id, 'name', p.name) end,
     'other_party', pg_catalog.jsonb_build_object('id', u.id, 'first_name', u.first_name,
-                                                 'photo_url', app.media_url(u.photo_path)),
+                                                 'photo_url', app.avatar_url(u.photo_path, u.photo_variants)),
     'last_message', (select app.message_json(m) from app.messages m
                       where m.conversation_id = c.id order by m.sent_at desc, m.id desc limit 1),
     'unread_count', (select pg_catalog.count(*) from app.messages m

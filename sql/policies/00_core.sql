@@ -11,6 +11,7 @@ grant execute on function
   -- who is calling, how a function refuses, media
   app.current_claims(), app.current_user_id(), app.is_admin(), app.fail(int, text, text, int),
   app.invalid(text, text), app.check_media_path(text), app.media_url(text),
+  app.photo_json(text, int, int, int, text, jsonb), app.avatar_url(text, jsonb),
   -- input (01_input.sql)
   app.number_problem(text, numeric, numeric, int), app.date_problem(text), app.uuid_problem(text),
   app.parse_uuid(text, text, int), app.parse_int(text, text, int, int), app.parse_price(text, text),

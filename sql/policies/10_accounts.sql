@@ -8,7 +8,8 @@
  */
 
 grant select on app.users to guest, host, admin;
-grant update (first_name, last_name, phone_number, preferences, photo_path) on app.users to guest, host, admin;
+grant update (first_name, last_name, phone_number, preferences, photo_path, photo_size_bytes, photo_width, photo_height,
+  photo_placeholder, photo_variants) on app.users to guest, host, admin;
 grant update (role, is_active) on app.users to admin;
 
 create policy select_own on app.users for select to guest, host
@@ -26,7 +27,7 @@ grant execute on function api.register(jsonb), api.login(jsonb, text), api.token
   api.token_revoke(jsonb)
   to anon, guest, host, admin;
 grant execute on function api.token_revoke_all(), api.me(), api.me_update(jsonb), api.me_deactivate(),
-  api.me_set_photo(text, text, int)
+  api.me_set_photo(text, text, int, int, int, text), api.me_remove_photo()
   to guest, host, admin;
 grant execute on function api.become_host() to guest;
 grant execute on function api.user_list(text, text, text, text, text), api.user_update(text, jsonb) to admin;

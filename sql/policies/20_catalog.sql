@@ -57,7 +57,8 @@ create policy all_as_admin on app.product_amenities for all to admin using (true
 
 -- app.product_photos: visible with their listing; changed by its host or an admin.
 grant select on app.product_photos to anon, guest, host, admin;
-grant insert (product_id, path, content_type, size_bytes, position), delete on app.product_photos to host, admin;
+grant insert (product_id, path, content_type, size_bytes, width, height, placeholder, position), delete
+  on app.product_photos to host, admin;
 create policy select_visible on app.product_photos for select to anon, guest, host, admin
   using (exists (select from app.products p where p.id = product_id));
 create policy insert_own on app.product_photos for insert to host
@@ -71,7 +72,7 @@ create policy all_as_admin on app.product_photos for all to admin using (true) w
 -- Functions. Helpers are granted to the roles whose api functions call them.
 grant execute on function
   app.category_find(text), app.category_json(app.categories), app.category_target(text),
-  app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, jsonb, jsonb, text, boolean),
+  app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, jsonb, jsonb, jsonb, boolean),
   app.product_detail(uuid), app.product_access(uuid), app.product_page(uuid[]),
   app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.category_list(text, text), api.category_get(text), api.amenity_list(text, text),
@@ -81,7 +82,7 @@ grant execute on function
 grant execute on function
   app.product_owned(uuid), app.product_write(uuid, jsonb, boolean),
   api.product_create(jsonb), api.product_replace(text, jsonb), api.product_update(text, jsonb),
-  api.product_delete(text), api.product_photo_add(text, text, text, int), api.product_photo_delete(text, text)
+  api.product_delete(text), api.product_photo_add(text, text, text, int, int, int, text), api.product_photo_delete(text, text)
   to host, admin;
 grant execute on function
   app.category_write(uuid, jsonb, boolean),

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from api.settings import Settings
 from tests.fix_api import assert_problem, listing
 from tests.fix_data import image, word
+from tests.fix_media import run_media_jobs
 from tests.fix_users import User
 
 PNG = image("PNG")
@@ -43,12 +44,13 @@ def test_host_adds_and_deletes_photos(client: TestClient, make_user: Callable[..
     detail = client.get(f"/api/products/{p['id']}/").json()
     assert [ph["id"] for ph in detail["photos"]] == [first.json()["id"], second.json()["id"]]
     item = client.get("/api/products/", params={"search": p["name"].split()[-1]}).json()["results"][0]
-    assert item["photo"] == first.json()["url"]
+    assert item["photo"]["url"] == first.json()["url"]
     assert client.get(first.json()["url"]).content == stored.read_bytes()
 
     r = client.delete(f"/api/products/{p['id']}/photos/{first.json()['id']}/", headers=host.auth)
     assert r.status_code == 204
-    assert not stored.exists()  # the file goes with the row
+    run_media_jobs(settings)
+    assert not stored.exists()  # the file goes with the row, by the job its deletion deferred
     assert [ph["id"] for ph in client.get(f"/api/products/{p['id']}/").json()["photos"]] == [second.json()["id"]]
     assert_problem(client.delete(f"/api/products/{p['id']}/photos/{first.json()['id']}/", headers=host.auth), 404)
 
@@ -92,7 +94,7 @@ def test_photo_paths_must_be_fresh_uploads(client: TestClient, make_user: Callab
     for forged in (path, "../../etc/passwd", "ab/notgenerated.png"):
         conn = as_role("host", host.id)
         with pytest.raises(psycopg.Error) as info:
-            conn.execute("select api.product_photo_add(%s, %s, 'image/png', 10)", (mine["id"], forged))
+            conn.execute("select api.product_photo_add(%s, %s, 'image/png', 10, 4, 3, '#c0ffee')", (mine["id"], forged))
         assert info.value.sqlstate == "PT400"
 
 
@@ -184,3 +186,21 @@ def test_a_cmyk_jpeg_is_stored_as_rgb(client: TestClient, make_user: Callable[..
     assert r.status_code == 201, r.text
     kept = Image.open(settings.media_root / r.json()["url"].removeprefix("/media/"))
     assert (kept.format, kept.mode, kept.size) == ("JPEG", "RGB", (4, 3))
+
+
+@pytest.mark.parametrize("kind", ["GIF", "BMP", "TIFF"])
+def test_an_image_type_we_do_not_accept_is_a_415_and_nothing_stored(
+    client: TestClient, make_user: Callable[..., User], settings: Settings, kind: str
+) -> None:
+    host, p = setup(client, make_user)
+    before = {f for f in settings.media_root.rglob("*") if f.is_file()}
+    upload = image(kind)
+    body = assert_problem(
+        client.post(
+            f"/api/products/{p['id']}/photos/", files={"file": ("x.png", upload, "image/png")}, headers=host.auth
+        ),
+        415,
+        "file",
+    )
+    assert "JPEG, PNG and WebP" in body["detail"]
+    assert {f for f in settings.media_root.rglob("*") if f.is_file()} == before

@@ -1,11 +1,12 @@
 """Two API instances behind HAProxy (Debian's) on loopback: nothing a client relies on lives in one
-instance's memory. Sessions, the sign-in throttle, idempotency keys and cached reads (ETags) are
-the database's, so they hold across instances."""
+instance's memory or disk. Sessions, the sign-in throttle, idempotency keys and cached reads (ETags)
+are the database's, and photos the bucket's (MEDIA_STORAGE=s3, a loopback S3 endpoint), so they
+hold across instances."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import pytest
 
 from api.settings import Settings
 from tests.fix_api import PASSWORD, login, new_email, register
-from tests.fix_data import day, new_listing
+from tests.fix_data import day, image, new_listing
+from tests.fix_media import S3Peer
 from tests.fix_users import User
 from tests.loopback import HAPROXY, LiveApp, Server, free_port, haproxy
 
@@ -32,8 +34,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(settings: Settings) -> Iterator[Cluster]:
-    with Server(LiveApp(settings), lifespan="on") as a, Server(LiveApp(settings), lifespan="on") as b:
+def cluster(settings: Settings, s3: S3Peer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    # One bucket for both; each instance its own (unused) media folder, as on two machines.
+    shared = replace(
+        settings, media_storage="s3", s3_bucket=s3.new_bucket(), s3_endpoint_url=s3.endpoint_url, s3_region=s3.region
+    )
+    on_a = replace(shared, media_root=tmp_path_factory.mktemp("media-a"))
+    on_b = replace(shared, media_root=tmp_path_factory.mktemp("media-b"))
+    with Server(LiveApp(on_a), lifespan="on") as a, Server(LiveApp(on_b), lifespan="on") as b:
         port = free_port()
         balancer = f"http://127.0.0.1:{port}"
         config = f"""global
@@ -122,3 +130,19 @@ def test_a_cached_read_is_invalidated_on_both_after_a_write_on_one(cluster: Clus
     for base in (cluster.a, cluster.b):
         fresh = httpx2.get(base + url, headers={"If-None-Match": etag_a})
         assert fresh.status_code == 200 and fresh.json()["name"] == slug + " renamed"
+
+
+def test_a_photo_uploaded_through_one_instance_is_served_by_the_other(
+    cluster: Cluster, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing = new_listing(owner, host.id)
+    uploaded = httpx2.post(
+        f"{cluster.a}/api/products/{listing}/photos/", files={"file": ("a.png", image("PNG"))}, headers=host.auth
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    url = uploaded.json()["url"]
+    on_a, on_b = httpx2.get(cluster.a + url), httpx2.get(cluster.b + url)
+    assert on_a.status_code == on_b.status_code == 200 and on_a.content == on_b.content
+    assert on_b.headers["content-type"] == "image/png"
+    with httpx2.Client(base_url=cluster.balancer) as c:
+        assert {c.get(url).status_code for _ in range(4)} == {200}  # whichever instance answers
