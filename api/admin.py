@@ -440,6 +440,10 @@ async def audit(request: Request, s: Session) -> Response:
     return render(request, s, "audit.html", page=await page(request, s, "api.audit_list", params))
 
 
+async def system(request: Request, s: Session) -> Response:
+    return render(request, s, "system.html", sys=await call(request, s, "select api.admin_system()", []))
+
+
 def routes() -> list[Route | Mount]:
     return [
         Route("/admin/login", login, methods=["GET", "POST"]),
@@ -457,5 +461,6 @@ def routes() -> list[Route | Mount]:
         Route("/admin/moderation", admin_page(moderation), methods=["GET"]),
         Route("/admin/reviews/{id}", admin_page(review), methods=["POST"]),
         Route("/admin/audit", admin_page(audit), methods=["GET"]),
+        Route("/admin/system", admin_page(system), methods=["GET"]),
         Mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static"),
     ]

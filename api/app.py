@@ -447,6 +447,8 @@ class RequestContext:
                 if cut and status != cut:
                     line["cut"] = cut  # the response had started: the connection was closed instead
                 log.info(orjson.dumps(line).decode())
+            if status >= 500:
+                record_server_error(scope, rid, status)
 
     async def cut_short(
         self, scope: Scope, receive: Receive, send: Send, status: int, rid: str, cross_origin: bool
@@ -465,6 +467,35 @@ class RequestContext:
         if cross_origin and isinstance(self.app, CORSMiddleware) and scope["method"] != "OPTIONS":
             send = functools.partial(self.app.send, send=send, request_headers=Headers(scope=scope))
         await problem_response(status, detail, headers=headers, request_id=rid)(scope, receive, send)
+
+
+# The recordings of 5xx answers still running: the loop keeps only weak references to its tasks.
+RECORDING: set[asyncio.Task[None]] = set()
+RECORDING_MAX = 8  # at most this many at once per process: never a flood competing with requests for the pool
+
+
+def record_server_error(scope: Scope, rid: str, status: int) -> None:
+    """Write a 5xx answer to app_private.server_errors (the admin System page), after the answer and
+    in a transaction of its own; it never delays or fails the request, and is only logged if it fails."""
+    app = scope.get("app")
+    pool = getattr(getattr(app, "state", None), "pool", None)
+    if pool is None or len(RECORDING) >= RECORDING_MAX:  # an outage: its first errors say enough
+        return
+
+    async def record() -> None:
+        try:
+            await db.call_as(
+                pool,
+                "api_internal",
+                "select api.server_error_record(%s, %s, %s, %s)",
+                [rid, scope["method"], scope["path"], status],
+            )
+        except Exception as exc:  # the database may be why the request failed
+            logging.getLogger("nexus.errors").warning("could not record the %s of request %s: %s", status, rid, exc)
+
+    task = asyncio.get_running_loop().create_task(record())
+    RECORDING.add(task)
+    task.add_done_callback(RECORDING.discard)
 
 
 def build_routes(table: list[Route]) -> list[BaseRoute]:

@@ -267,6 +267,7 @@ ROUTES: list[Route] = [
     Route("POST", "/api/admin/notifications/{id}/resend/", "api.notification_resend", "notifications"),
     # --- admin (sql/functions/70_admin.sql; the dashboard at /admin/ is api/admin.py) --------
     Route("GET", "/api/admin/overview/", "api.admin_overview", "admin"),
+    Route("GET", "/api/admin/system/", "api.admin_system", "admin"),
     Route("GET", "/api/admin/audit/", "api.audit_list", "admin", query=("actor", "table", "row", *LIST), page=True),
     Route(
         "GET",

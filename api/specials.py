@@ -150,7 +150,7 @@ async def upload(route: Route, request: Request, args: dict[str, Any], execute: 
     try:
         await asyncio.to_thread(store.put, path, photo.data)
     except storage.StorageUnavailable as exc:
-        log.warning("media storage unavailable: %s", exc)
+        logging.getLogger("nexus.media").warning("media storage unavailable: %s", exc)
         raise Problem(
             503,
             "Photos cannot be stored right now; try again shortly.",

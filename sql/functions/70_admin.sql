@@ -312,3 +312,84 @@ select app.api_operation('api.admin_booking', response => '{"...": "Booking",
 select app.api_operation('api.admin_payment', response => '{"...": "Payment", "guest_email": "string?",
   "payout": {"anyOf": [{"$ref": "#/components/schemas/Payout"}, {"type": "null"}]},
   "webhook_events": {"type": "array", "items": {"event_id": "string", "type": "string", "received_at": "date-time", "outcome": "string?"}}}');
+
+-- ---------------------------------------------------------------------------------
+-- System: how the machinery is doing (slow statements, the job queue, dead letters, 5xx)
+-- ---------------------------------------------------------------------------------
+
+create function app_private.top_statements(p_order text, p_limit int) returns jsonb
+language plpgsql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_schema name := (select n.nspname from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+                     where e.extname = 'pg_stat_statements');
+  v_result jsonb;
+begin
+  if v_schema is null then
+    return null;  -- not installed (or not preloaded): the page says how to turn it on
+  end if;
+  execute format(
+    $q$select coalesce(jsonb_agg(jsonb_build_object(
+              'query', left(regexp_replace(s.query, '\s+', ' ', 'g'), 400), 'calls', s.calls,
+              'total_ms', round(s.total_exec_time::numeric, 1), 'mean_ms', round(s.mean_exec_time::numeric, 3),
+              'rows', s.rows) order by %1$s desc), '[]')
+         from (select * from %2$I.pg_stat_statements s
+                where s.dbid = (select oid from pg_database where datname = current_database())
+                order by %1$s desc limit %3$s) s$q$,
+    case p_order when 'mean' then 's.mean_exec_time' else 's.total_exec_time' end, v_schema, p_limit)
+    into v_result;
+  return v_result;
+exception when object_not_in_prerequisite_state then
+  return null;  -- created but not in shared_preload_libraries
+end
+$$;
+comment on function app_private.top_statements(text, int) is
+  'The database''s statements with the most total (p_order total) or mean (mean) execution time, from pg_stat_statements: query text (normalised, parameters as $n), calls, total_ms, mean_ms, rows. Null when pg_stat_statements is not installed and preloaded. Query texts of other roles need pg_read_all_stats (docs/operations.md).';
+
+create function api.admin_system() returns jsonb
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select jsonb_build_object(
+    'statements_by_total', app_private.top_statements('total', 10),
+    'statements_by_mean', app_private.top_statements('mean', 10),
+    'jobs', (select coalesce(jsonb_agg(jsonb_build_object(
+                'task', j.task_name, 'status', j.status, 'count', j.n,
+                'oldest_seconds', round(extract(epoch from now() - j.oldest))::int) order by j.task_name, j.status), '[]')
+               from (select q.task_name, q.status::text as status, count(*) as n,
+                            min(d.at) filter (where q.status in ('todo', 'doing')) as oldest
+                       from procrastinate.procrastinate_jobs q
+                       -- when it was deferred (a job row has no such column; its first event says it)
+                       left join lateral (select min(ev.at) as at from procrastinate.procrastinate_events ev
+                                           where ev.job_id = q.id and ev.type = 'deferred'
+                                             and q.status in ('todo', 'doing')) d on true
+                      where q.status in ('todo', 'doing', 'failed')
+                      group by 1, 2) j),
+    'dead_letters', (select count(*) from app.notifications n where n.email_state = 'dead'),
+    'server_errors', (select coalesce(jsonb_agg(jsonb_build_object(
+                        'at', e.at, 'request_id', e.request_id, 'method', e.method, 'path', e.path, 'status', e.status)
+                        order by e.id desc), '[]')
+                        from (select * from app_private.server_errors order by id desc limit 20) e))
+$$;
+comment on function api.admin_system() is
+  'GET /api/admin/system/ — how the machinery is doing: the 10 statements with the most total and mean time (pg_stat_statements; null when it is not installed), the job queue per task and status (todo, doing, failed) with the age in seconds of the oldest job deferred and not yet done, the count of dead-letter emails, and the last 20 5xx answers with their request ids. Admins. Security definer: it reads the job queue (schema procrastinate), app_private.server_errors and pg_stat_statements, which no client role may read.';
+
+create function api.server_error_record(p_request_id text, p_method text, p_path text, p_status int) returns void
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  delete from app_private.server_errors where at < now() - interval '7 days';
+  insert into app_private.server_errors (request_id, method, path, status)
+  values (left(p_request_id, 64), left(p_method, 16), left(p_path, 512), p_status);
+$$;
+comment on function api.server_error_record(text, text, text, int) is
+  'The API records a 5xx it answered (request id, method, path without query, status), after the answer and outside the failed request''s transaction; rows older than seven days go. Called by the API process as api_internal, never by a client. Security definer: it writes app_private.server_errors, which only the owner may.';
+
+select app.api_schema('Statement', 'A statement''s totals since pg_stat_statements was last reset (parameters shown as $n).', '{
+  "query": "string", "calls": "integer", "total_ms": "number", "mean_ms": "number", "rows": "integer"}');
+select app.api_operation('api.admin_system', response => '{
+  "statements_by_total": "[Statement]?", "statements_by_mean": "[Statement]?",
+  "jobs": {"type": "array", "items": {"task": "string", "status": "todo|doing|failed", "count": "integer", "oldest_seconds": "integer?"}},
+  "dead_letters": "integer",
+  "server_errors": {"type": "array", "items": {"at": "date-time", "request_id": "string", "method": "string", "path": "string", "status": "integer"}}}');
