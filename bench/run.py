@@ -14,7 +14,9 @@ after a warm-up of each. It prints requests/s, p50 and p99 for both, and the rat
 API/SQL next to the target (catalog >= 0.9x, detail >= 0.6x), and writes the table
 to bench/out/results.md. When api.booking_create exists it adds the booking workloads:
 successful bookings/s on distinct listings, and a contention run (rounds of concurrent
-requests for one listing and overlapping stays) reporting the conflict rate.
+requests for one listing and overlapping stays) reporting the conflict rate. `photos`
+(bench/photos.py, issue 24): uploads of 12 MP phone photos over HTTP, the worker's variant
+job, and the bytes a phone downloads for a search page's 20 thumbnails, before and after.
 
 Every load targets 127.0.0.1 or the local Unix socket, and every loop is bounded in time.
 
@@ -25,7 +27,7 @@ requests/s with and without the limit and their ratio. --rate-limits off serves 
 workload without the limit.
 
 Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
-                           [--only healthz,search,browse,deep,cursor,filter,detail,bookings]
+                           [--only healthz,search,browse,deep,cursor,filter,detail,signed,cached,bookings,photos]
                            [--rate-limits on|off] [--limit-cost detail,... | --limit-cost '']
                            [--cache-max-bytes N] [--cache-ttl S] [--cache-warmup S] [--cache-fill F]
                            [--p99-connections 32]
@@ -84,6 +86,7 @@ ZIPF_FILTER_FILE = OUT / "zipf-filter.txt"
 # What each worker of an API with the catalog cache logs on SIGUSR1 (api/cache.py).
 CACHE_LINE = re.compile(r"catalog cache: (\d+) hits, (\d+) misses, (\d+) entries, (\d+) bytes \(pid (\d+)\)")
 PUBLISHED = 95_000  # listings 1..100000 except every 20th (bench/data.sql)
+MEDIA_ROOT = OUT / "media"  # the bench API's photos (bench/photos.py uploads them and removes them again)
 
 LIST_CALL = "select count, page, page_size, results from api.product_list({args})"
 
@@ -297,6 +300,9 @@ class Server:
             CACHE_MAX_BYTES=str(cache[0]) if cache else "0",
             CACHE_TTL_SECONDS=str(cache[1] if cache else 60),
             RATE_LIMITS="true" if rate_limits else "false",
+            MEDIA_STORAGE="local",  # the photos workload's files: a folder of its own, not the dev API's
+            MEDIA_ROOT=str(MEDIA_ROOT),
+            MEDIA_URL="/media/",
         )
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
@@ -618,9 +624,10 @@ def write_signed() -> None:
     SIGNED_FILE.write_text("".join(f"{t}\t{c}\n" for t, c in zip(tokens, claims, strict=True)))
 
 
-def sign_tokens(first: int, last: int) -> list[str]:
-    """Access tokens for bench users first..last (guests), valid for an hour, each in a new session
-    begun as a DBA would (a live session is what app.check_session asks of every signed-in request)."""
+def sign_tokens(first: int, last: int, role: str = "guest") -> list[str]:
+    """Access tokens for bench users first..last of `role` (1..2000 are hosts, 2011.. guests), valid
+    for an hour, each in a new session begun as a DBA would (a live session is what app.check_session
+    asks of every signed-in request)."""
     from api.auth import sign_access
     from api.settings import settings
 
@@ -629,10 +636,10 @@ def sign_tokens(first: int, last: int) -> list[str]:
         rows = conn.execute(
             "select u.id::text, app_private.issue_refresh(u.id) ->> 'session' from app.users u"
             " where u.id = any(array(select md5('user:' || i)::uuid from generate_series(%s::int, %s::int) i))"
-            " and u.role = 'guest' and u.is_active order by u.id",
-            (first, last),
+            " and u.role = %s::app.user_role and u.is_active order by u.id",
+            (first, last, role),
         ).fetchall()
-    return [sign_access(cfg, user_id, "guest", session) for user_id, session in rows]
+    return [sign_access(cfg, user_id, role, session) for user_id, session in rows]
 
 
 def clear_bookings() -> None:
@@ -840,6 +847,13 @@ def limit_cost(on: Server, off: Server, w: Workload, args: argparse.Namespace) -
 # --------------------------------------------------------------------------------------
 
 
+def lift_rate_limits() -> None:
+    """The limits stay on (their cost is part of every request) but one load generator on one
+    address must never hit them: buckets as large as the table allows."""
+    with psycopg.connect(owner_url(), autocommit=True) as conn:
+        conn.execute("update app_private.rate_limits set capacity = 100000, per_minute = 9999999")
+
+
 def check_workload(server: Server, w: Workload) -> str | None:
     """One request of the workload over HTTP and one call over SQL; an error text or None."""
     ids = IDS_FILE.read_text().split()
@@ -910,7 +924,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list of workloads (healthz,search,browse,deep,cursor,filter,detail,cached,bookings)",
+        help="comma list of workloads (healthz,search,browse,deep,cursor,filter,detail,signed,cached,bookings,photos)",
     )
     parser.add_argument(
         "--rate-limits",
@@ -969,10 +983,7 @@ def main() -> None:
         from api.migrate import migrate
 
         migrate(owner_url())
-    with psycopg.connect(owner_url(), autocommit=True) as conn:
-        # The limits stay on (their cost is part of every request) but one load generator on
-        # one address must never hit them: buckets as large as the table allows.
-        conn.execute("update app_private.rate_limits set capacity = 100000, per_minute = 9999999")
+    lift_rate_limits()
     if not IDS_FILE.exists():
         from bench.data import write_ids
 
@@ -995,6 +1006,7 @@ def main() -> None:
     started = time.monotonic()
     rows: list[tuple[Workload, Stats | None, Stats | None, str]] = []
     extra: list[str] = []
+    photo_lines: list[str] = []  # the photos workload (bench/photos.py)
     server = Server(args.workers, args.pool, OUT / "api.log", rate_limits=args.rate_limits == "on")
     costed = {x for x in args.limit_cost.split(",") if x} if args.rate_limits == "on" else set()
     costed &= {w.name for w in workloads}
@@ -1106,6 +1118,10 @@ def main() -> None:
                 )
         if not args.no_bookings and (not only or "bookings" in only):
             extra = bookings(server, args)
+        if not only or "photos" in only:
+            from bench import photos
+
+            photo_lines = photos.run(server.base)
     finally:
         server.stop()
         if unlimited is not None:
@@ -1164,17 +1180,22 @@ def main() -> None:
             f"CACHE_TTL_SECONDS {args.cache_ttl:g}.",
             *cache_notes,
         ]
-    md = ["# Nexus benchmark results", "", *env_lines, "", *table]
+    # The table only when it has more than its header (--only bookings or photos leaves it empty).
+    md = ["# Nexus benchmark results", "", *env_lines, *(["", *table] if len(table) > 2 else [])]
     if extra:
         md += ["", "| booking workload | req/s | p50 ms | p99 ms | outcome | notes |", "|---|---:|---:|---:|---|---|"]
         md += [x for x in extra if x.startswith("|")] or []
         md += [x for x in extra if not x.startswith("|")]
+    if photo_lines:
+        md += ["", *photo_lines]
     md += ["", f"Total run time {time.monotonic() - started:.0f} s."]
     Path(args.out).write_text("\n".join(md) + "\n")
     if rows:
         log("\n" + "\n".join(table))
     if extra:
         log("\n".join(["", *extra]))
+    if photo_lines:
+        log("\n".join(["", *photo_lines]))
     log(f"\nwritten to {os.path.relpath(args.out, ROOT)}")
 
 
