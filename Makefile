@@ -48,14 +48,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed postgres
 install-dev: $(VENV)/.installed-dev postgres
 
-# The PostgreSQL 15 server binaries (and contrib: pgcrypto, btree_gist, pg_trgm).
+# The PostgreSQL 15 server binaries, contrib (pgcrypto, btree_gist, pg_trgm) and PostGIS.
 postgres:
-	@if [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ]; then \
+	@if [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ] \
+	    || [ ! -f /usr/share/postgresql/15/extension/postgis.control ]; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing PostgreSQL 15 server and contrib with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null; \
+	    echo "installing PostgreSQL 15 server, contrib and PostGIS with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib postgresql-15-postgis-3 >/dev/null; \
 	  else \
-	    echo "PostgreSQL 15 server binaries are missing. Run: sudo apt-get install -y postgresql postgresql-contrib"; exit 1; \
+	    echo "PostgreSQL 15 server, contrib or PostGIS is missing. Run: sudo apt-get install -y postgresql postgresql-contrib postgresql-15-postgis-3"; exit 1; \
 	  fi; \
 	fi
 

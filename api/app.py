@@ -62,7 +62,7 @@ def _call_sql(route: Route, names: tuple[str, ...]) -> str:
     schema, fn = route.function.split(".")
     target = sql.Identifier(schema, fn)
     if route.page:
-        query = sql.SQL("select count, page, page_size, results, next_cursor from {}({})").format(target, named)
+        query = sql.SQL("select count, page, page_size, results, next_cursor, fuzzy from {}({})").format(target, named)
     else:
         query = sql.SQL("select {}({})").format(target, named)
     return query.as_string()
@@ -99,9 +99,10 @@ def envelope(request: Request, row: tuple[Any, ...]) -> bytes:
     """The DRF pagination envelope around results PostgreSQL already rendered.
 
     Read by cursor (the request has one), next carries the next page's cursor from SQL
-    (app.page.next_cursor) and there is no previous.
+    (app.page.next_cursor) and there is no previous. A search whose results are by similarity
+    (app.page.fuzzy) says so with "fuzzy": true.
     """
-    count, page, page_size, results, next_cursor = row
+    count, page, page_size, results, next_cursor, fuzzy = row
     if "cursor" in request.query_params:
         nxt = orjson.dumps(link(request, cursor=next_cursor) if next_cursor else None)
         prev = b"null"
@@ -109,7 +110,8 @@ def envelope(request: Request, row: tuple[Any, ...]) -> bytes:
         last = max(1, -(-count // page_size))
         nxt = orjson.dumps(link(request, page=str(page + 1)) if page < last else None)
         prev = orjson.dumps(link(request, page=str(page - 1)) if page > 1 else None)
-    return b'{"count":%d,"next":%s,"previous":%s,"results":%s}' % (count, nxt, prev, results)
+    more = b',"fuzzy":true' if fuzzy else b""
+    return b'{"count":%d,"next":%s,"previous":%s%s,"results":%s}' % (count, nxt, prev, more, results)
 
 
 def endpoint(route: Route) -> Handler:

@@ -1,8 +1,8 @@
 """A cache of public catalog reads in each process, invalidated by PostgreSQL.
 
 What enters: anonymous GETs (no Authorization header) of the public catalog, answered 200 —
-categories, amenities, currencies, the listing search, a listing, its availability and its
-reviews (`CACHED`). Nothing signed in, nothing private, no other status.
+categories, amenities, currencies, the listing search and its facets, a listing, its availability
+and its reviews (`CACHED`). Nothing signed in, nothing private, no other status.
 
 Key: scheme, host, path (trailing slash normalised) and the sorted query: the page envelope's
 next/previous links are absolute, so the host is part of the answer.
@@ -56,11 +56,11 @@ UUID = "[0-9a-fA-F-]{36}"
 # The one message that drops less than everything: one listing's answers (and every list).
 LISTING = re.compile(r"p:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.IGNORECASE)
 # The public catalog reads, in one pattern (trailing slash normalised): categories, amenities and
-# currencies (a list or one), the listing search, and a listing, its availability and its
+# currencies (a list or one), the listing search and its facets, and a listing, its availability and its
 # reviews, which carry the listing's id (their tag is "p:<id>"; every other answer's is "list").
 CACHED = re.compile(
     r"/api/(?:(?:categories|amenities|currencies)/(?:[^/]+/)?"
-    rf"|products/(?:(?P<id>{UUID})/(?:(?:availability|reviews)/)?)?)"
+    rf"|products/(?:facets/|(?P<id>{UUID})/(?:(?:availability|reviews)/)?)?)"
 )
 KEPT_HEADERS = (b"content-type", b"etag", b"cache-control", b"vary")
 QUERIES = 10_000  # normalised query strings remembered (a hit on a query then costs one lookup)

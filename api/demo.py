@@ -74,6 +74,19 @@ join (values
   ('Naivasha lakeside cabin', '{hot_tub,parking,heating}'::text[])) d(name, amenities) on d.name = p.name
 cross join unnest(d.amenities) a
 on conflict do nothing;
+
+-- Where each one is: the exact point and address (private; a trigger draws the public point).
+insert into app.product_addresses (product_id, latitude, longitude, address)
+select p.id, d.lat, d.lng, d.address
+from app.products p
+join (values
+  ('Lekki Phase 1 studio with ocean breeze', 6.4474, 3.4730, '14 Admiralty Way, Lekki Phase 1'),
+  ('Ikoyi villa with pool', 6.4520, 3.4350, '3 Bourdillon Road, Ikoyi'),
+  ('Creator studio with laptop and cameras', 6.5095, 3.3711, '22 Herbert Macaulay Way, Yaba'),
+  ('Westlands family house', -1.2676, 36.8108, '7 Mpaka Road, Westlands'),
+  ('Naivasha lakeside cabin', -0.7717, 36.3656, 'Moi South Lake Road, Naivasha')) d(name, lat, lng, address)
+  on d.name = p.name
+on conflict do nothing;
 """
 
 

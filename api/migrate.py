@@ -105,6 +105,13 @@ def code_steps() -> list[StepBase]:
     return [step(apply)]
 
 
+def prepare(superuser_url: str) -> None:
+    """What only a superuser may do in a database before its first migrate: sql/superuser.sql
+    (PostGIS, not a trusted extension). `superuser_url` connects to that database as a superuser."""
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute((SQL / "superuser.sql").read_bytes())
+
+
 def yoyo_url(url: str) -> str:
     """yoyo needs the psycopg 3 driver named in the scheme."""
     for prefix in ("postgresql://", "postgres://"):

@@ -315,6 +315,11 @@ PAGE_FIELDS = {
     "count": {"type": "integer", "minimum": 0},
     "next": {"type": ["string", "null"], "format": "uri"},
     "previous": {"type": ["string", "null"], "format": "uri"},
+    # Only a search sets it, and only when true (api/app.py, envelope).
+    "fuzzy": {
+        "const": True,
+        "description": "Present when a search's full text matched nothing and these results are by similarity.",
+    },
 }
 
 

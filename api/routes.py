@@ -49,6 +49,21 @@ class Route:
 
 
 LIST = ("page", "page_size")
+PLACE = ("near", "radius_km", "bbox")  # the map: around a point, in a viewport
+# The catalog search's filters, shared by the list and its facets.
+FILTERS = (
+    "category",
+    "search",
+    "min_price",
+    "max_price",
+    "location",
+    "guests",
+    "amenities",
+    "host",
+    "check_in",
+    "check_out",
+    *PLACE,
+)
 
 ROUTES: list[Route] = [
     # --- accounts (sql/functions/10_accounts.sql) --------------------------------------
@@ -110,10 +125,13 @@ ROUTES: list[Route] = [
             "check_in",
             "check_out",
             "cursor",
+            *PLACE,
         ),
         page=True,
         etag=True,
     ),
+    # Before /api/products/{id}/, which would take "facets" for an id.
+    Route("GET", "/api/products/facets/", "api.product_facets", "catalog", query=FILTERS, etag=True),
     Route("POST", "/api/products/", "api.product_create", "catalog", body=True, status=201),
     Route("GET", "/api/products/{id}/", "api.product_get", "catalog", etag=True),
     Route("PUT", "/api/products/{id}/", "api.product_replace", "catalog", body=True),

@@ -82,7 +82,9 @@ def current_version(admin: psycopg.Connection) -> str | None:
 def migrate() -> None:
     t = time.perf_counter()
     from api.migrate import migrate as run_migrations
+    from api.migrate import prepare
 
+    prepare(superuser_url(DBNAME))  # what only a superuser may do (PostGIS): sql/superuser.sql
     applied = run_migrations(owner_url())
     print(f"  migrate            {time.perf_counter() - t:6.1f} s  ({len(applied)} new migrations)")
 
@@ -147,7 +149,9 @@ def build(force: bool) -> None:
     # first benchmark after a build does not pay for them (VACUUM runs outside a transaction).
     with psycopg.connect(owner_url(), autocommit=True) as conn:
         t = time.perf_counter()
-        conn.execute("vacuum (analyze) app.users, app.products, app.product_amenities, app.product_photos")
+        conn.execute(
+            "vacuum (analyze) app.users, app.products, app.product_amenities, app.product_photos, app.product_addresses"
+        )
         print(f"  {'vacuum':<18} {time.perf_counter() - t:6.1f} s")
     with psycopg.connect(owner_url()) as conn:
         counts = conn.execute(

@@ -133,6 +133,43 @@ select n, slug, name, sum(share) over (order by n) / sum(share) over () as upto 
 create temporary table w_location_cdf as
 select n, v, sum(weight) over (order by n) / sum(weight) over () as upto from w_locations;
 
+-- Where each city is (its centre, WGS 84): a listing lies in its area, an area within ~5 km of the
+-- centre, both placed by hashes (md5), not random(), so the draws above and below are unchanged.
+create temporary table w_cities (city text, country text, lat float8, lng float8);
+insert into w_cities values
+  ('Lagos', 'Nigeria', 6.4550, 3.3841), ('Abuja', 'Nigeria', 9.0579, 7.4951), ('Port Harcourt', 'Nigeria', 4.8156, 7.0498), ('Ibadan', 'Nigeria', 7.3775, 3.9470),
+  ('Enugu', 'Nigeria', 6.4584, 7.5464), ('Benin City', 'Nigeria', 6.3350, 5.6037), ('Kaduna', 'Nigeria', 10.5105, 7.4165), ('Nairobi', 'Kenya', -1.2864, 36.8172),
+  ('Mombasa', 'Kenya', -4.0435, 39.6682), ('Kwale', 'Kenya', -4.3167, 39.5667), ('Kisumu', 'Kenya', -0.0917, 34.7680), ('Naivasha', 'Kenya', -0.7167, 36.4333),
+  ('Malindi', 'Kenya', -3.2192, 40.1169), ('Nanyuki', 'Kenya', 0.0167, 37.0667), ('Accra', 'Ghana', 5.6037, -0.1870), ('Kumasi', 'Ghana', 6.6885, -1.6244),
+  ('Takoradi', 'Ghana', 4.8845, -1.7554), ('Johannesburg', 'South Africa', -26.2041, 28.0473), ('Cape Town', 'South Africa', -33.9249, 18.4241), ('Durban', 'South Africa', -29.8587, 31.0218),
+  ('Pretoria', 'South Africa', -25.7479, 28.2293), ('Stellenbosch', 'South Africa', -33.9321, 18.8602), ('Knysna', 'South Africa', -34.0363, 23.0471), ('Cairo', 'Egypt', 30.0444, 31.2357),
+  ('Alexandria', 'Egypt', 31.2001, 29.9187), ('Sharm El Sheikh', 'Egypt', 27.9158, 34.3299), ('Hurghada', 'Egypt', 27.2579, 33.8116), ('Luxor', 'Egypt', 25.6872, 32.6396),
+  ('Marrakech', 'Morocco', 31.6295, -7.9811), ('Casablanca', 'Morocco', 33.5731, -7.5898), ('Fes', 'Morocco', 34.0181, -5.0078), ('Rabat', 'Morocco', 34.0209, -6.8416),
+  ('Agadir', 'Morocco', 30.4278, -9.5981), ('Essaouira', 'Morocco', 31.5085, -9.7595), ('Chefchaouen', 'Morocco', 35.1688, -5.2636), ('Kigali', 'Rwanda', -1.9441, 30.0619),
+  ('Gisenyi', 'Rwanda', -1.7028, 29.2564), ('Kampala', 'Uganda', 0.3476, 32.5825), ('Entebbe', 'Uganda', 0.0512, 32.4637), ('Jinja', 'Uganda', 0.4244, 33.2041),
+  ('Dar es Salaam', 'Tanzania', -6.7924, 39.2083), ('Zanzibar', 'Tanzania', -6.1659, 39.2026), ('Arusha', 'Tanzania', -3.3869, 36.6830), ('Addis Ababa', 'Ethiopia', 9.0054, 38.7636),
+  ('Bahir Dar', 'Ethiopia', 11.5742, 37.3614), ('Dakar', 'Senegal', 14.7167, -17.4677), ('Mbour', 'Senegal', 14.4167, -16.9667), ('Abidjan', 'Ivory Coast', 5.3600, -4.0083),
+  ('Lusaka', 'Zambia', -15.3875, 28.3228), ('Livingstone', 'Zambia', -17.8419, 25.8543), ('Harare', 'Zimbabwe', -17.8252, 31.0335), ('Victoria Falls', 'Zimbabwe', -17.9243, 25.8572),
+  ('Windhoek', 'Namibia', -22.5609, 17.0658), ('Swakopmund', 'Namibia', -22.6784, 14.5258), ('Gaborone', 'Botswana', -24.6282, 25.9231), ('Maun', 'Botswana', -19.9833, 23.4167),
+  ('Tunis', 'Tunisia', 36.8065, 10.1815), ('Hammamet', 'Tunisia', 36.4000, 10.6167), ('Lome', 'Togo', 6.1375, 1.2123), ('Cotonou', 'Benin', 6.3703, 2.3912),
+  ('Freetown', 'Sierra Leone', 8.4657, -13.2317), ('Maputo', 'Mozambique', -25.9692, 32.5732), ('Inhambane', 'Mozambique', -23.8650, 35.3833), ('Riviere du Rempart', 'Mauritius', -20.0130, 57.5800),
+  ('Black River', 'Mauritius', -20.2740, 57.3710), ('Douala', 'Cameroon', 4.0511, 9.7679), ('Yaounde', 'Cameroon', 3.8480, 11.5021), ('Lilongwe', 'Malawi', -13.9626, 33.7741),
+  ('Mangochi', 'Malawi', -14.0200, 34.8400), ('London', 'United Kingdom', 51.5074, -0.1278), ('Manchester', 'United Kingdom', 53.4808, -2.2426), ('Edinburgh', 'United Kingdom', 55.9533, -3.1883),
+  ('Paris', 'France', 48.8566, 2.3522), ('Marseille', 'France', 43.2965, 5.3698), ('Lyon', 'France', 45.7640, 4.8357), ('Nice', 'France', 43.7102, 7.2620),
+  ('Lisbon', 'Portugal', 38.7223, -9.1393), ('Porto', 'Portugal', 41.1579, -8.6291), ('Lagos', 'Portugal', 37.1028, -8.6730), ('Barcelona', 'Spain', 41.3851, 2.1734),
+  ('Madrid', 'Spain', 40.4168, -3.7038), ('Seville', 'Spain', 37.3891, -5.9845), ('Berlin', 'Germany', 52.5200, 13.4050), ('Munich', 'Germany', 48.1351, 11.5820),
+  ('Amsterdam', 'Netherlands', 52.3676, 4.9041), ('Rome', 'Italy', 41.9028, 12.4964), ('Milan', 'Italy', 45.4642, 9.1900), ('Florence', 'Italy', 43.7696, 11.2558),
+  ('Athens', 'Greece', 37.9838, 23.7275), ('Santorini', 'Greece', 36.3932, 25.4615), ('New York', 'United States', 40.7128, -74.0060), ('Miami', 'United States', 25.7617, -80.1918),
+  ('Los Angeles', 'United States', 34.0522, -118.2437), ('San Francisco', 'United States', 37.7749, -122.4194), ('Seattle', 'United States', 47.6062, -122.3321), ('Austin', 'United States', 30.2672, -97.7431),
+  ('New Orleans', 'United States', 29.9511, -90.0715), ('Atlanta', 'United States', 33.7490, -84.3880), ('Chicago', 'United States', 41.8781, -87.6298), ('Toronto', 'Canada', 43.6532, -79.3832),
+  ('Montreal', 'Canada', 45.5017, -73.5673), ('Vancouver', 'Canada', 49.2827, -123.1207), ('Mexico City', 'Mexico', 19.4326, -99.1332), ('Cancun', 'Mexico', 21.1619, -86.8515),
+  ('Tulum', 'Mexico', 20.2114, -87.4654), ('Rio de Janeiro', 'Brazil', -22.9068, -43.1729), ('Sao Paulo', 'Brazil', -23.5505, -46.6333), ('Buenos Aires', 'Argentina', -34.6037, -58.3816),
+  ('Lima', 'Peru', -12.0464, -77.0428), ('Medellin', 'Colombia', 6.2476, -75.5658), ('Cartagena', 'Colombia', 10.3910, -75.4794), ('Dubai', 'United Arab Emirates', 25.2048, 55.2708),
+  ('Bali', 'Indonesia', -8.6500, 115.2167), ('Bangkok', 'Thailand', 13.7563, 100.5018), ('Chiang Mai', 'Thailand', 18.7883, 98.9853), ('Phuket', 'Thailand', 7.8804, 98.3923),
+  ('Tokyo', 'Japan', 35.6762, 139.6503), ('Kyoto', 'Japan', 35.0116, 135.7681), ('Seoul', 'South Korea', 37.5665, 126.9780), ('Mumbai', 'India', 19.0760, 72.8777),
+  ('Goa', 'India', 15.2993, 74.1240), ('Singapore', 'Singapore', 1.3521, 103.8198), ('Sydney', 'Australia', -33.8688, 151.2093), ('Melbourne', 'Australia', -37.8136, 144.9631),
+  ('Auckland', 'New Zealand', -36.8485, 174.7633);
+
 create temporary table w_adjective (n int, v text);
 insert into w_adjective
 select row_number() over (), v from unnest(array[
@@ -230,8 +267,28 @@ from generate_series(1, 100000) i
 order by i;
 alter table w_products add primary key (i);
 
+-- The exact point of each listing: its area's point (the city's centre moved up to ~5.5 km by a
+-- hash of the area's name), then up to ~1.3 km from it (a hash of the listing's number).
+create temporary table w_places as
+select p.i, l.v as location,
+       a.lat + 0.012 * sqrt(h.u) * cos(2 * pi() * h.w) as lat,
+       a.lng + 0.012 * sqrt(h.u) * sin(2 * pi() * h.w) / cos(radians(a.lat)) as lng
+from w_products p
+cross join lateral (select v from w_location_cdf where upto >= p.r_location order by n limit 1) l
+join w_cities c on c.city = split_part(l.v, ', ', 2) and c.country = split_part(l.v, ', ', 3)
+cross join lateral (
+  select c.lat + 0.1 * (('x' || substr(md5('area:' || l.v), 1, 8))::bit(32)::bigint / 4294967296.0 - 0.5) as lat,
+         c.lng + 0.1 * (('x' || substr(md5('area:' || l.v), 9, 8))::bit(32)::bigint / 4294967296.0 - 0.5)
+                 / cos(radians(c.lat)) as lng) a
+cross join lateral (
+  select ('x' || substr(md5('place:' || p.i), 1, 8))::bit(32)::bigint / 4294967296.0 as u,
+         ('x' || substr(md5('place:' || p.i), 9, 8))::bit(32)::bigint / 4294967296.0 as w) h
+order by p.i;
+alter table w_places add primary key (i);
+
 insert into app.products (id, host_id, category_id, name, description, location, price_per_night, currency,
-                          max_guests, cancellation_policy, published, rating_avg, rating_count, created_at, updated_at)
+                          max_guests, cancellation_policy, published, rating_avg, rating_count, created_at, updated_at,
+                          map_latitude, map_longitude)
 select md5('product:' || p.i)::uuid,
        md5('user:' || (1 + floor(2000 * power(p.r_host, 1.6)))::int)::uuid,
        md5('category:' || c.slug)::uuid,
@@ -263,11 +320,24 @@ select md5('product:' || p.i)::uuid,
        case when p.r_rating < 0.7 then round((3 + 2 * p.r_rating / 0.7)::numeric, 2) else 0 end,
        case when p.r_rating < 0.7 then 1 + floor(250 * power(p.r_count, 3))::int else 0 end,
        timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes',
-       timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes'
+       timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes',
+       m.latitude, m.longitude
 from w_products p
 cross join lateral (select slug, name from w_category_cdf where upto >= p.r_category order by n limit 1) c
 cross join lateral (select v from w_location_cdf where upto >= p.r_location order by n limit 1) l
+join w_places pl on pl.i = p.i
+cross join lateral app.map_place(md5('product:' || p.i)::uuid, pl.lat, pl.lng) m
 order by p.i;
+
+-- step: places
+-- The exact points (and a street address) behind the public ones set above; the trigger that
+-- would draw the public point again per row is off.
+alter table app.product_addresses disable trigger product_addresses_map_point;
+insert into app.product_addresses (product_id, latitude, longitude, address)
+select md5('product:' || i)::uuid, lat, lng, (1 + i % 240) || ' ' || split_part(location, ', ', 1) || ' Road'
+from w_places
+order by i;
+alter table app.product_addresses enable trigger product_addresses_map_point;
 
 -- step: amenities
 -- Each listing gets 0-8 amenities, drawn without replacement weighted by popularity
@@ -313,3 +383,4 @@ analyze app.categories;
 analyze app.products;
 analyze app.product_amenities;
 analyze app.product_photos;
+analyze app.product_addresses;

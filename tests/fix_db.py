@@ -36,7 +36,7 @@ def with_user(url: str, user: str) -> str:
 @pytest.fixture(scope="session")
 def owner_url() -> Iterator[str]:
     """The owner's connection string, on a freshly migrated database."""
-    from api.migrate import migrate
+    from api.migrate import migrate, prepare
 
     existing = os.environ.get("NEXUS_TEST_DATABASE_URL")
     if existing:
@@ -55,6 +55,7 @@ def owner_url() -> Iterator[str]:
         with psycopg.connect(su, autocommit=True) as conn:
             conn.execute("create role nexus login createrole")
             conn.execute("create database nexus owner nexus")
+        prepare(make_conninfo(su, dbname="nexus"))  # PostGIS: sql/superuser.sql
         url = f"postgresql://nexus@127.0.0.1:{server.settings['port']}/nexus"
         migrate(url)
         yield url

@@ -56,7 +56,7 @@ def demo() -> Iterator[str]:
     """The owner's URL of a cluster of its own, migrated and loaded with `make run`'s demo data."""
     import testing.postgresql
 
-    from api.migrate import migrate
+    from api.migrate import migrate, prepare
 
     server = testing.postgresql.Postgresql(
         initdb=str(ROOT / "scripts" / "initdb"),
@@ -67,6 +67,7 @@ def demo() -> Iterator[str]:
         with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute("create role nexus login createrole")
             conn.execute("create database nexus owner nexus")
+        prepare(f"postgresql://postgres@127.0.0.1:{server.settings['port']}/nexus")
         url = f"postgresql://nexus@127.0.0.1:{server.settings['port']}/nexus"
         migrate(url)
         loaded = subprocess.run(

@@ -32,15 +32,16 @@ comment on function app.page_window(text, text) is
   'Which rows a list request asks for: page from 1 (default 1), page_size from 1 (default 20; above 100 is capped at 100, as DRF''s max_page_size does), and skip = rows before the page (the OFFSET). Anything else is a 400 naming the parameter.';
 
 create function app.page(p_window app.page_window, p_count bigint, p_results json,
-                         p_next_cursor text default null) returns app.page
+                         p_next_cursor text default null, p_fuzzy boolean default null) returns app.page
 language plpgsql stable security invoker
 as $$
 begin
   if p_window.page > 1 and coalesce(json_array_length(p_results), 0) = 0 then
     perform app.fail(404, 'Invalid page.', 'page');
   end if;
-  return row(p_count, p_window.page, p_window.page_size, coalesce(p_results, '[]'::json), p_next_cursor)::app.page;
+  return row(p_count, p_window.page, p_window.page_size, coalesce(p_results, '[]'::json), p_next_cursor,
+             p_fuzzy)::app.page;
 end
 $$;
-comment on function app.page(app.page_window, bigint, json, text) is
-  'The page a list returns (app.page) from its window (app.page_window), the number of matching rows in all, the page''s rows as a JSON array, and for a list read by cursor where the next page starts (null on the last page). A page past the end (page > 1 with no rows) is a 404 naming page.';
+comment on function app.page(app.page_window, bigint, json, text, boolean) is
+  'The page a list returns (app.page) from its window (app.page_window), the number of matching rows in all, the page''s rows as a JSON array, for a list read by cursor where the next page starts (null on the last page), and for a search whether its results are by similarity (p_fuzzy; null otherwise). A page past the end (page > 1 with no rows) is a 404 naming page.';

@@ -9,6 +9,11 @@
  *
  * One source for the listing JSON: app.product_json builds a listing for the detail and,
  * without description and photos, for each search result. Money leaves as decimal strings.
+ *
+ * Where a listing is (sql/schema/0028_geo.sql): the host gives latitude, longitude and an
+ * address; they are kept in app.product_addresses, which row-level security shows to the
+ * host, admins and guests with a confirmed stay only. Everyone else, and every search, sees
+ * the public point, which a trigger here draws from the exact one (app.map_place).
  */
 
 create trigger products_set_updated_at before update on app.products
@@ -37,7 +42,7 @@ comment on function app.public_profiles(uuid[]) is
 
 create function app.product_json(p app.products, p_category app.categories, p_host_first_name text,
                                  p_host_photo_url text, p_amenities jsonb, p_photos jsonb, p_photo jsonb,
-                                 p_full boolean)
+                                 p_full boolean, p_exact app.product_addresses)
 returns jsonb
 language sql stable security invoker
 as $$
@@ -53,15 +58,23 @@ as $$
       'rating_avg', p.rating_avg, 'rating_count', p.rating_count,
       'host', pg_catalog.jsonb_build_object('id', p.host_id, 'first_name', p_host_first_name, 'photo_url', p_host_photo_url),
       'cancellation_policy', p.cancellation_policy, 'published', p.published,
-      'created_at', p.created_at, 'updated_at', p.updated_at)
+      'created_at', p.created_at, 'updated_at', p.updated_at,
+      -- The exact point when the caller may read it (p_exact, a row RLS let through), else the
+      -- public one: 5 decimals (about a metre) say no more than the point itself.
+      'latitude', case when p_exact.latitude is not null then p_exact.latitude
+                       else pg_catalog.round(p.map_latitude::numeric, 5)::float8 end,
+      'longitude', case when p_exact.latitude is not null then p_exact.longitude
+                        else pg_catalog.round(p.map_longitude::numeric, 5)::float8 end,
+      'location_exact', p_exact.latitude is not null)
     || case
          when p_full then pg_catalog.jsonb_build_object('description', p.description,
-                                                        'photos', coalesce(p_photos, '[]'::jsonb))
+                                                        'photos', coalesce(p_photos, '[]'::jsonb),
+                                                        'address', p_exact.address)
          else pg_catalog.jsonb_build_object('photo', p_photo)
        end
 $$;
-comment on function app.product_json(app.products, app.categories, text, text, jsonb, jsonb, jsonb, boolean) is
-  'A listing as the API shows it: category {id, name, slug}, amenity slugs (p_amenities), rating, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency; with p_full (the detail) also description and photos (p_photos: each app.photo_json with its id and position), otherwise (a search result) the first photo as photo (p_photo, app.photo_json: its variants give a thumbnail). The one source of the listing JSON; inlined into its caller''s statement, which reads amenities and photos (app.product_detail, app.product_page).';
+comment on function app.product_json(app.products, app.categories, text, text, jsonb, jsonb, jsonb, boolean, app.product_addresses) is
+  'A listing as the API shows it: category {id, name, slug}, amenity slugs (p_amenities), rating, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency, latitude and longitude (the exact point from p_exact when given, location_exact true; else the public point, 150-400 m from it, or null); with p_full (the detail) also description, photos (p_photos: each app.photo_json with its id and position) and address (from p_exact, else null), otherwise (a search result) the first photo as photo (p_photo, app.photo_json: its variants give a thumbnail). The one source of the listing JSON; inlined into its caller''s statement, which reads amenities, photos and the exact place (app.product_detail, app.product_page).';
 
 create function app.product_detail(p_id uuid) returns jsonb
 language plpgsql stable security invoker
@@ -76,17 +89,19 @@ begin
                      || app.photo_json(ph.path, ph.width, ph.height, ph.size_bytes, ph.placeholder, ph.variants)
                    order by ph.position, ph.id)
               from app.product_photos ph where ph.product_id = p.id),
-           null, true)
+           null, true, a)
     into v_listing
   from app.products p
   join app.categories c on c.id = p.category_id
   left join app.public_profiles(array[p.host_id]) h on true
+  -- Row-level security decides: the host, admins and a guest with a confirmed stay get the row.
+  left join app.product_addresses a on a.product_id = p.id
   where p.id = p_id;
   return v_listing;
 end
 $$;
 comment on function app.product_detail(uuid) is
-  'A listing in full (app.product_json), or null when the caller may not see it. PL/pgSQL so that its one statement is planned once per session.';
+  'A listing in full (app.product_json), or null when the caller may not see it; with its exact point and address when the caller may read them (app.product_addresses: its host, admins, a guest whose booking of it is confirmed or completed). PL/pgSQL so that its one statement is planned once per session.';
 
 create function api.product_get(p_id text) returns jsonb
 language sql stable security invoker
@@ -94,7 +109,7 @@ as $$
   select app.product_detail(app.parse_uuid(p_id))
 $$;
 comment on function api.product_get(text) is
-  'GET /api/products/{id}/ — one listing in full: category {id, name, slug}, amenities (slugs), photos [{id, position, url, width, height, size_bytes, placeholder, variants}], rating_avg and rating_count, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency. Unknown, malformed or unpublished-and-not-yours ids are 404. Anyone.';
+  'GET /api/products/{id}/ — one listing in full: category {id, name, slug}, amenities (slugs), photos [{id, position, url, width, height, size_bytes, placeholder, variants}], rating_avg and rating_count, the host''s public profile {id, first_name, photo_url}, price_per_night as a decimal string with its currency; latitude and longitude: the exact point and the address (location_exact true) for its host, admins and a guest whose booking of it is confirmed or completed, else the public point, 150-400 m away from the exact one (the same every time), and address null. Unknown, malformed or unpublished-and-not-yours ids are 404. Anyone.';
 
 -- ---------------------------------------------------------------------------------
 -- Writing
@@ -146,6 +161,7 @@ declare
   v_category uuid;
   v_amenities text[];
   v_unknown text;
+  v_field text;
   v_id uuid := p_id;
 begin
   if p_id is not null then
@@ -187,6 +203,26 @@ begin
       end if;
     end if;
   end if;
+  -- Where it is: latitude and longitude together (both numbers, or both null to remove the
+  -- point), and an address; kept private in app.product_addresses.
+  foreach v_field in array array['latitude', 'longitude'] loop
+    if jsonb_typeof(p_body -> v_field) not in ('number', 'null') then
+      v_errors := app.add_error(v_errors, v_field, 'Must be a number of degrees.');
+    elsif jsonb_typeof(p_body -> v_field) = 'number'
+          and abs((p_body ->> v_field)::numeric) > (case v_field when 'latitude' then 90 else 180 end) then
+      v_errors := app.add_error(v_errors, v_field, case v_field when 'latitude' then 'Must be between -90 and 90.'
+                                                                else 'Must be between -180 and 180.' end);
+    end if;
+  end loop;
+  if not (v_errors ? 'latitude' or v_errors ? 'longitude')
+     and (jsonb_typeof(p_body -> 'latitude') is distinct from jsonb_typeof(p_body -> 'longitude')) then
+    v_field := case when jsonb_typeof(p_body -> 'latitude') is null
+                      or (jsonb_typeof(p_body -> 'latitude') = 'null' and p_body ? 'longitude')
+                    then 'latitude' else 'longitude' end;
+    v_errors := app.add_error(v_errors, v_field,
+                              'Give latitude and longitude together: both numbers, or both null to remove the point.');
+  end if;
+  v_errors := app.check_text(v_errors, p_body, 'address', 1, 300, false, true);
   perform app.raise_errors(v_errors);
   perform app.raise_errors(v_missing, 404);
 
@@ -222,12 +258,20 @@ begin
     except
     select pa.product_id, pa.amenity from app.product_amenities pa where pa.product_id = v_id;
   end if;
+  if p_body ? 'latitude' or p_body ? 'address' then
+    insert into app.product_addresses as a (product_id, latitude, longitude, address)
+    values (v_id, (p_body ->> 'latitude')::float8, (p_body ->> 'longitude')::float8, btrim(p_body ->> 'address'))
+    on conflict (product_id) do update
+      set latitude = case when p_body ? 'latitude' then excluded.latitude else a.latitude end,
+          longitude = case when p_body ? 'latitude' then excluded.longitude else a.longitude end,
+          address = case when p_body ? 'address' then excluded.address else a.address end;
+  end if;
   -- A statement of its own, so the (stable) read sees the row just written.
   return app.product_detail(v_id);
 end
 $$;
 comment on function app.product_write(uuid, jsonb, boolean) is
-  'Create (p_id null) or change a listing from a JSON body, and return it in full. Changing one needs its host or an admin (app.product_owned). Known fields only: name, description, location, price_per_night (0.01 to 10,000,000, at most 2 decimals; number or string), currency (a supported ISO 4217 code), max_guests (1-100), amenities (slugs; replaces the set), category (id or slug), cancellation_policy, published. Anything else (id, host, ratings, timestamps) is ignored; the host is always the caller. Unless p_partial, name, description, location, price_per_night, max_guests and category are required. Every bad field is reported at once (400); then every currency, category or amenity that does not exist (404 naming each).';
+  'Create (p_id null) or change a listing from a JSON body, and return it in full. Changing one needs its host or an admin (app.product_owned). Known fields only: name, description, location, price_per_night (0.01 to 10,000,000, at most 2 decimals; number or string), currency (a supported ISO 4217 code), max_guests (1-100), amenities (slugs; replaces the set), category (id or slug), cancellation_policy, published, latitude (-90 to 90) and longitude (-180 to 180), JSON numbers given together (both null removes the point), address (1-300 characters, or null; private, as is the exact point: app.product_addresses). Anything else (id, host, ratings, timestamps) is ignored; the host is always the caller. Unless p_partial, name, description, location, price_per_night, max_guests and category are required. Every bad field is reported at once (400); then every currency, category or amenity that does not exist (404 naming each).';
 
 create function api.product_create(p_body jsonb) returns jsonb
 language sql volatile security invoker
@@ -235,7 +279,7 @@ as $$
   select app.product_write(null, p_body, false)
 $$;
 comment on function api.product_create(jsonb) is
-  'POST /api/products/ — list a place: {name, description, location, price_per_night, currency? (USD), max_guests, amenities? [slugs], category (id or slug), cancellation_policy? (moderate), published? (true)}. The host is the caller; ids, host, ratings and timestamps in the body are ignored. Returns the listing in full (201). Hosts and admins.';
+  'POST /api/products/ — list a place: {name, description, location, price_per_night, currency? (USD), max_guests, amenities? [slugs], category (id or slug), cancellation_policy? (moderate), published? (true), latitude? and longitude? (degrees, together), address?}. Where it is stays private: the exact point and the address are shown to the host, admins and guests with a confirmed stay; everyone else sees a public point 150-400 m away (the same every time). The host is the caller; ids, host, ratings and timestamps in the body are ignored. Returns the listing in full (201). Hosts and admins.';
 
 create function api.product_replace(p_id text, p_body jsonb) returns jsonb
 language sql volatile security invoker
@@ -267,6 +311,78 @@ end
 $$;
 comment on function api.product_delete(text) is
   'DELETE /api/products/{id}/ — delete a listing with its amenities, photos and calendar (a listing with bookings cannot be deleted: 409; unpublish it instead). The listing''s host or an admin.';
+
+-- ---------------------------------------------------------------------------------
+-- Where it is: the public point, drawn from the exact one
+-- ---------------------------------------------------------------------------------
+
+create trigger product_addresses_set_updated_at before update on app.product_addresses
+  for each row execute function app.tg__set_updated_at();
+
+create function app.map_place(p_id uuid, p_latitude float8, p_longitude float8,
+                              out latitude float8, out longitude float8)
+language sql stable security invoker
+as $$
+  -- An HMAC of the id with the secret gives two numbers in [0, 1): how far (between the
+  -- settings' bounds) and in which direction the public point lies from the exact one.
+  with h as (
+    select pg_catalog.get_byte(d, 0) * 16777216::float8 + pg_catalog.get_byte(d, 1) * 65536 + pg_catalog.get_byte(d, 2) * 256
+             + pg_catalog.get_byte(d, 3) as a,
+           pg_catalog.get_byte(d, 4) * 16777216::float8 + pg_catalog.get_byte(d, 5) * 65536 + pg_catalog.get_byte(d, 6) * 256
+             + pg_catalog.get_byte(d, 7) as b,
+           s.offset_min_m, s.offset_max_m
+    from app_private.map_settings s,
+         extensions.hmac(pg_catalog.convert_to(p_id::text, 'utf8'), s.secret, 'sha256') d
+  ), moved as (
+    select extensions.st_project(
+             extensions.st_setsrid(extensions.st_makepoint(p_longitude, p_latitude), 4326)::extensions.geography,
+             h.offset_min_m + (h.offset_max_m - h.offset_min_m) * h.a / 4294967296,
+             2 * pi() * h.b / 4294967296)::extensions.geometry as g
+    from h
+  )
+  select extensions.st_y(g), extensions.st_x(g) from moved  -- a null point stays null (strict functions)
+$$;
+comment on function app.map_place(uuid, float8, float8) is
+  'The public point of a listing whose exact point is (p_latitude, p_longitude): moved by a distance between app_private.map_settings.offset_min_m and offset_max_m, in a direction, both drawn from an HMAC-SHA256 of the listing id with map_settings.secret (so it is the same every time, and cannot be undone without the secret). Nulls for no point. The owner''s: it reads the secret.';
+
+create function app.tg_product_addresses__map_point() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if tg_op = 'DELETE' then
+    update app.products p set map_latitude = null, map_longitude = null
+     where p.id = old.product_id and p.map_latitude is not null;
+  else
+    update app.products p set map_latitude = m.latitude, map_longitude = m.longitude
+      from app.map_place(new.product_id, new.latitude, new.longitude) m
+     where p.id = new.product_id
+       and (p.map_latitude, p.map_longitude) is distinct from (m.latitude, m.longitude);
+  end if;
+  return null;
+end
+$$;
+comment on function app.tg_product_addresses__map_point() is
+  'AFTER trigger on app.product_addresses: sets the listing''s public point (app.products.map_latitude, map_longitude; map_point follows) from its exact one (app.map_place), or clears it. Security definer: hosts write their listing''s exact place, only the owner reads the secret that moves it.';
+
+create trigger product_addresses_map_point after insert or update of latitude, longitude or delete on app.product_addresses
+  for each row execute function app.tg_product_addresses__map_point();
+
+create function app.tg_map_settings__redraw() returns trigger
+language plpgsql security invoker
+as $$
+begin
+  update app.products p set map_latitude = m.latitude, map_longitude = m.longitude
+    from app.product_addresses a, app.map_place(a.product_id, a.latitude, a.longitude) m
+   where a.product_id = p.id and a.latitude is not null;
+  return null;
+end
+$$;
+comment on function app.tg_map_settings__redraw() is
+  'AFTER UPDATE trigger on app_private.map_settings: draws every public point again with the new secret or bounds, in the DBA''s statement.';
+
+create trigger map_settings_redraw after update on app_private.map_settings
+  for each statement execute function app.tg_map_settings__redraw();
 
 -- ---------------------------------------------------------------------------------
 -- Photos
@@ -320,12 +436,15 @@ select app.api_schema('Listing', 'A listing as search shows it (app.product_json
   "id": "uuid", "name": "string", "location": "string", "price_per_night": "decimal", "currency": "string",
   "max_guests": "integer", "category": {"id": "uuid", "name": "string", "slug": "string"}, "amenities": "[string]",
   "rating_avg": "number?", "rating_count": "integer", "host": "PublicUser", "cancellation_policy": "flexible|moderate|strict",
-  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "photo": "Image?"}');
+  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "photo": "Image?",
+  "latitude": "number?", "longitude": "number?", "location_exact": "boolean",
+  "distance_km?": {"type": "number", "minimum": 0, "description": "From near=, to the public point, in km (3 decimals). Only when near is given."}}');
 select app.api_schema('ListingDetail', 'A listing in full (app.product_json): its description and every photo.', '{
   "id": "uuid", "name": "string", "location": "string", "price_per_night": "decimal", "currency": "string",
   "max_guests": "integer", "category": {"id": "uuid", "name": "string", "slug": "string"}, "amenities": "[string]",
   "rating_avg": "number?", "rating_count": "integer", "host": "PublicUser", "cancellation_policy": "flexible|moderate|strict",
-  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "description": "string", "photos": "[Photo]"}');
+  "published": "boolean", "created_at": "date-time", "updated_at": "date-time", "description": "string", "photos": "[Photo]",
+  "latitude": "number?", "longitude": "number?", "location_exact": "boolean", "address": "string?"}');
 select app.api_schema('Photo', 'A listing photo (app.photo_json with its id and place in the order).', '{
   "id": "uuid", "position": "integer", "url": "string", "width": "integer?", "height": "integer?", "size_bytes": "integer?",
   "placeholder": "string?", "variants": "[ImageVariant]"}');
@@ -334,19 +453,35 @@ select app.api_operation('api.product_create', response => '"ListingDetail"', er
   body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",
             "price_per_night": "decimal(0.01..10000000)", "max_guests": "integer(1..100)", "category": "string(1..100)",
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
+            "latitude?": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
+            "longitude?": {"type": ["number", "null"], "minimum": -180, "maximum": 180}, "address?": "string(1..300)?",
+            "dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]},
+            "not": {"anyOf": [{"required": ["latitude", "longitude"], "properties": {"latitude": {"type": "null"}, "longitude": {"type": "number"}}},
+                              {"required": ["latitude", "longitude"], "properties": {"latitude": {"type": "number"}, "longitude": {"type": "null"}}}]},
             "amenities?": "[string]"}',
   example => '{"name": "Flat by the lagoon", "description": "A bright flat.", "location": "Lekki, Lagos, Nigeria",
                "price_per_night": "120.00", "currency": "USD", "max_guests": 2, "category": "apartments",
-               "amenities": ["wifi"], "cancellation_policy": "moderate"}');
+               "amenities": ["wifi"], "cancellation_policy": "moderate",
+               "latitude": 6.4474, "longitude": 3.4553, "address": "12 Admiralty Way, Lekki Phase 1"}');
 select app.api_operation('api.product_replace', response => '"ListingDetail"', errors => '{404}',
   body => '{"name": "string(1..200)", "description": "string(0..10000)", "location": "string(1..300)",
             "price_per_night": "decimal(0.01..10000000)", "max_guests": "integer(1..100)", "category": "string(1..100)",
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
+            "latitude?": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
+            "longitude?": {"type": ["number", "null"], "minimum": -180, "maximum": 180}, "address?": "string(1..300)?",
+            "dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]},
+            "not": {"anyOf": [{"required": ["latitude", "longitude"], "properties": {"latitude": {"type": "null"}, "longitude": {"type": "number"}}},
+                              {"required": ["latitude", "longitude"], "properties": {"latitude": {"type": "number"}, "longitude": {"type": "null"}}}]},
             "amenities?": "[string]"}');
 select app.api_operation('api.product_update', response => '"ListingDetail"', errors => '{404}',
   body => '{"name?": "string(1..200)", "description?": "string(0..10000)", "location?": "string(1..300)",
             "price_per_night?": "decimal(0.01..10000000)", "max_guests?": "integer(1..100)", "category?": "string(1..100)",
             "currency?": "string(3..3)", "cancellation_policy?": "flexible|moderate|strict", "published?": "boolean",
+            "latitude?": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
+            "longitude?": {"type": ["number", "null"], "minimum": -180, "maximum": 180}, "address?": "string(1..300)?",
+            "dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]},
+            "not": {"anyOf": [{"required": ["latitude", "longitude"], "properties": {"latitude": {"type": "null"}, "longitude": {"type": "number"}}},
+                              {"required": ["latitude", "longitude"], "properties": {"latitude": {"type": "number"}, "longitude": {"type": "null"}}}]},
             "amenities?": "[string]"}');
 select app.api_operation('api.product_delete', errors => '{409}');
 select app.api_operation('api.product_photo_add', rate => 'upload', response => '"Photo"', errors => '{409}');

@@ -22,7 +22,7 @@ grant execute on function
   app.check_uuid(jsonb, jsonb, text, boolean), app.check_stay(jsonb, date, date, int, boolean, int, text, text),
   app.slugify(text),
   -- pages (02_pages.sql)
-  app.page_window(text, text), app.page(app.page_window, bigint, json, text),
+  app.page_window(text, text), app.page(app.page_window, bigint, json, text, boolean),
   -- readiness (GET /readyz)
   api.health()
   to anon, guest, host, admin;

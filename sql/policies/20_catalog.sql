@@ -43,6 +43,32 @@ create policy delete_own on app.products for delete to host
   using (host_id = (select app.current_user_id()));
 create policy all_as_admin on app.products for all to admin using (true) with check (true);
 
+-- app.product_addresses: where a listing exactly is. Its host, admins, and a guest whose booking
+-- of it is confirmed or completed read it; anonymous callers and everyone else see no row (anon
+-- holds the grant so that a listing's detail can join it, and RLS answers with nothing).
+grant select on app.product_addresses to anon, guest, host, admin;
+grant insert (product_id, latitude, longitude, address), update (latitude, longitude, address), delete
+  on app.product_addresses to host, admin;
+create policy select_own on app.product_addresses for select to host
+  using (exists (select from app.products p
+                 where p.id = product_addresses.product_id and p.host_id = (select app.current_user_id())));
+create policy select_booked on app.product_addresses for select to guest, host
+  using (exists (select from app.bookings b
+                 where b.product_id = product_addresses.product_id and b.guest_id = (select app.current_user_id())
+                   and b.status in ('confirmed', 'completed')));
+create policy insert_own on app.product_addresses for insert to host
+  with check (exists (select from app.products p
+                      where p.id = product_addresses.product_id and p.host_id = (select app.current_user_id())));
+create policy update_own on app.product_addresses for update to host
+  using (exists (select from app.products p
+                 where p.id = product_addresses.product_id and p.host_id = (select app.current_user_id())))
+  with check (exists (select from app.products p
+                      where p.id = product_addresses.product_id and p.host_id = (select app.current_user_id())));
+create policy delete_own on app.product_addresses for delete to host
+  using (exists (select from app.products p
+                 where p.id = product_addresses.product_id and p.host_id = (select app.current_user_id())));
+create policy all_as_admin on app.product_addresses for all to admin using (true) with check (true);
+
 -- app.product_amenities: which amenities a listing has is not sensitive; changed with the listing.
 grant select on app.product_amenities to anon, guest, host, admin;
 grant insert (product_id, amenity), delete on app.product_amenities to host, admin;
@@ -72,11 +98,16 @@ create policy all_as_admin on app.product_photos for all to admin using (true) w
 -- Functions. Helpers are granted to the roles whose api functions call them.
 grant execute on function
   app.category_find(text), app.category_json(app.categories), app.category_target(text),
-  app.public_profiles(uuid[]), app.product_json(app.products, app.categories, text, text, jsonb, jsonb, jsonb, boolean),
-  app.product_detail(uuid), app.product_access(uuid), app.product_page(uuid[]),
-  app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text),
+  app.public_profiles(uuid[]),
+  app.product_json(app.products, app.categories, text, text, jsonb, jsonb, jsonb, boolean, app.product_addresses),
+  app.product_detail(uuid), app.product_access(uuid), app.product_page(uuid[], float8[]),
+  app.parse_degrees(text, text, int, text), app.product_place_sql(text, text, text),
+  app.product_filter_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, boolean),
+  app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, boolean),
+  app.product_facets_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, boolean),
   api.category_list(text, text), api.category_get(text), api.amenity_list(text, text),
-  api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text, text),
+  api.product_list(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text),
+  api.product_facets(text, text, text, text, text, text, text, text, text, text, text, text, text),
   api.product_get(text)
   to anon, guest, host, admin;
 grant execute on function

@@ -21,7 +21,8 @@ revoke all on schema public from public;
 alter default privileges revoke execute on functions from public;
 alter default privileges revoke usage on types from public;
 
-create schema extensions;
+-- if not exists: sql/superuser.sql may have made it (for PostGIS, which only a superuser may create).
+create schema if not exists extensions;
 comment on schema extensions is 'Extensions (pgcrypto, btree_gist, pg_trgm), kept out of public; used by the owner''s functions and indexes.';
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists btree_gist with schema extensions;

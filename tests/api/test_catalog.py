@@ -553,13 +553,13 @@ def test_money_is_a_decimal_string(client: TestClient, host: User, category: dic
     assert detail.json()["price_per_night"] == "1234567.80" and b'"1234567.80"' in detail.content
 
 
-def test_list_items_are_the_detail_without_description_and_photos(
+def test_list_items_are_the_detail_without_description_photos_and_address(
     client: TestClient, host: User, category: dict[str, Any]
 ) -> None:
     w = word()
     p = listing(client, host, category, name=f"Shape {w}", amenities=["tv"])
     item = client.get("/api/products/", params={"search": w}).json()["results"][0]
-    assert set(p) - set(item) == {"description", "photos"}
+    assert set(p) - set(item) == {"description", "photos", "address"}
     assert set(item) - set(p) == {"photo"}
     assert all(item[k] == p[k] for k in item if k != "photo")
 

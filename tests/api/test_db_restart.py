@@ -25,7 +25,7 @@ import httpx2
 import psycopg
 import pytest
 
-from api.migrate import migrate
+from api.migrate import migrate, prepare
 from api.settings import Settings
 from tests.fix_data import day
 from tests.fix_users import access_token
@@ -76,6 +76,7 @@ def cluster() -> Iterator[Cluster]:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
             conn.execute("create role nexus login createrole")
             conn.execute("create database nexus owner nexus")
+        prepare(f"postgresql://postgres@127.0.0.1:{port}/nexus")
         migrate(c.owner_url)
         yield c
     finally:

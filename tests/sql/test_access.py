@@ -137,6 +137,15 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("delete_own", "DELETE", ("host",)),
         ("all_as_admin", "ALL", ("admin",)),
     },
+    # Where a listing exactly is: its host, admins and a guest with a confirmed stay; nobody else.
+    "app.product_addresses": {
+        ("select_own", "SELECT", ("host",)),
+        ("select_booked", "SELECT", ("guest", "host")),
+        ("insert_own", "INSERT", ("host",)),
+        ("update_own", "UPDATE", ("host",)),
+        ("delete_own", "DELETE", ("host",)),
+        ("all_as_admin", "ALL", ("admin",)),
+    },
     "app.bookings": {
         ("select_own", "SELECT", ("admin", "guest", "host")),
         ("select_as_host", "SELECT", ("admin", "guest", "host")),
@@ -191,6 +200,7 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app_private.oauth_identities": set(),
     "app_private.oauth_states": set(),
     "app_private.booking_settings": set(),
+    "app_private.map_settings": set(),
     "app_private.auth_settings": set(),
     "app_private.idempotency_keys": set(),
     "app_private.payment_settings": set(),

@@ -30,6 +30,8 @@ def test_the_local_cluster_starts_and_migrates_from_a_private_folder() -> None:
     try:
         assert oct(private.stat().st_mode & 0o777) == "0o700"
         shutil.copytree(ROOT / "scripts", project / "scripts")
+        (project / "sql").mkdir()
+        shutil.copy(ROOT / "sql" / "superuser.sql", project / "sql")  # pg-local's superuser step (PostGIS)
         # Run from inside the clone, as a newcomer would: the server's user cannot enter it.
         start = subprocess.run(
             [project / "scripts" / "pg-local", "start"], cwd=project, env=env, capture_output=True, text=True
