@@ -426,6 +426,9 @@ declare
   v_cursor json;
   v_after text;
   v_cond text;
+  v_rows text;       -- the page's rows (id, cursor key, distance), as SQL
+  v_limit int;
+  v_offset text;
 begin
   if p_cursor is not null and p_page is not null then
     perform app.invalid('cursor', 'Give page or cursor, not both.');
@@ -535,22 +538,34 @@ begin
   else
     -- With a cursor: one row more than the page (whether a next page exists) and the last row's
     -- key and id. With near: each row's distance, for distance_km.
-    page_sql := format($sql$select r.results, r.n%5$s
+    v_limit := page_window.page_size + case when p_cursor is null then 0 else 1 end;
+    v_offset := case when p_cursor is null and page_window.skip > 0 then format(' offset %s', page_window.skip) else '' end;
+    v_rows := format('select p.id, %s as k, %s as d
+                  from app.products p
+                  where %s', coalesce(v_key_text, 'null::text'), coalesce(f.distance, 'null::float8'),
+                     v_cond || coalesce(E'\n    and ' || v_after, ''));
+    if v_name = 'distance' or (p_cursor is null and btrim(p_ordering) = 'distance') then
+      -- Nearest first through the index (KNN), which orders by distance alone: the rows up to the
+      -- page's last distance, ties included, then those by (distance, id).
+      v_rows := format('select z.id, z.k, z.d from (%s
+                  order by %s
+                  fetch first %s rows with ties) z
+                  order by z.d, z.id
+                  limit %s%s', v_rows, f.distance, v_limit + case when p_cursor is null then page_window.skip else 0 end,
+                       v_limit, v_offset);
+    else
+      v_rows := format('%s
+                  order by %s
+                  limit %s%s', v_rows, v_order, v_limit, v_offset);
+    end if;
+    page_sql := format($sql$select r.results, r.n%2$s
 from (select count(*) as n, array_agg(x.id order by x.n) as ids, array_agg(x.k order by x.n) as keys,
              array_agg(x.d order by x.n) as ds
       from (select row_number() over () as n, y.id, y.k, y.d
-            from (select p.id, %4$s as k, %6$s as d
-                  from app.products p
-                  where %1$s
-                  order by %2$s
-                  limit %3$s%7$s) y) x) q,
-     app.product_page(coalesce(q.ids[1:%8$s], '{}'), %9$s) r$sql$,
-      v_cond || coalesce(E'\n    and ' || v_after, ''), v_order,
-      page_window.page_size + case when p_cursor is null then 0 else 1 end,
-      coalesce(v_key_text, 'null::text'),
+            from (%1$s) y) x) q,
+     app.product_page(coalesce(q.ids[1:%3$s], '{}'), %4$s) r$sql$,
+      v_rows,
       case when p_cursor is null then '' else format(', q.n > %1$s, q.keys[%1$s], q.ids[%1$s]', page_window.page_size) end,
-      coalesce(f.distance, 'null::float8'),
-      case when p_cursor is null and page_window.skip > 0 then format(' offset %s', page_window.skip) else '' end,
       page_window.page_size,
       case when f.distance is null then 'null' else format('q.ds[1:%s]', page_window.page_size) end);
   end if;
@@ -659,7 +674,7 @@ begin
   select p.id, p.category_id, p.price_per_night, p.price_cents, p.max_guests
   from app.products p
   where %s),
-g as (select m.max_guests, pg_catalog.count(*) as n from m group by m.max_guests),
+g as materialized (select m.max_guests, pg_catalog.count(*) as n from m group by m.max_guests),
 b as (select pg_catalog.width_bucket(m.price_cents, '{0,2500,5000,7500,10000,15000,20000,30000,50000,100000}'::bigint[]) as i,
              pg_catalog.count(*) as n
       from m group by 1)

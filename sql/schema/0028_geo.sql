@@ -95,9 +95,14 @@ comment on index app.products_map_point_idx is
 create index products_map_box_idx on app.products using gist ((map_point::extensions.geometry)) where published;
 comment on index app.products_map_box_idx is
   'Published listings by public point as geometry: bbox= viewports, rectangles of longitudes and latitudes (&&).';
-create index products_name_trgm_idx on app.products using gin (name extensions.gin_trgm_ops);
+-- fastupdate off, as products_published_search_idx (0014): listings are written rarely and
+-- searched constantly, so no pending list for every search to scan (and to cost: with one, the
+-- planner would rather filter every published row than read these indexes).
+create index products_name_trgm_idx on app.products using gin (name extensions.gin_trgm_ops) with (fastupdate = off);
 comment on index app.products_name_trgm_idx is
-  'Trigrams of listing names: the fuzzy search (word similarity) when full-text search finds nothing.';
+  'Trigrams of listing names: the fuzzy search (word similarity) when full-text search finds nothing. fastupdate off.';
+alter index app.products_location_trgm_idx set (fastupdate = off);
+select pg_catalog.gin_clean_pending_list('app.products_location_trgm_idx'); -- what the pending list held goes into the index
 
 alter type app.page add attribute fuzzy boolean;
 comment on type app.page is

@@ -17,7 +17,7 @@ import pytest
 from tests.fix_db import As
 
 HOST = str(uuid.uuid4())
-CASES: list[dict[str, str]] = [
+CASES: list[dict[str, Any]] = [
     {},
     {"category": "plans-electronics"},
     {"search": "laptop"},
@@ -37,6 +37,18 @@ CASES: list[dict[str, str]] = [
     {"category": "plans-electronics", "ordering": "-price", "search": "laptop"},
     {"min_price": "50", "max_price": "200", "guests": "2", "amenities": "wifi,pool", "ordering": "price"},
     {"location": "lagos", "check_in": "2031-01-01", "check_out": "2031-01-08", "ordering": "-rating"},
+    # the map (issue 26): around a point, nearest first, in a viewport (across the antimeridian too)
+    {"near": "6.45,3.40"},
+    {"near": "6.45,3.40", "radius_km": "5"},
+    {"near": "6.45,3.40", "ordering": "distance"},
+    {"near": "6.45,3.40", "radius_km": "5", "ordering": "distance"},
+    {"bbox": "3.30,6.40,3.60,6.65"},
+    {"bbox": "179,-20,-179,-10"},
+    {"bbox": "3.30,6.40,3.60,6.65", "category": "plans-electronics", "min_price": "50", "amenities": "wifi"},
+    {"near": "6.45,3.40", "radius_km": "5", "search": "laptop", "guests": "2", "ordering": "distance"},
+    # typo tolerance: the similarity fallback
+    {"search": "lisbn", "fuzzy": True},
+    {"search": "lisbn", "fuzzy": True, "near": "6.45,3.40", "radius_km": "50"},
 ]
 
 
@@ -55,17 +67,22 @@ def plan(conn: psycopg.Connection[Any], statement: str) -> str:
 
 
 @pytest.mark.parametrize("params", CASES, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "browse")
-def test_no_seq_scan_on_products(as_role: As, owner_url: str, params: dict[str, str]) -> None:
+def test_no_seq_scan_on_products(as_role: As, owner_url: str, params: dict[str, Any]) -> None:
     conn = as_role("anon")
     args = ", ".join(f"p_{k} => %s" for k in params)
     page_sql, count_sql = conn.execute(
         f"select page_sql, count_sql from app.product_list_sql({args})", list(params.values())
     ).fetchone()  # type: ignore[misc]
+    if "ordering" not in params and "page" not in params and "page_size" not in params:  # the facets: same filters
+        (facets_sql,) = conn.execute(
+            f"select facets_sql from app.product_facets_sql({args})", list(params.values())
+        ).fetchone()  # type: ignore[misc]
+        count_sql = count_sql + ";\n" + facets_sql
     assert "p.published" in page_sql
     # A category and/or one word: counted by the database (app_private.catalog_counts, published only).
     assert "p.published" in count_sql or "app_private.catalog_counts" in count_sql, count_sql
     with psycopg.connect(owner_url) as owner:
-        plans = [plan(owner, page_sql), plan(owner, count_sql)]
+        plans = [plan(owner, page_sql), *(plan(owner, sql) for sql in count_sql.split(";\n"))]
     for text in plans:
         assert "Seq Scan on products" not in text, text
         assert "Seq Scan on product_amenities" not in text, text
@@ -164,3 +181,59 @@ def test_a_cursor_page_starts_in_the_ordering_index(as_role: As, owner_url: str,
 
     assert index in text and "Index Cond: (ROW(" in text, text
     assert "offset" not in page_sql.lower(), page_sql
+
+
+MAP_CASES: list[tuple[dict[str, Any], str, str]] = [
+    ({"near": "6.45,3.40", "radius_km": "5"}, "products_map_point_idx", "(map_point OPERATOR(extensions.&&)"),
+    (
+        {"near": "6.45,3.40", "ordering": "distance"},
+        "products_map_point_idx",
+        "Order By: (map_point OPERATOR(extensions.<->)",
+    ),
+    ({"near": "6.45,3.40", "radius_km": "5", "ordering": "distance"}, "products_map_point_idx", "Order By"),
+    (
+        {"bbox": "3.30,6.40,3.60,6.65"},
+        "products_map_box_idx",
+        "(map_point)::extensions.geometry OPERATOR(extensions.&&)",
+    ),
+    ({"bbox": "179,-20,-179,-10"}, "products_map_box_idx", "BitmapOr"),
+    ({"search": "lisbn", "fuzzy": True}, "products_location_trgm_idx", "BitmapOr"),
+]
+
+
+def test_the_map_and_the_fuzzy_search_read_their_indexes(as_role: As, owner_url: str) -> None:
+    """On 10,000 listings spread over the planet (rolled back, analyzed): a radius and nearest-first
+    walk the public points' GiST index (geography: ST_DWithin's bounding box, KNN's <->), a viewport
+    the geometry one (an antimeridian-crossing box as two), and the similarity fallback the trigram
+    indexes of name and location. Never the exact point: it is not on the table searched."""
+    conn = as_role("anon")
+    statements = []
+    for params, _, _ in MAP_CASES:
+        args = ", ".join(f"p_{k} => %s" for k in params)
+        (page_sql,) = conn.execute(
+            f"select page_sql from app.product_list_sql({args})", list(params.values())
+        ).fetchone()  # type: ignore[misc]
+        statements.append(page_sql)
+
+    with psycopg.connect(owner_url) as owner:
+        owner.execute(
+            """with h as (insert into app.users (email, first_name, last_name, role)
+                          values ('map-plans-host@example.com', 'P', 'H', 'host') returning id)
+               insert into app.products (host_id, category_id, name, description, location,
+                                         price_per_night, max_guests, map_latitude, map_longitude)
+               select h.id, c.id, 'Room ' || substr(md5('n' || i), 1, 8), 'A place to stay.',
+                      substr(md5('a' || i), 1, 9) || ', ' || substr(md5('c' || (i % 500)), 1, 7),
+                      10 + i % 500, 2, -60 + (i * 7919 % 12000) / 100.0, -180 + (i * 104729 % 36000) / 100.0
+               from h, app.categories c, generate_series(1, 10000) i
+               where c.slug = 'plans-electronics'"""
+        )
+        owner.execute("analyze app.products")
+        plans = [plan(owner, sql) for sql in statements]
+        owner.rollback()
+        owner.execute("analyze app.products")  # ANALYZE's row count is not rolled back
+        owner.commit()
+
+    for (params, index, shape), sql, text in zip(MAP_CASES, statements, plans, strict=True):
+        assert index in text and shape in text, f"{params}:\n{text}"
+        assert "map_latitude" not in sql and "product_addresses" not in sql, sql
+    assert "products_name_trgm_idx" in plans[-1], plans[-1]
