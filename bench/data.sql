@@ -286,9 +286,30 @@ cross join lateral (
 order by p.i;
 alter table w_places add primary key (i);
 
+-- Each listing gets 0-8 amenities, drawn without replacement weighted by popularity
+-- (Efraimidis-Spirakis: keep the n smallest -ln(u)/weight). Drawn here, right after w_products as
+-- before (nothing between draws from random()), so that each listing's sorted slugs go on its row
+-- (products.amenity_slugs) as it is inserted; their rows are inserted in the amenities step.
+create temporary table w_amenities as
+select i, slug
+from (
+  select p.i, a.slug, p.k,
+         row_number() over (partition by p.i order by -ln(1 - random()) / a.weight, a.slug) as rank
+  from (select i, floor(random() * 9)::int as k from generate_series(1, 100000) i order by i) p
+  cross join (values ('wifi', 10.0), ('kitchen', 6.0), ('air_conditioning', 5.0), ('parking', 5.0), ('tv', 4.5),
+                     ('washer', 3.0), ('workspace', 3.0), ('security', 3.0), ('generator', 2.5), ('pool', 2.0),
+                     ('heating', 2.0), ('pet_friendly', 1.5), ('gym', 1.2), ('beach_access', 1.0),
+                     ('hot_tub', 0.8)) a (slug, weight)
+  where p.k > 0
+  order by p.i, a.slug
+) s
+where rank <= k
+order by i, slug;
+create index on w_amenities (i);
+
 insert into app.products (id, host_id, category_id, name, description, location, price_per_night, currency,
                           max_guests, cancellation_policy, published, rating_avg, rating_count, created_at, updated_at,
-                          map_latitude, map_longitude)
+                          map_latitude, map_longitude, amenity_slugs)
 select md5('product:' || p.i)::uuid,
        md5('user:' || (1 + floor(2000 * power(p.r_host, 1.6)))::int)::uuid,
        md5('category:' || c.slug)::uuid,
@@ -321,7 +342,8 @@ select md5('product:' || p.i)::uuid,
        case when p.r_rating < 0.7 then 1 + floor(250 * power(p.r_count, 3))::int else 0 end,
        timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes',
        timestamptz '2023-01-01 00:00:00+00' + p.i * interval '9 minutes' + p.r_time * interval '9 minutes',
-       m.latitude, m.longitude
+       m.latitude, m.longitude,
+       coalesce((select array_agg(wa.slug order by wa.slug) from w_amenities wa where wa.i = p.i), '{}')
 from w_products p
 cross join lateral (select slug, name from w_category_cdf where upto >= p.r_category order by n limit 1) c
 cross join lateral (select v from w_location_cdf where upto >= p.r_location order by n limit 1) l
@@ -340,23 +362,14 @@ order by i;
 alter table app.product_addresses enable trigger product_addresses_map_point;
 
 -- step: amenities
--- Each listing gets 0-8 amenities, drawn without replacement weighted by popularity
--- (Efraimidis-Spirakis: keep the n smallest -ln(u)/weight).
+-- Drawn in the products step (w_amenities), where each listing's amenity_slugs were set; their
+-- rows here, with the trigger that would set amenity_slugs again per statement off.
+alter table app.product_amenities disable trigger product_amenities_amenity_slugs_insert;
 insert into app.product_amenities (product_id, amenity)
 select md5('product:' || i)::uuid, slug
-from (
-  select p.i, a.slug, p.k,
-         row_number() over (partition by p.i order by -ln(1 - random()) / a.weight, a.slug) as rank
-  from (select i, floor(random() * 9)::int as k from generate_series(1, 100000) i order by i) p
-  cross join (values ('wifi', 10.0), ('kitchen', 6.0), ('air_conditioning', 5.0), ('parking', 5.0), ('tv', 4.5),
-                     ('washer', 3.0), ('workspace', 3.0), ('security', 3.0), ('generator', 2.5), ('pool', 2.0),
-                     ('heating', 2.0), ('pet_friendly', 1.5), ('gym', 1.2), ('beach_access', 1.0),
-                     ('hot_tub', 0.8)) a (slug, weight)
-  where p.k > 0
-  order by p.i, a.slug
-) s
-where rank <= k
+from w_amenities
 order by i, slug;
+alter table app.product_amenities enable trigger product_amenities_amenity_slugs_insert;
 
 -- step: photos
 -- As uploads leave them once the worker has run: a 4:3 phone photo with its colour and its

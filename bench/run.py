@@ -27,14 +27,15 @@ requests/s with and without the limit and their ratio. --rate-limits off serves 
 workload without the limit.
 
 Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
-                           [--only healthz,search,browse,deep,cursor,filter,detail,signed,cached,bookings,photos]
+                           [--only healthz,search,browse,deep,cursor,filter,bbox,radius,facets,detail,signed,
+                                   cached,bookings,photos]
                            [--rate-limits on|off] [--limit-cost detail,... | --limit-cost '']
                            [--cache-max-bytes N] [--cache-ttl S] [--cache-warmup S] [--cache-fill F]
                            [--p99-connections 32]
                            [--no-bookings] [--no-migrate]
 
 The cached workloads (`cached`) measure a warm cache: each API is warmed by sweeps over its URL
-list before its Zipf mix is measured, and the hit ratio printed is the measured window's
+list before its Zipf mix is measured (`--only cached,bbox` runs only bbox's cached run), and the hit ratio printed is the measured window's
 (the workers' counters, logged on SIGUSR1, before and after it).
 """
 
@@ -83,6 +84,9 @@ ZIPF_BROWSE_FILE = OUT / "zipf-browse.txt"
 ZIPF_DEEP_FILE = OUT / "zipf-deep.txt"
 ZIPF_CURSOR_FILE = OUT / "zipf-cursor.txt"
 ZIPF_FILTER_FILE = OUT / "zipf-filter.txt"
+ZIPF_BBOX_FILE = OUT / "zipf-bbox.txt"
+ZIPF_RADIUS_FILE = OUT / "zipf-radius.txt"
+ZIPF_FACETS_FILE = OUT / "zipf-facets.txt"
 # What each worker of an API with the catalog cache logs on SIGUSR1 (api/cache.py).
 CACHE_LINE = re.compile(r"catalog cache: (\d+) hits, (\d+) misses, (\d+) entries, (\d+) bytes \(pid (\d+)\)")
 PUBLISHED = 95_000  # listings 1..100000 except every 20th (bench/data.sql)
@@ -180,6 +184,31 @@ WORKLOADS = [
         0.6,
         mode="detail",
         pgbench_set=f"\\set k random(1, {PUBLISHED})\n\\set i :k + (:k - 1) / 19\n",
+    ),
+    # The map (issue 26): a city's viewport, a 5 km radius nearest first, the seed query's facets.
+    Workload(
+        "bbox",
+        "map viewport: central Lagos, bbox=3.28,6.38,3.50,6.56 (~4,800 listings; default ordering)",
+        "/api/products/?bbox=3.28,6.38,3.50,6.56",
+        LIST_CALL.format(args="p_bbox => :bbox"),
+        0.9,
+        defines={"bbox": "3.28,6.38,3.50,6.56"},
+    ),
+    Workload(
+        "radius",
+        "5 km around central Lagos, nearest first: near=6.4550,3.3841&radius_km=5&ordering=distance",
+        "/api/products/?near=6.4550,3.3841&radius_km=5&ordering=distance",
+        LIST_CALL.format(args="p_near => :near, p_radius_km => :radius_km, p_ordering => :ordering"),
+        0.9,
+        defines={"near": "6.4550,3.3841", "radius_km": "5", "ordering": "distance"},
+    ),
+    Workload(
+        "facets",
+        "facets of the seed query: /api/products/facets/?category=electronics&search=laptop",
+        "/api/products/facets/?category=electronics&search=laptop",
+        "select api.product_facets(p_category => :category, p_search => :search)",
+        0.9,
+        defines={"category": "electronics", "search": "laptop"},
     ),
     Workload(
         "signed",
@@ -440,6 +469,31 @@ def write_zipf() -> None:
     ]
     random.Random(2026).shuffle(urls)
     ZIPF_SEARCH_FILE.write_text("".join(u + "\n" for u in urls))
+    # The map: every city's viewport at three zooms, 2, 5 and 10 km around its centre nearest
+    # first, and the facets of the search mix's category x word pairs.
+    with psycopg.connect(owner_url()) as conn:
+        cities = conn.execute(
+            """select avg(map_latitude), avg(map_longitude) from app.products where map_latitude is not null
+               group by split_part(location, ', ', 2), split_part(location, ', ', 3) order by 1, 2"""
+        ).fetchall()
+    boxes = [
+        f"/api/products/?bbox={lng - d / math.cos(math.radians(lat)):.4f},{lat - d:.4f},"
+        f"{lng + d / math.cos(math.radians(lat)):.4f},{lat + d:.4f}"
+        for lat, lng in cities
+        for d in (0.05, 0.1, 0.2)
+    ]
+    rng.shuffle(boxes)
+    ZIPF_BBOX_FILE.write_text("".join(u + "\n" for u in boxes))
+    radii = [
+        f"/api/products/?near={lat:.4f},{lng:.4f}&radius_km={r}&ordering=distance"
+        for lat, lng in cities
+        for r in (2, 5, 10)
+    ]
+    rng.shuffle(radii)
+    ZIPF_RADIUS_FILE.write_text("".join(u + "\n" for u in radii))
+    facets = [f"/api/products/facets/?category={slug}&search={word}" for word in words for slug in slugs]
+    rng.shuffle(facets)
+    ZIPF_FACETS_FILE.write_text("".join(u + "\n" for u in facets))
 
 
 @dataclass
@@ -924,7 +978,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list of workloads (healthz,search,browse,deep,cursor,filter,detail,signed,cached,bookings,photos)",
+        help="comma list of workloads (healthz,search,browse,deep,cursor,filter,bbox,radius,facets,detail,signed,"
+        "cached,bookings,photos); with cached and some of them, only their cached runs",
     )
     parser.add_argument(
         "--rate-limits",
@@ -1086,7 +1141,13 @@ def main() -> None:
                 ("deep", ZIPF_DEEP_FILE, "deep", None),
                 ("cursor", ZIPF_CURSOR_FILE, "cursor", None),
                 ("filter", ZIPF_FILTER_FILE, "filter", None),
+                ("bbox", ZIPF_BBOX_FILE, "bbox", None),
+                ("radius", ZIPF_RADIUS_FILE, "radius", None),
+                ("facets", ZIPF_FACETS_FILE, "facets", None),
             ]
+            # --only cached: all of them; --only cached,bbox,...: the cached runs of the workloads named.
+            named = only & {name for name, *_ in cached_runs}
+            cached_runs = [run for run in cached_runs if not named or run[0] in named]
             for name, lines, against, target in cached_runs:
                 log(
                     f"\n== cached {name}: a Zipf mix (s = 1) of {len(lines.read_text().split()):,} URLs, "

@@ -126,6 +126,9 @@ def test_shell_examples_run_against_the_served_demo(served: Served, where: str, 
         assert '"count":' in out and "guest@nexus.local" in out  # the search, then who I am
         assert '"status":"pending"' in out.replace(" ", "")  # the booking, held
         assert '"status":409' in out.replace(" ", "") and '"errors":' in out  # the overlap, the mistake
+    if "search=Leki" in script:  # the map search (README, Search)
+        out = run.stdout.replace(" ", "")
+        assert '"distance_km":' in out and '"categories":' in out and '"fuzzy":true' in out, run.stdout
 
 
 @pytest.mark.parametrize(

@@ -313,6 +313,35 @@ comment on function api.product_delete(text) is
   'DELETE /api/products/{id}/ — delete a listing with its amenities, photos and calendar (a listing with bookings cannot be deleted: 409; unpublish it instead). The listing''s host or an admin.';
 
 -- ---------------------------------------------------------------------------------
+-- Amenities, copied on the listing's row for the facets
+-- ---------------------------------------------------------------------------------
+
+create function app.tg_product_amenities__amenity_slugs() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  -- Once per statement, for the listings it touched (the transition tables that exist for this event).
+  update app.products p
+     set amenity_slugs = coalesce((select array_agg(pa.amenity order by pa.amenity)
+                                   from app.product_amenities pa where pa.product_id = p.id), '{}')
+   where p.id in (select t.product_id from changed t)
+     and p.amenity_slugs is distinct from coalesce((select array_agg(pa.amenity order by pa.amenity)
+                                                    from app.product_amenities pa where pa.product_id = p.id), '{}');
+  return null;
+end
+$$;
+comment on function app.tg_product_amenities__amenity_slugs() is
+  'Statement trigger on app.product_amenities (inserts, updates and deletes, each with its transition table named changed): sets app.products.amenity_slugs of the listings touched to their sorted amenity slugs, in the writing transaction. Security definer: hosts write their listing''s amenities, not that copy (no client role may update the column).';
+
+create trigger product_amenities_amenity_slugs_insert after insert on app.product_amenities
+  referencing new table as changed for each statement execute function app.tg_product_amenities__amenity_slugs();
+create trigger product_amenities_amenity_slugs_delete after delete on app.product_amenities
+  referencing old table as changed for each statement execute function app.tg_product_amenities__amenity_slugs();
+create trigger product_amenities_amenity_slugs_update after update on app.product_amenities
+  referencing new table as changed for each statement execute function app.tg_product_amenities__amenity_slugs();
+
+-- ---------------------------------------------------------------------------------
 -- Where it is: the public point, drawn from the exact one
 -- ---------------------------------------------------------------------------------
 

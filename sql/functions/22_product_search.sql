@@ -207,19 +207,19 @@ begin
     -- two rectangles, one each side.
     if v_box[1] < v_box[3] then
       conditions := conditions || format(
-        '(p.map_point::extensions.geometry) operator(extensions.&&) extensions.st_makeenvelope(%s, %s, %s, %s, 4326)',
+        'p.map_geom operator(extensions.&&) extensions.st_makeenvelope(%s, %s, %s, %s, 4326)',
         v_box[1], v_box[2], v_box[3], v_box[4]);
     else
       conditions := conditions || format(
-        '((p.map_point::extensions.geometry) operator(extensions.&&) extensions.st_makeenvelope(%s, %s, 180, %s, 4326)'
-        ' or (p.map_point::extensions.geometry) operator(extensions.&&) extensions.st_makeenvelope(-180, %s, %s, %s, 4326))',
+        '(p.map_geom operator(extensions.&&) extensions.st_makeenvelope(%s, %s, 180, %s, 4326)'
+        ' or p.map_geom operator(extensions.&&) extensions.st_makeenvelope(-180, %s, %s, %s, 4326))',
         v_box[1], v_box[2], v_box[4], v_box[2], v_box[3], v_box[4]);
     end if;
   end if;
 end
 $$;
 comment on function app.product_place_sql(text, text, text) is
-  'The place filters of the catalog search as SQL over app.products p, values validated and written as literals: near=lat,lng (with radius_km: within that many km, 0 < radius_km <= 500; without: listings that have a point), bbox=minLng,minLat,maxLng,maxLat (a rectangle of longitudes and latitudes; west greater than east crosses the antimeridian and is searched as two rectangles; south north of north is a 400); and distance, the metres from near to each listing''s public point (the KNN operator). Every one reads the public point (map_point), never the exact one.';
+  'The place filters of the catalog search as SQL over app.products p, values validated and written as literals: near=lat,lng (with radius_km: within that many km, 0 < radius_km <= 500; without: listings that have a point), bbox=minLng,minLat,maxLng,maxLat (a rectangle of longitudes and latitudes, on map_geom; west greater than east crosses the antimeridian and is searched as two rectangles; south north of north is a 400); and distance, the metres from near to each listing''s public point (the KNN operator on map_point). Every one reads the public point, never the exact one.';
 
 -- ---------------------------------------------------------------------------------
 -- The filters, shared by the list and the facets
@@ -671,7 +671,7 @@ begin
   -- One statement: the matches once (m), then every count from them. Prices are bucketed in
   -- the listings' own currencies, as min_price and max_price compare them.
   facets_sql := format($sql$with m as materialized (
-  select p.id, p.category_id, p.price_per_night, p.price_cents, p.max_guests
+  select p.id, p.category_id, p.price_per_night, p.price_cents, p.max_guests, p.amenity_slugs
   from app.products p
   where %s),
 g as materialized (select m.max_guests, pg_catalog.count(*) as n from m group by m.max_guests),
@@ -687,8 +687,8 @@ select pg_catalog.jsonb_build_object(
   'amenities', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                          'slug', a.slug, 'name', a.name, 'count', coalesce(x.n, 0)) order by coalesce(x.n, 0) desc, a.slug), '[]'::jsonb)
                 from app.amenities a
-                left join (select pa.amenity, pg_catalog.count(*) as n
-                           from m join app.product_amenities pa on pa.product_id = m.id group by pa.amenity) x
+                left join (select s.amenity, pg_catalog.count(*) as n
+                           from m, pg_catalog.unnest(m.amenity_slugs) s(amenity) group by s.amenity) x
                   on x.amenity = a.slug),
   'price', (select pg_catalog.jsonb_build_object(
                      'min', pg_catalog.min(m.price_per_night)::text, 'max', pg_catalog.max(m.price_per_night)::text,

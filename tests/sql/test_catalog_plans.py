@@ -194,7 +194,7 @@ MAP_CASES: list[tuple[dict[str, Any], str, str]] = [
     (
         {"bbox": "3.30,6.40,3.60,6.65"},
         "products_map_box_idx",
-        "(map_point)::extensions.geometry OPERATOR(extensions.&&)",
+        "(map_geom OPERATOR(extensions.&&)",
     ),
     ({"bbox": "179,-20,-179,-10"}, "products_map_box_idx", "BitmapOr"),
     ({"search": "lisbn", "fuzzy": True}, "products_location_trgm_idx", "BitmapOr"),
