@@ -135,6 +135,23 @@ def test_lists_go_with_any_listing_and_everything_goes_with_a_category(
     assert cached.get(detail).json()["category"]["name"] == "New name"  # '*': the listings that show it went too
 
 
+def test_the_facets_are_kept_and_go_with_any_listing(
+    cached: TestClient, owner: psycopg.Connection[Any], host: User
+) -> None:
+    listing = new_listing(owner, host.id, max_guests=4)
+    cache = listening(cached)
+    url = f"/api/products/facets/?host={host.id}"
+
+    def at_least_8() -> int:
+        return {g["min_guests"]: g["count"] for g in cached.get(url).json()["guests"]}[8]  # type: ignore[no-any-return]
+
+    assert at_least_8() == 0
+    hits = cache.cache.hits
+    assert at_least_8() == 0 and cache.cache.hits == hits + 1  # from memory
+    owner.execute("update app.products set max_guests = 9 where id = %s", (listing,))  # NOTIFY p:<id>: every list
+    until(lambda: at_least_8() == 1)
+
+
 def test_signed_in_and_private_reads_never_enter(
     cached: TestClient, owner: psycopg.Connection[Any], host: User
 ) -> None:

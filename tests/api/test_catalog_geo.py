@@ -309,6 +309,24 @@ def test_facets_count_what_the_list_finds(
     assert again.status_code == 304
 
 
+def test_facets_follow_a_listings_amenities_as_they_change(
+    client: TestClient, owner: psycopg.Connection[Any], host: User, category: dict[str, Any]
+) -> None:
+    w = word()
+    made = listing(client, host, category, name=f"Kit {w}", amenities=["wifi", "pool"])
+
+    def amenities() -> dict[str, int]:
+        facets = client.get("/api/products/facets/", params={"search": w}).json()
+        return {a["slug"]: a["count"] for a in facets["amenities"] if a["count"]}
+
+    before = amenities()
+    client.patch(f"/api/products/{made['id']}/", json={"amenities": ["gym", "wifi"]}, headers=host.auth)
+    after = amenities()
+    owner.execute("delete from app.product_amenities where product_id = %s and amenity = 'gym'", (made["id"],))
+
+    assert before == {"pool": 1, "wifi": 1} and after == {"gym": 1, "wifi": 1} and amenities() == {"wifi": 1}
+
+
 def test_facets_of_nothing(client: TestClient) -> None:
     facets = client.get("/api/products/facets/", params={"location": "nowhere-" + uuid.uuid4().hex}).json()
     assert facets["count"] == 0 and facets["categories"] == [] and facets["price"]["min"] is None
