@@ -500,6 +500,9 @@ def record_server_error(scope: Scope, rid: str, status: int) -> None:
     task.add_done_callback(RECORDING.discard)
 
 
+EVERY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def build_routes(table: list[Route]) -> list[BaseRoute]:
     """Each path with and without its trailing slash (no redirect); methods grouped per path."""
     by_path: dict[str, dict[str, Handler]] = {}
@@ -507,17 +510,23 @@ def build_routes(table: list[Route]) -> list[BaseRoute]:
         by_path.setdefault(route.path, {})[route.method] = endpoint(route)
     routes: list[BaseRoute] = []
     for path, methods in by_path.items():
-        dispatch = _dispatcher(methods)
         allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
-        routes.append(StarletteRoute(path, dispatch, methods=allowed))
+        dispatch = _dispatcher(methods, allowed)
+        # A path without parameters takes every method and answers 405 itself for the others:
+        # otherwise PUT /api/products/facets/ would reach PUT /api/products/{id}/ (a full match
+        # beats a method mismatch) and be taken for a listing's id.
+        accepted = allowed if "{" in path else list(EVERY_METHOD)
+        routes.append(StarletteRoute(path, dispatch, methods=accepted))
         if path.endswith("/"):
-            routes.append(StarletteRoute(path.rstrip("/"), dispatch, methods=allowed))
+            routes.append(StarletteRoute(path.rstrip("/"), dispatch, methods=accepted))
     return routes
 
 
-def _dispatcher(methods: dict[str, Handler]) -> Handler:
+def _dispatcher(methods: dict[str, Handler], allowed: list[str]) -> Handler:
     async def dispatch(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
+        if method not in methods:
+            raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
         return await methods[method](request)
 
     return dispatch
