@@ -63,8 +63,13 @@ class Contract:
         return contract
 
     def match(self, method: str, path: str) -> Operation | None:
-        found = [op for op in self.operations if op.route.method == method and op.pattern.match(path)]
-        return max(found, key=lambda op: op.literal) if found else None
+        """The operation a request reaches: of the paths that match, the most literal one (as the app
+        routes: /products/facets/ is not /products/{id}/), and on it this method, if it has it (else a 405)."""
+        paths = [op for op in self.operations if op.pattern.match(path)]
+        if not paths:
+            return None
+        most = max(op.literal for op in paths)
+        return next((op for op in paths if op.literal == most and op.route.method == method), None)
 
     def schema(self, op: Operation, status: int) -> dict[str, Any] | None:
         response = op.responses[str(status)]

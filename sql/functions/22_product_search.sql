@@ -232,7 +232,7 @@ create function app.product_filter_sql(
   p_check_out text default null, p_near text default null, p_radius_km text default null,
   p_bbox text default null, p_fuzzy boolean default false,
   out cond text, out rank_key text, out distance text, out count_sql text, out estimate_sql text,
-  out searched boolean)
+  out searched boolean, out walk_cond text)
 language plpgsql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
@@ -364,8 +364,18 @@ begin
   end if;
 
   select * into v_place from app.product_place_sql(p_near, p_radius_km, p_bbox);
-  v_where := v_where || v_place.conditions;
   distance := v_place.distance;
+  if p_bbox is not null and p_radius_km is null then
+    -- The same filter with the viewport out of the indexes' reach (IS TRUE is no operator an
+    -- index serves): for a page of a dense area, walking the ordering's index and testing each
+    -- listing (a rectangle test costs next to nothing) beats reading every listing of the area
+    -- to sort them, and the planner cannot know the area is dense (PostGIS's statistics are a
+    -- grid of cells far wider than a city: it guessed 100 listings in central Lagos for 4,700).
+    -- api.product_list chooses by the count. (A radius is meant nearest first, by the index.)
+    walk_cond := array_to_string(v_where || array(select '(' || c || ') is true' from unnest(v_place.conditions) c),
+                                 E'\n    and ');
+  end if;
+  v_where := v_where || v_place.conditions;
 
   cond := coalesce(nullif(array_to_string(v_where, E'\n    and '), ''), 'true');
   -- The count. Of a category, a single word, both or neither over the public catalog, it is
@@ -396,7 +406,7 @@ begin
 end
 $$;
 comment on function app.product_filter_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, boolean) is
-  'The catalog search''s filters as one SQL condition over app.products p (cond), built from only the filters present, values validated (a 400 naming the parameter) and written as literals, with the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Also: rank_key, the relevance of a text search; distance, metres from near= (app.product_place_sql); count_sql, the count (read from app_private.catalog_counts, exact, when the filters are a category, a single word, both or neither; else the matches counted up to 1001) and estimate_sql (null when the count is exact: the EXPLAIN whose row estimate stands in above 1,000); searched, whether a text search filters. With p_fuzzy the text search is by trigram word similarity of name and location instead of full text (the fallback when full text finds nothing). Shared by app.product_list_sql and app.product_facets_sql.';
+  'The catalog search''s filters as one SQL condition over app.products p (cond; and walk_cond, the same with the place conditions where no index serves them, for a page of a dense area), built from only the filters present, values validated (a 400 naming the parameter) and written as literals, with the visibility rule of the policies on app.products for the calling role and user (published; your own with host=me; any of a host''s with host=<id> for admins). Also: rank_key, the relevance of a text search; distance, metres from near= (app.product_place_sql); count_sql, the count (read from app_private.catalog_counts, exact, when the filters are a category, a single word, both or neither; else the matches counted up to 1001) and estimate_sql (null when the count is exact: the EXPLAIN whose row estimate stands in above 1,000); searched, whether a text search filters. With p_fuzzy the text search is by trigram word similarity of name and location instead of full text (the fallback when full text finds nothing). Shared by app.product_list_sql and app.product_facets_sql.';
 
 -- ---------------------------------------------------------------------------------
 -- The list
@@ -410,7 +420,7 @@ create function app.product_list_sql(
   p_check_out text default null, p_cursor text default null, p_near text default null,
   p_radius_km text default null, p_bbox text default null, p_fuzzy boolean default false,
   out page_sql text, out count_sql text, out estimate_sql text, out page_window app.page_window,
-  out cursor_ordering text, out searched boolean, out fuzzy boolean)
+  out cursor_ordering text, out searched boolean, out fuzzy boolean, out walk_sql text)
 language plpgsql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
@@ -429,6 +439,8 @@ declare
   v_rows text;       -- the page's rows (id, cursor key, distance), as SQL
   v_limit int;
   v_offset text;
+  v_conds text[];
+  v_sql text;
 begin
   if p_cursor is not null and p_page is not null then
     perform app.invalid('cursor', 'Give page or cursor, not both.');
@@ -524,55 +536,67 @@ begin
     end if;
   end if;
 
-  v_cond := f.cond;
-  if p_cursor is null and f.distance is null then
-    -- The page's ids in order (the only part planned for each request), then the listings
-    -- as JSON by app.product_page, whose statement keeps its plan for the session.
-    page_sql := format($sql$select r.results, r.n from app.product_page(array(
+  -- The page statement; with place conditions and an ordering other than distance, a second one
+  -- that walks the ordering's index (walk_sql, from f.walk_cond), for a dense area.
+  v_conds := array[f.cond];
+  if f.walk_cond is not null and coalesce(v_name, btrim(p_ordering), '') <> 'distance' then
+    v_conds := v_conds || f.walk_cond;
+  end if;
+  foreach v_cond in array v_conds loop
+    if p_cursor is null and f.distance is null then
+      -- The page's ids in order (the only part planned for each request), then the listings
+      -- as JSON by app.product_page, whose statement keeps its plan for the session.
+      v_sql := format($sql$select r.results, r.n from app.product_page(array(
     select p.id
     from app.products p
     where %s
     order by %s
     limit %s offset %s)) r$sql$,
-      v_cond, v_order, page_window.page_size, page_window.skip);
-  else
-    -- With a cursor: one row more than the page (whether a next page exists) and the last row's
-    -- key and id. With near: each row's distance, for distance_km.
-    v_limit := page_window.page_size + case when p_cursor is null then 0 else 1 end;
-    v_offset := case when p_cursor is null and page_window.skip > 0 then format(' offset %s', page_window.skip) else '' end;
-    v_rows := format('select p.id, %s as k, %s as d
+        v_cond, v_order, page_window.page_size, page_window.skip);
+    else
+      -- With a cursor: one row more than the page (whether a next page exists) and the last row's
+      -- key and id. With near: each row's distance, for distance_km.
+      v_limit := page_window.page_size + case when p_cursor is null then 0 else 1 end;
+      v_offset := case when p_cursor is null and page_window.skip > 0 then format(' offset %s', page_window.skip) else '' end;
+      v_rows := format('select p.id, %s as k, %s as d
                   from app.products p
                   where %s', coalesce(v_key_text, 'null::text'), coalesce(f.distance, 'null::float8'),
-                     v_cond || coalesce(E'\n    and ' || v_after, ''));
-    if v_name = 'distance' or (p_cursor is null and btrim(p_ordering) = 'distance') then
-      -- Nearest first through the index (KNN), which orders by distance alone: the rows up to the
-      -- page's last distance, ties included, then those by (distance, id).
-      v_rows := format('select z.id, z.k, z.d from (%s
+                       v_cond || coalesce(E'\n    and ' || v_after, ''));
+      if coalesce(v_name, btrim(p_ordering), '') = 'distance' then
+        -- Nearest first through the index (KNN), which orders by distance alone: the rows up to the
+        -- page's last distance, ties included, then those by (distance, id).
+        v_rows := format('select z.id, z.k, z.d from (%s
                   order by %s
                   fetch first %s rows with ties) z
                   order by z.d, z.id
                   limit %s%s', v_rows, f.distance, v_limit + case when p_cursor is null then page_window.skip else 0 end,
-                       v_limit, v_offset);
-    else
-      v_rows := format('%s
+                         v_limit, v_offset);
+      else
+        v_rows := format('%s
                   order by %s
                   limit %s%s', v_rows, v_order, v_limit, v_offset);
-    end if;
-    page_sql := format($sql$select r.results, r.n%2$s
+      end if;
+      v_sql := format($sql$select r.results, r.n%2$s
 from (select count(*) as n, array_agg(x.id order by x.n) as ids, array_agg(x.k order by x.n) as keys,
              array_agg(x.d order by x.n) as ds
       from (select row_number() over () as n, y.id, y.k, y.d
             from (%1$s) y) x) q,
      app.product_page(coalesce(q.ids[1:%3$s], '{}'), %4$s) r$sql$,
-      v_rows,
-      case when p_cursor is null then '' else format(', q.n > %1$s, q.keys[%1$s], q.ids[%1$s]', page_window.page_size) end,
-      page_window.page_size,
-      case when f.distance is null then 'null' else format('q.ds[1:%s]', page_window.page_size) end);
-  end if;
+        v_rows,
+        case when p_cursor is null then '' else format(', q.n > %1$s, q.keys[%1$s], q.ids[%1$s]', page_window.page_size) end,
+        page_window.page_size,
+        case when f.distance is null then 'null' else format('q.ds[1:%s]', page_window.page_size) end);
+    end if;
+    if page_sql is null then
+      page_sql := v_sql;
+    else
+      walk_sql := v_sql;
+    end if;
+  end loop;
 end
 $$;
 comment on function app.product_list_sql(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, boolean) is
-  'The statements api.product_list runs, built from only the filters present (app.product_filter_sql: values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page; with near, each one''s distance too), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to (with ~ before it for a search read by similarity); count_sql and estimate_sql count (see app.product_filter_sql); searched says whether a text search filters, fuzzy whether it is the similarity fallback (p_fuzzy, or a cursor of one). Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user. Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. It reads the caller''s role as current_setting(''role''), which its SECURITY DEFINER caller api.product_list leaves alone.';
+  'The statements api.product_list runs, built from only the filters present (app.product_filter_sql: values validated, then quoted as literals): page_sql returns (results json, n) for one page (its ids chosen and ordered, then app.product_page; with near, each one''s distance too), and with a cursor (results, n, more, the last row''s key as text, its id), the page starting after the cursor''s row, found through the ordering''s index; cursor_ordering names the ordering a cursor belongs to (with ~ before it for a search read by similarity); walk_sql (with a place filter, unless by distance) is page_sql with the place conditions out of the indexes'' reach, which walks the ordering''s index: api.product_list runs it for an area of more than 1,000 matches; count_sql and estimate_sql count (see app.product_filter_sql); searched says whether a text search filters, fuzzy whether it is the similarity fallback (p_fuzzy, or a cursor of one). Same parameters as api.product_list; a bad value is a 400 naming the parameter. They carry the visibility rule of the policies on app.products for the calling role and user. Returns text only: EXPLAIN its page_sql as the owner to see exactly what the API runs. It reads the caller''s role as current_setting(''role''), which its SECURITY DEFINER caller api.product_list leaves alone.';
 
 create function api.product_list(
   p_category text default null, p_search text default null, p_min_price text default null,
@@ -595,6 +619,7 @@ declare
   v_more boolean;
   v_last_key text;
   v_last_id uuid;
+  v_page_sql text;
 begin
   loop
     select * into v from app.product_list_sql(
@@ -603,21 +628,35 @@ begin
       p_ordering => p_ordering, p_page => p_page, p_page_size => p_page_size,
       p_check_in => p_check_in, p_check_out => p_check_out, p_cursor => p_cursor,
       p_near => p_near, p_radius_km => p_radius_km, p_bbox => p_bbox, p_fuzzy => v_fuzzy);
+    v_page_sql := v.page_sql;
+    v_count := null;  -- counted for this statement (v) or not
+    if v.walk_sql is not null then
+      -- A place filter: count first (that count is needed for a full page anyway); an area
+      -- with more than 1,000 matches is dense, and its page walks the ordering's index.
+      execute v.count_sql into v_count;
+      if v_count > 1000 then
+        v_page_sql := v.walk_sql;
+      end if;
+    end if;
     if p_cursor is not null then
-      execute v.page_sql into v_results, v_rows, v_more, v_last_key, v_last_id;
+      execute v_page_sql into v_results, v_rows, v_more, v_last_key, v_last_id;
     else
-      execute v.page_sql into v_results, v_rows;
+      execute v_page_sql into v_results, v_rows;
     end if;
     -- Typo tolerance: a text search whose full text matches nothing at all (not merely a page
     -- past its matches) is searched again by similarity, and the page says so (fuzzy).
     exit when v_rows > 0 or v.fuzzy or not v.searched or nullif(p_cursor, '') is not null;
-    execute v.count_sql into v_count;
+    if v_count is null then
+      execute v.count_sql into v_count;
+    end if;
     exit when v_count > 0;
     v_fuzzy := true;
   end loop;
   if p_cursor is not null then
     -- By cursor: count as a first page would (the rows before the cursor are unknown).
-    execute v.count_sql into v_count;
+    if v_count is null then
+      execute v.count_sql into v_count;
+    end if;
     if v_count > 1000 and v.estimate_sql is not null then
       execute v.estimate_sql into v_plan;
       v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001);
@@ -631,7 +670,9 @@ begin
     -- a short page is the last one: the count is exact without counting
     v_count := (v.page_window).skip + v_rows;
   else
-    execute v.count_sql into v_count;
+    if v_count is null then
+      execute v.count_sql into v_count;
+    end if;
     if v_count > 1000 and v.estimate_sql is not null then
       execute v.estimate_sql into v_plan;
       v_count := greatest((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint, 1001,

@@ -70,9 +70,11 @@ def plan(conn: psycopg.Connection[Any], statement: str) -> str:
 def test_no_seq_scan_on_products(as_role: As, owner_url: str, params: dict[str, Any]) -> None:
     conn = as_role("anon")
     args = ", ".join(f"p_{k} => %s" for k in params)
-    page_sql, count_sql = conn.execute(
-        f"select page_sql, count_sql from app.product_list_sql({args})", list(params.values())
+    page_sql, count_sql, walk_sql = conn.execute(
+        f"select page_sql, count_sql, walk_sql from app.product_list_sql({args})", list(params.values())
     ).fetchone()  # type: ignore[misc]
+    if walk_sql:  # a viewport's page for a dense area: the ordering's index, walked
+        count_sql = count_sql + ";\n" + walk_sql
     if "ordering" not in params and "page" not in params and "page_size" not in params:  # the facets: same filters
         (facets_sql,) = conn.execute(
             f"select facets_sql from app.product_facets_sql({args})", list(params.values())
@@ -237,3 +239,28 @@ def test_the_map_and_the_fuzzy_search_read_their_indexes(as_role: As, owner_url:
         assert index in text and shape in text, f"{params}:\n{text}"
         assert "map_latitude" not in sql and "product_addresses" not in sql, sql
     assert "products_name_trgm_idx" in plans[-1], plans[-1]
+
+
+def test_a_dense_viewport_walks_the_orderings_index(as_role: As, owner_url: str) -> None:
+    """A viewport has two page statements: through the viewport's GiST index (few listings in it)
+    and walking the ordering's index, testing each listing (many: api.product_list runs this one
+    when the count passes 1,000, as PostGIS cannot estimate a city's density)."""
+    conn = as_role("anon")
+    page_sql, walk_sql = conn.execute(
+        "select page_sql, walk_sql from app.product_list_sql(p_bbox => '3.30,6.40,3.60,6.65', p_ordering => 'price')"
+    ).fetchone()  # type: ignore[misc]
+    (radius_walk,) = conn.execute(
+        "select walk_sql from app.product_list_sql(p_near => '6.45,3.40', p_radius_km => '5')"
+    ).fetchone()  # type: ignore[misc]
+    (world,) = conn.execute("select walk_sql from app.product_list_sql(p_bbox => '-180,-90,180,90')").fetchone()  # type: ignore[misc]
+    (world_page,) = conn.execute("select page_sql from app.product_list_sql(p_bbox => '-180,-90,180,90')").fetchone()  # type: ignore[misc]
+
+    with psycopg.connect(owner_url) as owner:
+        same = owner.execute(world).fetchone() == owner.execute(world_page).fetchone()  # run as the API runs them
+        owner.execute("set local enable_sort = off")  # on a tiny table the planner would rather sort it all
+        text = plan(owner, walk_sql)
+
+    assert "products_price_idx" in text and "Sort" not in text, text
+    assert "is true" in walk_sql and "is true" not in page_sql
+    assert radius_walk is None  # a radius is read nearest first, or through its index
+    assert same  # the same page either way
