@@ -62,9 +62,9 @@ as $$
       -- The exact point when the caller may read it (p_exact, a row RLS let through), else the
       -- public one: 5 decimals (about a metre) say no more than the point itself.
       'latitude', case when p_exact.latitude is not null then p_exact.latitude
-                       else pg_catalog.round(p.map_latitude::numeric, 5)::float8 end,
+                       else pg_catalog.round(p.map_latitude * 100000) / 100000 end,
       'longitude', case when p_exact.latitude is not null then p_exact.longitude
-                        else pg_catalog.round(p.map_longitude::numeric, 5)::float8 end,
+                        else pg_catalog.round(p.map_longitude * 100000) / 100000 end,
       'location_exact', p_exact.latitude is not null)
     || case
          when p_full then pg_catalog.jsonb_build_object('description', p.description,

@@ -34,7 +34,7 @@ begin
                     false, null)
                   || case when p_distances is null then '{}'::jsonb
                           else pg_catalog.jsonb_build_object(
-                                 'distance_km', pg_catalog.round((p_distances[s.n] / 1000)::numeric, 3)::float8) end
+                                 'distance_km', pg_catalog.round(p_distances[s.n]) / 1000) end
                   order by s.n),
                   '[]'::json),
          pg_catalog.count(*)
