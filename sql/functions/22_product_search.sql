@@ -147,14 +147,14 @@ begin
   if p_value is null then
     return null;
   end if;
-  if p_value !~ ('^[+-]?[0-9]{1,3}(\.[0-9]{1,15})?(,[+-]?[0-9]{1,3}(\.[0-9]{1,15})?){' || (p_count - 1) || '}$') then
+  if p_value !~ ('^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?(,[+-]?[0-9]{1,3}(\.[0-9]{1,20})?){' || (p_count - 1) || '}$') then
     perform app.invalid(p_field, format('%s must be %s: decimal degrees separated by commas.', p_field, p_form));
   end if;
   return pg_catalog.string_to_array(p_value, ',')::float8[];
 end
 $$;
 comment on function app.parse_degrees(text, text, int, text) is
-  'Parse p_count decimal degrees separated by commas (no spaces, at most 15 decimals each), e.g. near=6.45,3.40; anything else is a 400 naming p_field, which says the expected form (p_form). Ranges are the caller''s to check. Null stays null.';
+  'Parse p_count decimal degrees separated by commas (no spaces, at most 20 decimals each), e.g. near=6.45,3.40; anything else is a 400 naming p_field, which says the expected form (p_form). Ranges are the caller''s to check. Null stays null.';
 
 create function app.product_place_sql(p_near text, p_radius_km text, p_bbox text,
                                       out conditions text[], out distance text)
@@ -790,13 +790,13 @@ comment on function api.product_facets(text, text, text, text, text, text, text,
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_parameter('near', 'A place, to search around: latitude,longitude in decimal degrees, e.g. 6.45,3.40.', '{
-  "type": "string", "pattern": "^[+-]?[0-9]{1,3}(\\.[0-9]{1,15})?,[+-]?[0-9]{1,3}(\\.[0-9]{1,15})?$",
+  "type": "string", "pattern": "^[+-]?[0-9]{1,3}(\\.[0-9]{1,20})?,[+-]?[0-9]{1,3}(\\.[0-9]{1,20})?$",
   "examples": ["6.4541,3.3947"]}');
 select app.api_parameter('radius_km', 'With near: only listings within this many km of it (above 0, at most 500).', '{
   "type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,6})?$", "examples": ["5"]}');
 select app.api_parameter('bbox', 'A map viewport: minLng,minLat,maxLng,maxLat in decimal degrees (west, south, east, north). West greater than east crosses the antimeridian; south north of north is a 400.', '{
   "type": "string",
-  "pattern": "^[+-]?[0-9]{1,3}(\\.[0-9]{1,15})?(,[+-]?[0-9]{1,3}(\\.[0-9]{1,15})?){3}$",
+  "pattern": "^[+-]?[0-9]{1,3}(\\.[0-9]{1,20})?(,[+-]?[0-9]{1,3}(\\.[0-9]{1,20})?){3}$",
   "examples": ["3.30,6.40,3.60,6.65"]}');
 select app.api_operation('api.product_list', rate => 'read', response => '"Listing"', parameters => '{
   "category": {"type": "string", "description": "A category slug or id."},
