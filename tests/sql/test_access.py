@@ -25,6 +25,11 @@ UNROUTED: dict[str, tuple[set[str], str]] = {
         "No route of its own: the callback route hands back a PKCE verifier for a state, which only the "
         "API process (holding the state cookie) may ask for.",
     ),
+    "api.server_error_record": (
+        {"api_internal"},
+        "No route of its own: the API process records a 5xx it answered (api/app.py); a client could otherwise "
+        "fill the admin System page with invented errors.",
+    ),
     "api.payment_attach": (
         {"api_internal"},
         "No route of its own: it records the provider object the API (or the worker, as the owner) created "
@@ -169,6 +174,7 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_admin", "SELECT", ("admin",)),
     },
     "app_private.review_settings": set(),
+    "app_private.server_errors": set(),
     "app.notifications": {
         ("select_own", "SELECT", ("admin", "guest", "host")),
         ("update_own", "UPDATE", ("admin", "guest", "host")),
