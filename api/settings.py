@@ -129,6 +129,10 @@ class Settings:
     # Live notification streams one process holds at once: per user and in all (past either: 429).
     streams_per_user: int = config("STREAMS_PER_USER", cast=int, default=5)
     streams_max: int = config("STREAMS_MAX", cast=int, default=1000)
+    # Daily reference exchange rates (the worker's hourly rates.fetch, api/rates.py); empty: rates only by hand.
+    exchange_rates_url: str = config(
+        "EXCHANGE_RATES_URL", default="https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    )
     # Written into app_private.payment_settings by `make migrate` when set (the database keeps the fee).
     platform_fee_percent: str = config("PLATFORM_FEE_PERCENT", default="")
     paypal_client_id: str = config("PAYPAL_CLIENT_ID", default="")

@@ -16,6 +16,9 @@ them; media.delete removes a deleted photo's files; every hour media.sweep remov
 row uses that are older than a day (an upload whose request failed half-way). The files are
 in the media storage (api/storage.py), which every worker and API instance shares with `s3`.
 
+Every hour rates.fetch records the reference exchange rates of EXCHANGE_RATES_URL (the ECB's
+daily XML by default, api/rates.py); a feed that fails changes no rate.
+
 Every minute it also runs the booking job (`app.run_booking_jobs()`: expire holds, complete
 stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Every
 ANALYST_CHECK_SECONDS it holds the analyst to its limits (`app_private.enforce_analyst_limits()`),
@@ -59,7 +62,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import images, payments, storage
+from api import images, payments, rates, storage
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -440,6 +443,28 @@ def sweep_media(timestamp: int, older_than: timedelta = ORPHAN_AGE) -> str:
     return f"removed {removed} orphaned files"
 
 
+# --- exchange rates ----------------------------------------------------------------------------
+
+
+def fetch_rates(timestamp: int) -> str:
+    """Every hour: record the feed's reference rates (EXCHANGE_RATES_URL); a feed that gives nothing
+    usable changes no rate, and the error is recorded for the admin System page and the metrics."""
+    url = worker_context().settings.exchange_rates_url
+    if not url:
+        return "off: EXCHANGE_RATES_URL is empty"
+    try:
+        feed = rates.parse(rates.fetch(url, rates.RATES_MAX_BYTES, rates.RATES_TIMEOUT))
+    except rates.FeedError as exc:
+        log.warning("exchange rates: %s (%s)", exc, url)
+        return str(sql("select app_private.exchange_rates_failed(%s, %s)", [url, str(exc)]))
+    return str(
+        sql(
+            "select app_private.exchange_rates_record(%s, %s, %s, %s)",
+            [url, feed.base, feed.day, Jsonb(feed.rates)],
+        )
+    )
+
+
 # --- every minute ------------------------------------------------------------------------------
 
 
@@ -487,6 +512,9 @@ def make_app(settings: Settings) -> procrastinate.App:
     task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)(send_email)
     task(name="media.make_variants", queue="media", retry=MEDIA_RETRY)(make_variants)
     task(name="media.delete", queue="media", retry=MEDIA_RETRY)(delete_media)
+    app.periodic(cron="11 * * * *", periodic_id="rates")(
+        task(name="rates.fetch", queue="scheduled", queueing_lock="rates.fetch")(fetch_rates)
+    )
     app.periodic(cron="23 * * * *", periodic_id="media-sweep")(
         task(name="media.sweep", queue="scheduled", queueing_lock="media.sweep", retry=MEDIA_RETRY)(sweep_media)
     )

@@ -173,6 +173,7 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_host", "SELECT", ("admin", "host")),
         ("select_as_admin", "SELECT", ("admin",)),
     },
+    "app_private.rate_feed": set(),
     "app_private.review_settings": set(),
     "app_private.server_errors": set(),
     "app.notifications": {
