@@ -646,6 +646,7 @@ declare
   v_cfg app_private.booking_settings := app_private.booking_config();
   v_expired integer;
   v_completed integer;
+  v_kept integer;
   v_purged integer;
 begin
   v_expired := app_private.expire_holds(p_now);
@@ -656,17 +657,27 @@ begin
        and b.end_date <= ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date
     returning 1)
   select count(*) into v_completed from done;
+  -- Money kept on a cancellation is paid to the host once the stay would have ended (a month's
+  -- window: the job runs every minute; app_private.payout_open opens each payout once).
+  select count(*) filter (where app_private.payout_open(b.id) like 'payout %') into v_kept
+    from app.bookings b
+   where b.status = 'canceled'
+     and b.end_date <= ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date
+     and b.end_date > ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date - 30
+     and not exists (select from app.payouts o where o.booking_id = b.id)
+     and exists (select from app.payments p where p.booking_id = b.id and p.status in ('succeeded', 'partially_refunded'));
   with gone as (
     delete from app_private.idempotency_keys k
      where k.created_at < p_now - make_interval(hours => v_cfg.idempotency_hours)
     returning 1)
   select count(*) into v_purged from gone;
   perform app_private.rate_buckets_purge();
-  return jsonb_build_object('expired', v_expired, 'completed', v_completed, 'purged_keys', v_purged);
+  return jsonb_build_object('expired', v_expired, 'completed', v_completed, 'kept_paid_out', v_kept,
+                            'purged_keys', v_purged);
 end
 $$;
 comment on function app.run_booking_jobs(timestamptz) is
-  'The booking job (api/jobs.py runs it every minute; a DBA may run it from psql as the owner): expire pending holds past expires_at (freeing their dates), complete confirmed stays once check-out (end_date at check_out_time UTC) has passed, and purge Idempotency-Key records older than idempotency_hours. p_now lets tests move the clock. Returns {"expired": n, "completed": n, "purged_keys": n}.';
+  'The booking job (the worker, api/worker.py, runs it every minute; a DBA may run it from psql as the owner): expire pending holds past expires_at (freeing their dates), complete confirmed stays once check-out (end_date at check_out_time UTC) has passed (which opens their payouts), open the payout of money kept on a cancellation once the stay''s would-be check-out has passed (within 30 days of it), and purge Idempotency-Key records older than idempotency_hours. p_now lets tests move the clock. Returns {"expired": n, "completed": n, "kept_paid_out": n, "purged_keys": n}.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_schema('Booking', 'A booking (app.booking_json): the stay, its price as booked, and where it is in its life.', '{

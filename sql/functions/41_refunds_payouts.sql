@@ -6,7 +6,8 @@
  *   - A paid booking is canceled: app.tg_bookings__settle refunds what the policy says
  *     (bookings.refund_amount, converted at the payment's rate, never more than remains)
  *     through the provider that took the money (job payments.refund_at_provider), and pays
- *     the host what was kept. An admin may refund any part of what remains (api.payment_refund).
+ *     the host what was kept once the stay's check-out has passed (app.run_booking_jobs). An
+ *     admin may refund any part of what remains (api.payment_refund).
  *   - A stay completes (app.run_booking_jobs): app_private.payout_open computes the payout
  *     (gross = paid net of refunds in the listing's currency, fee = platform_fee_percent) and,
  *     if the host has an active payout account, schedules it (job payouts.send); otherwise it
@@ -698,13 +699,16 @@ begin
       end if;
     end if;
   end if;
-  -- Completed, or canceled with money kept under the policy: the host is paid what was kept.
-  perform app_private.payout_open(new.id);
+  -- A completed stay pays the host now. Money kept on a cancellation waits for the would-be
+  -- check-out (app.run_booking_jobs), like a stay's: a dispute raised meanwhile finds it unpaid.
+  if new.status = 'completed' then
+    perform app_private.payout_open(new.id);
+  end if;
   return null;
 end
 $$;
 comment on function app.tg_bookings__settle() is
-  'Trigger: a booking that is canceled cancels its open payment (here and at the provider, a job) and refunds what the cancellation policy says (refund_amount, at the payment''s rate, never more than remains) through the provider that took the money; a booking that completes, or is canceled with money kept, opens the host''s payout. All in the same transaction as the status change.';
+  'Trigger: a booking that is canceled cancels its open payment (here and at the provider, a job) and refunds what the cancellation policy says (refund_amount, at the payment''s rate, never more than remains) through the provider that took the money; a booking that completes opens the host''s payout. Money kept on a cancellation is paid out at the would-be check-out (app.run_booking_jobs). All in the same transaction as the status change.';
 
 create trigger bookings_settle after update of status on app.bookings
   for each row when (new.status in ('canceled', 'completed') and old.status is distinct from new.status)

@@ -77,6 +77,13 @@ def test_a_strict_cancellation_refunds_half_and_the_host_is_owed_the_rest(
 
     seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
     assert (seen["status"], seen["amount_refunded"]) == ("partially_refunded", "180.00")
+    # What was kept waits for the stay's would-be check-out, as a stay's payout does.
+    assert api.get("/api/payouts/", headers=new_host.auth).json()["count"] == 0
+    assert ledger(owner, booking["id"]) == {("guest", "USD"): "-180.00", ("platform_cash", "USD"): "180.00"}
+    complete_stays(owner, days_ahead=1)  # not yet: the stay is still ahead
+    assert api.get("/api/payouts/", headers=new_host.auth).json()["count"] == 0
+    complete_stays(owner)
+    complete_stays(owner)  # the job again: the payout is opened once
     (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
     assert (payout["status"], payout["gross"], payout["fee"], payout["amount"]) == (
         "pending",
@@ -125,6 +132,7 @@ def test_a_refund_in_another_currency_follows_the_rate_the_guest_paid_at(
     assert payment["amount"] == "324.00"
     seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
     assert seen["amount_refunded"] == "162.00"  # half of 360.00 USD at 0.9
+    complete_stays(owner)  # what was kept is paid out at the would-be check-out
     (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
     assert (payout["gross"], payout["currency"]) == ("180.00", "USD")  # the host is paid in the listing's currency
     assert ledger_balances(owner, booking["id"]) == {"EUR": "0.00", "USD": "0.00"}
