@@ -188,6 +188,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/payments/{id}/", "api.payment_get", "payments"),
     Route("POST", "/api/payments/{id}/capture/", "api.payment_capture", "payments", special=specials.capture),
     Route("POST", "/api/payments/{id}/refund/", "api.payment_refund", "payments", body=True, status=201),
+    Route("POST", "/api/refunds/{id}/retry/", "api.refund_retry", "payments"),
     Route("GET", "/api/users/me/payout-account/", "api.payout_account_get", "payments"),
     Route(
         "POST",

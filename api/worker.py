@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,6 +234,14 @@ def apply_payout(provider: str, payout_id: str | None, current: payments.Provide
     )
 
 
+def our_id(value: str | None) -> str | None:
+    """A refund id a provider echoes back (metadata, custom_id), when it is one of ours: a UUID."""
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
 def apply_event(provider: str, event_id: str) -> str:
     event = sql(
         "select to_jsonb(e) from app_private.webhook_events e where e.provider = %s and e.event_id = %s",
@@ -246,7 +255,7 @@ def apply_event(provider: str, event_id: str) -> str:
     if kind == "payment":
         outcome = apply_payment(provider, at.retrieve(object_id))
     elif kind == "refunds":
-        outcomes = [apply_refund(provider, ours, r) for ours, r in at.refunds_of(object_id)]
+        outcomes = [apply_refund(provider, our_id(ours), r) for ours, r in at.refunds_of(object_id)]
         outcome = "; ".join(map(str, outcomes)) or "no refunds"
     elif kind == "refund":
         outcome = apply_refund(provider, None, at.retrieve_refund(object_id))
@@ -289,6 +298,27 @@ def refund_at_provider(context: JobContext, refund_id: str) -> str:
         if refund["provider_refund_id"]:
             current = at.retrieve_refund(refund["provider_refund_id"])
         else:
+            # Ask the provider what exists before refunding: an earlier attempt's answer may have
+            # been lost (or its idempotency key expired), and a refund we gave up on may have
+            # succeeded after all. Every refund it lists is recorded; ours, if there, is the answer.
+            listed = at.refunds_of(refund["provider_payment_id"])
+            for ours, found in listed:
+                if ours != refund_id:
+                    apply_refund(refund["provider"], our_id(ours), found)
+            mine = next((found for ours, found in listed if ours == refund_id), None)
+            if mine is not None:
+                return str(apply_refund(refund["provider"], refund_id, mine))
+            if sql("select app_private.refund_overdrawn(%s)", [refund_id]):
+                return str(
+                    sql(
+                        "select app_private.refund_give_up(%s, %s)",
+                        [
+                            refund_id,
+                            "Not refunded: the provider had already refunded this money"
+                            " (a refund given up on had succeeded after all).",
+                        ],
+                    )
+                )
             current = at.refund(refund, refund["provider_payment_id"])
     except ProviderError as exc:
         if last_attempt(context):

@@ -128,7 +128,7 @@ begin
   else
     if new.status is distinct from old.status
        and not ((old.status = 'pending' and new.status in ('succeeded', 'failed'))
-                or (old.status = 'failed' and new.status = 'succeeded')) then
+                or (old.status = 'failed' and new.status in ('succeeded', 'pending'))) then
       perform app.fail(409, format('A %s refund cannot become %s.', old.status, new.status), 'status');
     end if;
     if (new.payment_id, new.amount, new.currency, new.kind, new.created_at)
@@ -143,7 +143,7 @@ begin
 end
 $$;
 comment on function app.tg_refunds__guard() is
-  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed, and failed -> succeeded when the provider reports a refund we had given up on.';
+  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed, failed -> succeeded when the provider reports a refund we had given up on, and failed -> pending when an admin retries it (api.refund_retry).';
 
 create trigger refunds_guard before insert or update on app.refunds
   for each row execute function app.tg_refunds__guard();
@@ -289,6 +289,48 @@ end
 $$;
 comment on function app_private.refund_give_up(uuid, text) is
   'The worker''s last retry of a refund at its provider failed: the refund fails with the reason, and what it held can be refunded again (an admin sees it in the payment). Owner only.';
+
+create function app_private.refund_overdrawn(p_refund uuid) returns boolean
+language sql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select r.amount > p.amount - coalesce((select sum(o.amount) from app.refunds o
+                                           where o.payment_id = p.id and o.id <> r.id and o.status = 'succeeded'), 0)
+    from app.refunds r join app.payments p on p.id = r.payment_id
+   where r.id = p_refund
+$$;
+comment on function app_private.refund_overdrawn(uuid) is
+  'Whether a pending refund is more than what the payment''s succeeded refunds leave: true once the provider has told us that a refund we had given up on succeeded after all. The worker then fails it instead of refunding twice.';
+
+create function api.refund_retry(p_id text) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_refund app.refunds;
+  v_payment app.payments;
+begin
+  select * into v_refund from app.refunds r where r.id = app.parse_uuid(p_id) for update;
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if v_refund.status <> 'failed' then
+    perform app.fail(409, format('Only a failed refund can be retried; this one is %s.', v_refund.status), 'status');
+  end if;
+  select * into v_payment from app.payments p where p.id = v_refund.payment_id for update;
+  if v_refund.amount > app_private.refundable(v_payment) then
+    perform app.fail(409, format('Only %s %s of this payment can still be refunded.', app_private.refundable(v_payment),
+                                 v_payment.currency), 'amount');
+  end if;
+  update app.refunds r set status = 'pending', failed_at = null, failure_reason = null
+   where r.id = v_refund.id returning * into v_refund;
+  perform app_private.defer('payments.refund_at_provider', jsonb_build_object('refund_id', v_refund.id),
+                            'payment:' || v_refund.payment_id);
+  return app.refund_json(v_refund);
+end
+$$;
+comment on function api.refund_retry(text) is
+  'POST /api/refunds/{id}/retry/ — an admin tries a failed refund again: the same refund (its id, hence its idempotency key at the provider) becomes pending and the job runs again. The job first asks the provider for the payment''s refunds: if one carries this refund''s id (its answer was lost, or it succeeded after we gave up), that is recorded and nothing new is refunded. Retry rather than refunding anew after a refund failed for lack of an answer: a new refund is an additional one. 409 unless failed, or when what remains of the payment is less. Admins. Security definer: no client role may write app.refunds, and it defers the job (app_private.defer).';
 
 -- ---------------------------------------------------------------------------------
 -- Payout accounts
@@ -725,6 +767,7 @@ select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_
   "created_at": "date-time", "scheduled_at": "date-time?", "paid_at": "date-time?", "failed_at": "date-time?"}');
 select app.api_operation('api.payment_refund', rate => 'payment', response => '"Refund"', errors => '{409}',
   body => '{"reason": "string(1..1000)", "amount?": "decimal"}', example => '{"reason": "Goodwill for a noisy night.", "amount": "20.00"}');
+select app.api_operation('api.refund_retry', rate => 'payment', response => '"Refund"', errors => '{409}');
 select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
 select app.api_operation('api.payout_account_set', rate => 'payment', response => '"PayoutAccount"', errors => '{409}',
   body => '{"provider": "stripe|paypal",
