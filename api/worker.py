@@ -16,6 +16,9 @@ them; media.delete removes a deleted photo's files; every hour media.sweep remov
 row uses that are older than a day (an upload whose request failed half-way). The files are
 in the media storage (api/storage.py), which every worker and API instance shares with `s3`.
 
+Every 10 minutes payouts.poll asks the provider about payouts it accepted and has said nothing
+of for 30 minutes (a PayPal payout is otherwise paid only by webhook).
+
 Every hour rates.fetch records the reference exchange rates of EXCHANGE_RATES_URL (the ECB's
 daily XML by default, api/rates.py); a feed that fails changes no rate.
 
@@ -363,6 +366,11 @@ def send_payout(context: JobContext, payout_id: str) -> str:
     return str(apply_payout(payout["provider"], payout_id, current))
 
 
+def poll_payouts(timestamp: int) -> str:
+    """Every 10 minutes: ask the provider about payouts it accepted and has said nothing of since (no webhook)."""
+    return f"asked about {sql('select app_private.payouts_poll()', [])} payouts"
+
+
 # --- notifications -----------------------------------------------------------------------------
 
 
@@ -542,6 +550,9 @@ def make_app(settings: Settings) -> procrastinate.App:
     task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)(send_email)
     task(name="media.make_variants", queue="media", retry=MEDIA_RETRY)(make_variants)
     task(name="media.delete", queue="media", retry=MEDIA_RETRY)(delete_media)
+    app.periodic(cron="*/10 * * * *", periodic_id="payouts-poll")(
+        task(name="payouts.poll", queue="scheduled", queueing_lock="payouts.poll")(poll_payouts)
+    )
     app.periodic(cron="11 * * * *", periodic_id="rates")(
         task(name="rates.fetch", queue="scheduled", queueing_lock="rates.fetch")(fetch_rates)
     )

@@ -600,6 +600,21 @@ $$;
 comment on function app_private.payout_open(uuid) is
   'Compute the host''s payout for a settled booking, once: gross = the payment''s booking_amount in proportion to what was not refunded (pending refunds count as refunded), fee = gross x platform_fee_percent, amount = gross - fee, in the listing''s currency; post it to the ledger (with the currency conversion when the guest paid in another currency) and schedule it if the host has an active payout account (else it stays pending). Nothing when nothing was paid or all was refunded.';
 
+create function app_private.payouts_poll(p_quiet interval default interval '30 minutes') returns integer
+language sql volatile security invoker
+-- procrastinate's tables are named without their schema in its own triggers and functions.
+set search_path = procrastinate, pg_catalog, pg_temp
+as $$
+  select count(app_private.defer('payouts.send', jsonb_build_object('payout_id', o.id), 'payout:' || o.id))::int
+    from app.payouts o
+   where o.status = 'processing' and o.provider_payout_id is not null and o.updated_at < now() - p_quiet
+     and not exists (select from procrastinate.procrastinate_jobs j
+                      where j.task_name = 'payouts.send' and j.status in ('todo', 'doing')
+                        and j.args ->> 'payout_id' = o.id::text)
+$$;
+comment on function app_private.payouts_poll(interval) is
+  'Payouts the provider accepted but has said nothing more of for p_quiet (30 minutes): defer payouts.send for each, which asks the provider for the payout and applies what it says (paid, failed, still processing). A PayPal payout otherwise reaches paid only by webhook, and a webhook can be lost. Runs every 10 minutes (the worker''s payouts.poll). Returns how many it asked about.';
+
 create function app_private.payout_apply(p_provider text, p_payout uuid, p_provider_payout_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
