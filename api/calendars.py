@@ -49,6 +49,9 @@ from icalendar import Calendar, Event
 from api.settings import Settings
 
 MAX_REDIRECTS = 3
+# Events read from one feed at most. A platform's export of one listing holds tens to hundreds;
+# 2 MiB of bare VEVENTs would be ~35,000, seconds of parsing for nothing a listing can use.
+MAX_EVENTS = 5000
 USER_AGENT = "Nexus-Calendar-Sync/1.0 (+iCalendar import)"
 PRODID = "-//Nexus//Listing calendar//EN"
 SUMMARIES = {"booked": "Booked", "blocked": "Blocked"}  # all the export says about an event
@@ -109,7 +112,7 @@ class Rendered:
 
 
 class NotCalendar(Exception):
-    """The body is not an iCalendar file."""
+    """The body is not an iCalendar file (or not one a listing can use: MAX_EVENTS)."""
 
 
 def parse(data: bytes) -> list[dict[str, Any]]:
@@ -118,6 +121,8 @@ def parse(data: bytes) -> list[dict[str, Any]]:
     recurring (RRULE, RDATE or RECURRENCE-ID: not expanded), cancelled (STATUS:CANCELLED or
     TRANSP:TRANSPARENT: not busy). An event whose dates cannot be read is {"start": null}.
     A date-time counts by its calendar day where it is given (its TZID, UTC, or floating)."""
+    if data.count(b"BEGIN:VEVENT") > MAX_EVENTS:  # counted before parsing: the parse is what costs
+        raise NotCalendar(f"The calendar has more than {MAX_EVENTS} events.")
     try:
         calendars = Calendar.from_ical(data, multiple=True)
     except Exception as exc:  # the library's errors on arbitrary bytes are many: any is "not iCal"

@@ -332,6 +332,31 @@ def test_an_unchanged_feed_is_a_304_and_a_changed_one_unblocks_what_it_removed(
     assert [t[2] for t in taken(client, host, listing)] == [None]  # the feed's blocks went with it; the booking stays
 
 
+def test_a_body_that_differs_only_by_when_it_was_written_is_not_read_again(
+    client: TestClient,
+    owner: psycopg.Connection[Any],
+    ical: CalendarServer,
+    sync: Settings,
+    http_feeds: None,
+    host: User,
+    listing: str,
+) -> None:
+    path = f"/{listing}-no-etag.ics"
+    stamped = ics(all_day(4, 6) + "DTSTAMP:20260101T000000Z\r\n")
+    feed = add_feed(client, host, listing, ical.serve(path, stamped)).json()  # no ETag, no Last-Modified
+    run_imports(sync)
+    first = feeds(client, host, listing)[0]
+
+    ical.serve(path, stamped.replace(b"DTSTAMP:20260101T000000Z", b"DTSTAMP:20260102T101010Z"))
+    refetch(owner, feed["id"])
+    run_imports(sync)
+
+    again = feeds(client, host, listing)[0]
+    assert len(ical.seen(path)) == 2 and "if-none-match" not in ical.seen(path)[-1].headers
+    assert again["last_success_at"] > first["last_success_at"] and again["last_changed_at"] == first["last_changed_at"]
+    assert [(s, e) for s, e, _ in taken(client, host, listing)] == [(day(4), day(6))]
+
+
 def test_the_events_rules_no_end_past_far_recurring_cancelled_and_overlaps(
     client: TestClient, ical: CalendarServer, sync: Settings, http_feeds: None, host: User, guest: User, listing: str
 ) -> None:
@@ -396,8 +421,18 @@ def test_five_hundred_events_import(
         ({"status": 302, "location": "http://169.254.169.254/latest/meta-data/"}, "not a public internet address"),
         ({"status": 302, "location": "http://10.0.0.1/calendar.ics"}, "not a public internet address"),
         ({"status": 500}, "answered 500"),
+        ({"body": ics(*[all_day(1, 2)] * 5001)}, "more than 5000 events"),
     ],
-    ids=["not-ical", "50MB", "50MB-declared", "never-answers", "redirect-to-metadata", "redirect-to-private", "500"],
+    ids=[
+        "not-ical",
+        "50MB",
+        "50MB-declared",
+        "never-answers",
+        "redirect-to-metadata",
+        "redirect-to-private",
+        "500",
+        "5001-events",
+    ],
 )
 def test_a_bad_feed_is_an_error_for_its_host_and_changes_nothing(
     client: TestClient,
