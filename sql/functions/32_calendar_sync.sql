@@ -25,8 +25,9 @@
  *   - skipped and counted by reason: past (ended before today), no_end, invalid (unreadable
  *     dates, or an end before the start), out_of_range (starts past the booking horizon,
  *     booking_settings.max_advance_days), recurring (RRULE/RDATE: not expanded), cancelled
- *     (STATUS:CANCELLED or TRANSP:TRANSPARENT: not busy); an event that reaches past the horizon
- *     is cut there; one that began before today blocks from today;
+ *     (STATUS:CANCELLED or TRANSP:TRANSPARENT: not busy); an event under way (begun before today)
+ *     or one that reaches past the horizon is taken whole, so its range, and its row, stay the
+ *     same from one day to the next;
  *   - an event that overlaps a booking or another block here (a host block, another feed) takes
  *     only its nights that are still free, and is listed in the feed's overlapping list. A booking is a
  *     promise to a guest and is never undone by a feed; and most such events are the other
@@ -180,7 +181,7 @@ begin
 end
 $$;
 comment on function api.calendar_export(text) is
-  'GET /api/calendars/{token}.ics: a listing''s taken dates for other platforms to import, as iCalendar (RFC 5545; api/calendars.py writes it from this JSON): one all-day event per booking (pending or confirmed, "Booked") and per block (the host''s own or imported, "Blocked") that has not ended, with a stable, opaque UID (a hash of the calendar entry''s id) and nothing about the guest or the reason. Anyone holding the secret token (the listing''s host reads it, api.product_ical_export); an unknown or rotated token is a 404. Security definer: the token is in app_private and client roles may read only product_id and stay of app.calendar_entries; this also reads which entry is a booking and leaves out expired holds.';
+  'GET /api/calendars/{token}.ics: a listing''s taken dates for other platforms to import, as iCalendar (RFC 5545; api/calendars.py writes it from this JSON): one all-day event per booking (pending or confirmed, "Booked") and per block (the host''s own or imported, "Blocked") that has not ended, with a stable, opaque UID (a hash of the calendar entry''s id) and nothing about the guest or the reason. Anyone holding the secret token (the listing''s host reads it, api.product_ical_export), published listing or not (its bookings still hold); an unknown or rotated token is a 404. Security definer: the token is in app_private and client roles may read only product_id and stay of app.calendar_entries; this also reads which entry is a booking and leaves out expired holds.';
 
 create function api.product_ical_export(p_id text, p_public_url text default null) returns jsonb
 language plpgsql stable security definer
@@ -389,7 +390,8 @@ begin
 
   perform app_private.expire_holds(p_now, v_product, null);
 
-  -- Each event: the nights it takes (from today, up to the horizon), or why it takes none.
+  -- Each event: the nights it takes, or why it takes none. Not cut to today or to the horizon: a
+  -- range that did not change keeps its row (and its UID in our export) from one day to the next.
   with parsed as (
     select e,
            case when e ->> 'start' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then (e ->> 'start')::date end as first_day,
@@ -407,8 +409,8 @@ begin
              when greatest(p.last_day, p.first_day + 1) <= v_today then 'past'
              when p.first_day >= v_horizon then 'out_of_range'
            end,
-           'start', greatest(p.first_day, v_today),
-           'end', least(greatest(p.last_day, p.first_day + 1), v_horizon))), '[]')
+           'start', p.first_day,
+           'end', greatest(p.last_day, p.first_day + 1))), '[]')
     into v_judged
     from parsed p;
   select coalesce(jsonb_agg(x - 'reason' order by x ->> 'start') filter (where x ->> 'reason' is null), '[]')

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from icalendar import Calendar
+from psycopg.types.json import Jsonb
 from starlette.testclient import TestClient
 
 from api import calendars
@@ -368,7 +369,7 @@ def test_the_events_rules_no_end_past_far_recurring_cancelled_and_overlaps(
         all_day(15, 14),  # ends before it starts
         "DTSTART;VALUE=DATE:garbage\r\n",
         all_day(-10, -5),  # over
-        all_day(-2, 3),  # began before today: blocks from today
+        all_day(-2, 3),  # under way: taken whole
         all_day(900, 905),  # past the booking horizon
         all_day(50, 52) + "RRULE:FREQ=WEEKLY;COUNT=3\r\n",
         all_day(60, 62) + "STATUS:CANCELLED\r\n",
@@ -384,13 +385,32 @@ def test_the_events_rules_no_end_past_far_recurring_cancelled_and_overlaps(
     assert feed["skipped"] == {"no_end": 1, "invalid": 2, "past": 1, "out_of_range": 1, "recurring": 1, "cancelled": 1}
     assert feed["overlapping"] == [{"start_date": day(38), "end_date": day(45), "with": "booking"}]
     assert [(s, e) for s, e, _ in taken(client, host, listing)] == [
-        (day(0), day(3)),
+        (day(-2), day(3)),
         (day(5), day(6)),
         (day(9), day(11)),
         (day(38), day(40)),
         (day(40), day(43)),  # the booking
         (day(43), day(45)),
     ]
+
+
+def test_an_imported_range_keeps_its_row_from_one_day_to_the_next(
+    owner: psycopg.Connection[Any], host: User, listing: str
+) -> None:
+    (feed,) = owner.execute(
+        "insert into app_private.calendar_feeds (product_id, url, name) values (%s, 'https://192.0.2.30/f', 'f')"
+        " returning id",
+        (listing,),
+    ).fetchone()  # type: ignore[misc]
+    events = Jsonb({"events": [{"start": day(-3), "end": day(800), "all_day": True}]})  # under way, past the horizon
+    apply = "select app_private.calendar_feed_apply(%s, %s, now() + %s * interval '1 day')"
+    rows = "select id, stay::text from app.calendar_entries where feed_id = %s"
+
+    owner.execute(apply, (feed, events, 0))
+    today_rows = owner.execute(rows, (feed,)).fetchall()
+    owner.execute(apply, (feed, events, 1))
+
+    assert owner.execute(rows, (feed,)).fetchall() == today_rows == [(today_rows[0][0], f"[{day(-3)},{day(800)})")]
 
 
 def test_five_hundred_events_import(
