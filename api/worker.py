@@ -83,14 +83,8 @@ MEDIA_RETRY = RetryStrategy(
     max_attempts=14, exponential_wait=2, retry_exceptions={storage.StorageUnavailable, psycopg.OperationalError}
 )
 ORPHAN_AGE = timedelta(days=1)  # a file no row uses is removed once this old (its upload's request is long over)
-QUEUES = [
-    "payments",
-    "payouts",
-    "notifications",
-    "media",
-    "scheduled",
-    "calendars",
-]  # a deferred task's queue is its name's prefix
+# A deferred task's queue is its name's prefix.
+QUEUES = ["payments", "payouts", "notifications", "media", "scheduled", "calendars"]
 CALENDAR_QUEUES = ["calendars"]  # fetches of other platforms' calendars: a loop of their own (see the docstring)
 CALENDAR_CONCURRENCY = 4  # feeds one worker fetches at once (each waits on the network, not on the database)
 # Emails: the database decides when one is a dead letter (notification_settings.email_max_attempts);
