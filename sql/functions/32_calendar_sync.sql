@@ -36,7 +36,9 @@
  *     exists to prevent;
  *   - the feed's blocks become exactly the union of its events' free nights: ranges that did not
  *     change are kept (same rows, same UIDs in our export, no cache invalidation), removed
- *     events unblock, new ones block. A fetch that fails (not iCal, too large, no answer, a
+ *     events unblock, new ones block. The union of its events' nights is kept (calendar_feeds.
+ *     wanted), so every fetch, a 304 too, also blocks what of it has become free since (a
+ *     booking canceled, a host's block deleted): within fetch_interval_minutes. A fetch that fails (not iCal, too large, no answer, a
  *     refused address) changes no block: the feed records the error, which its host sees.
  *   All under the listing's lock (app_private.lock_listing), as every write that takes dates.
  *
@@ -356,6 +358,8 @@ declare
   v_horizon date := (p_now at time zone 'UTC')::date + (app_private.booking_config()).max_advance_days + 1;
   v_judged jsonb;
   v_events jsonb;
+  v_fresh boolean;
+  v_wanted datemultirange;
   v_taken datemultirange;
   v_new datemultirange;
   v_imported integer;
@@ -381,66 +385,69 @@ begin
      where f.id = p_feed;
     return 'error: ' || (p_result ->> 'error');
   end if;
-  if coalesce((p_result ->> 'not_modified')::boolean, false) then
-    update app_private.calendar_feeds f
-       set last_attempt_at = p_now, last_success_at = p_now, last_error = null
-     where f.id = p_feed;
-    return 'not modified';
-  end if;
+  v_fresh := not coalesce((p_result ->> 'not_modified')::boolean, false);
 
   perform app_private.expire_holds(p_now, v_product, null);
 
-  -- Each event: the nights it takes, or why it takes none. Not cut to today or to the horizon: a
-  -- range that did not change keeps its row (and its UID in our export) from one day to the next.
-  with parsed as (
-    select e,
-           case when e ->> 'start' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then (e ->> 'start')::date end as first_day,
-           case when e ->> 'end' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then (e ->> 'end')::date end as last_day,
-           e ->> 'end' is not null as has_end,
-           coalesce((e ->> 'all_day')::boolean, false) as all_day
-      from jsonb_array_elements(coalesce(p_result -> 'events', '[]')) e)
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'reason', case
-             when coalesce((p.e ->> 'recurring')::boolean, false) then 'recurring'
-             when coalesce((p.e ->> 'cancelled')::boolean, false) then 'cancelled'
-             when p.first_day is null or (p.has_end and p.last_day is null) then 'invalid'
-             when not p.has_end and not p.all_day then 'no_end'
-             when p.last_day < p.first_day then 'invalid'
-             when greatest(p.last_day, p.first_day + 1) <= v_today then 'past'
-             when p.first_day >= v_horizon then 'out_of_range'
-           end,
-           'start', p.first_day,
-           'end', greatest(p.last_day, p.first_day + 1))), '[]')
-    into v_judged
-    from parsed p;
-  select coalesce(jsonb_agg(x - 'reason' order by x ->> 'start') filter (where x ->> 'reason' is null), '[]')
-    into v_events
-    from jsonb_array_elements(v_judged) x;
-  select coalesce(jsonb_object_agg(r.reason, r.n), '{}') into v_skipped
-    from (select x ->> 'reason' as reason, count(*) as n from jsonb_array_elements(v_judged) x
-           where x ->> 'reason' is not null group by 1) r;
-  v_imported := jsonb_array_length(v_events);
+  if not v_fresh then
+    -- A 304 (or the same body again): the events are those last imported.
+    v_wanted := v_feed.wanted;
+  else
+    -- Each event: the nights it takes, or why it takes none. Not cut to today or to the horizon: a
+    -- range that did not change keeps its row (and its UID in our export) from one day to the next.
+    with parsed as (
+      select e,
+             case when e ->> 'start' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then (e ->> 'start')::date end as first_day,
+             case when e ->> 'end' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then (e ->> 'end')::date end as last_day,
+             e ->> 'end' is not null as has_end,
+             coalesce((e ->> 'all_day')::boolean, false) as all_day
+        from jsonb_array_elements(coalesce(p_result -> 'events', '[]')) e)
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'reason', case
+               when coalesce((p.e ->> 'recurring')::boolean, false) then 'recurring'
+               when coalesce((p.e ->> 'cancelled')::boolean, false) then 'cancelled'
+               when p.first_day is null or (p.has_end and p.last_day is null) then 'invalid'
+               when not p.has_end and not p.all_day then 'no_end'
+               when p.last_day < p.first_day then 'invalid'
+               when greatest(p.last_day, p.first_day + 1) <= v_today then 'past'
+               when p.first_day >= v_horizon then 'out_of_range'
+             end,
+             'start', p.first_day,
+             'end', greatest(p.last_day, p.first_day + 1))), '[]')
+      into v_judged
+      from parsed p;
+    select coalesce(jsonb_agg(x - 'reason' order by x ->> 'start') filter (where x ->> 'reason' is null), '[]')
+      into v_events
+      from jsonb_array_elements(v_judged) x;
+    select coalesce(jsonb_object_agg(r.reason, r.n), '{}') into v_skipped
+      from (select x ->> 'reason' as reason, count(*) as n from jsonb_array_elements(v_judged) x
+             where x ->> 'reason' is not null group by 1) r;
+    v_imported := jsonb_array_length(v_events);
+    select coalesce(range_agg(daterange((x ->> 'start')::date, (x ->> 'end')::date, '[)')), '{}')
+      into v_wanted
+      from jsonb_array_elements(v_events) x;
+  end if;
 
   -- What others hold here (bookings, the host's blocks, other feeds), and what this feed gets.
-  select range_agg(c.stay) into v_taken
+  select coalesce(range_agg(c.stay), '{}') into v_taken
     from app.calendar_entries c
    where c.product_id = v_product and c.feed_id is distinct from p_feed;
-  select range_agg(daterange((x ->> 'start')::date, (x ->> 'end')::date, '[)')) into v_new
-    from jsonb_array_elements(v_events) x;
-  v_new := coalesce(v_new, '{}'::datemultirange) - coalesce(v_taken, '{}'::datemultirange);
+  v_new := v_wanted - v_taken;
 
-  select coalesce(jsonb_agg(o.item order by o.first_day), '[]') into v_overlaps
-    from (select (x ->> 'start')::date as first_day,
-                 jsonb_build_object(
-                   'start_date', x ->> 'start', 'end_date', x ->> 'end',
-                   'with', case when exists (select from app.calendar_entries c
-                                              where c.product_id = v_product and c.booking_id is not null
-                                                and c.stay && daterange((x ->> 'start')::date, (x ->> 'end')::date, '[)'))
-                                then 'booking' else 'block' end) as item
-            from jsonb_array_elements(v_events) x
-           where v_taken && daterange((x ->> 'start')::date, (x ->> 'end')::date, '[)')
-           order by 1
-           limit 50) o;
+  if v_fresh then  -- who the new events meet, for the host (a 304 keeps the last list)
+    select coalesce(jsonb_agg(o.item order by o.first_day), '[]') into v_overlaps
+      from (select (x ->> 'start')::date as first_day,
+                   jsonb_build_object(
+                     'start_date', x ->> 'start', 'end_date', x ->> 'end',
+                     'with', case when exists (select from app.calendar_entries c
+                                                where c.product_id = v_product and c.booking_id is not null
+                                                  and c.stay && daterange((x ->> 'start')::date, (x ->> 'end')::date, '[)'))
+                                  then 'booking' else 'block' end) as item
+              from jsonb_array_elements(v_events) x
+             where v_taken && daterange((x ->> 'start')::date, (x ->> 'end')::date, '[)')
+             order by 1
+             limit 50) o;
+  end if;
 
   -- Keep the ranges that did not change; remove the rest; add the new ones.
   with gone as (
@@ -457,9 +464,15 @@ begin
     returning 1)
   select count(*) into v_added from added;
 
+  if not v_fresh then
+    update app_private.calendar_feeds f
+       set last_attempt_at = p_now, last_success_at = p_now, last_error = null
+     where f.id = p_feed;
+    return format('not modified (%s ranges added, %s removed)', v_added, v_removed);
+  end if;
   update app_private.calendar_feeds f
      set etag = left(p_result ->> 'etag', 1024), last_modified = left(p_result ->> 'last_modified', 128),
-         digest = p_result ->> 'digest',
+         digest = p_result ->> 'digest', wanted = v_wanted,
          last_attempt_at = p_now, last_success_at = p_now, last_changed_at = p_now, last_error = null,
          events_imported = v_imported,
          events_skipped = (select coalesce(sum(v::int), 0) from jsonb_each_text(v_skipped) s(k, v)),
@@ -470,7 +483,7 @@ begin
 end
 $$;
 comment on function app_private.calendar_feed_apply(uuid, jsonb, timestamptz) is
-  'Record a fetch of a feed (the worker''s calendars.import job, api/worker.py). p_result is {"error": text} (nothing changes but the feed''s status), {"not_modified": true} (a 304, or the same body again: the blocks stay), or {"events": [{"start", "end"?, "all_day", "recurring"?, "cancelled"?}], "etag"?, "last_modified"?, "digest"?} (dates as YYYY-MM-DD, written by api/calendars.py): the listing''s blocks from this feed become the union of the events'' free nights, by the rules in this file''s header (skipped events counted by reason, overlaps with bookings and other blocks listed). Under the listing''s lock. p_now lets tests move the clock. Returns what it did.';
+  'Record a fetch of a feed (the worker''s calendars.import job, api/worker.py). p_result is {"error": text} (nothing changes but the feed''s status), {"not_modified": true} (a 304, or the same body again: the events last imported block what of them has become free since), or {"events": [{"start", "end"?, "all_day", "recurring"?, "cancelled"?}], "etag"?, "last_modified"?, "digest"?} (dates as YYYY-MM-DD, written by api/calendars.py): the listing''s blocks from this feed become the union of the events'' free nights, by the rules in this file''s header (skipped events counted by reason, overlaps with bookings and other blocks listed). Under the listing''s lock. p_now lets tests move the clock. Returns what it did.';
 
 -- ---------------------------------------------------------------------------------
 -- The contract (OpenAPI; sql/functions/03_contract.sql)

@@ -64,6 +64,7 @@ create table app_private.calendar_feeds (
   etag text check (length(etag) <= 1024),
   last_modified text check (length(last_modified) <= 128),
   digest text check (digest ~ '^[0-9a-f]{64}$'),
+  wanted datemultirange not null default '{}',
   last_attempt_at timestamptz,
   last_success_at timestamptz,
   last_changed_at timestamptz,
@@ -87,6 +88,7 @@ comment on column app_private.calendar_feeds.next_fetch_at is 'When the worker f
 comment on column app_private.calendar_feeds.etag is 'The ETag of the last body imported, sent back as If-None-Match (a 304 keeps the blocks).';
 comment on column app_private.calendar_feeds.last_modified is 'The Last-Modified of the last body imported, sent back as If-Modified-Since.';
 comment on column app_private.calendar_feeds.digest is 'SHA-256 of the last body imported, its DTSTAMP lines left out (api/calendars.py): a body that differs only by when it was written is not read again, for servers that answer every GET in full.';
+comment on column app_private.calendar_feeds.wanted is 'Every night the last imported body''s events take (before what others hold here is taken out): each fetch, a 304 included, blocks what of it has become free since (a booking canceled, a block deleted).';
 comment on column app_private.calendar_feeds.last_attempt_at is 'When the worker last tried to fetch it (success or not).';
 comment on column app_private.calendar_feeds.last_success_at is 'When a fetch last succeeded (an import, or a 304: nothing changed).';
 comment on column app_private.calendar_feeds.last_changed_at is 'When a body was last imported (a 200 that parsed).';

@@ -358,6 +358,39 @@ def test_a_body_that_differs_only_by_when_it_was_written_is_not_read_again(
     assert [(s, e) for s, e, _ in taken(client, host, listing)] == [(day(4), day(6))]
 
 
+def test_nights_a_block_held_are_taken_once_it_goes_even_on_a_304(
+    client: TestClient,
+    owner: psycopg.Connection[Any],
+    ical: CalendarServer,
+    sync: Settings,
+    http_feeds: None,
+    host: User,
+    listing: str,
+) -> None:
+    own = client.post(
+        f"/api/products/{listing}/blocked-dates/", json={"start_date": day(30), "end_date": day(32)}, headers=host.auth
+    ).json()
+    feed = add_feed(
+        client, host, listing, ical.serve(f"/{listing}-around.ics", ics(all_day(29, 33)), etag='"a"')
+    ).json()
+    run_imports(sync)
+    assert feeds(client, host, listing)[0]["overlapping"] == [
+        {"start_date": day(29), "end_date": day(33), "with": "block"}
+    ]
+    assert [(s, e) for s, e, _ in taken(client, host, listing)] == [
+        (day(29), day(30)),
+        (day(30), day(32)),
+        (day(32), day(33)),
+    ]
+
+    client.delete(f"/api/products/{listing}/blocked-dates/{own['id']}/", headers=host.auth)
+    refetch(owner, feed["id"])
+    run_imports(sync)
+
+    assert ical.seen(f"/{listing}-around.ics")[-1].headers["if-none-match"] == '"a"'  # answered 304
+    assert taken(client, host, listing) == [(day(29), day(33), feed["id"])]
+
+
 def test_the_events_rules_no_end_past_far_recurring_cancelled_and_overlaps(
     client: TestClient, ical: CalendarServer, sync: Settings, http_feeds: None, host: User, guest: User, listing: str
 ) -> None:
