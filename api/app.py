@@ -440,7 +440,7 @@ class RequestContext:
                 line = {
                     "request_id": rid,
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 }
@@ -469,6 +469,17 @@ class RequestContext:
         await problem_response(status, detail, headers=headers, request_id=rid)(scope, receive, send)
 
 
+SECRET_PATHS = ("/api/calendars/",)  # a secret in the path (a listing's iCal export token): never logged
+
+
+def loggable_path(path: str) -> str:
+    """The path as logs and the admin's error list keep it: without the secret of a secret URL."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "<secret>"
+    return path
+
+
 # The recordings of 5xx answers still running: the loop keeps only weak references to its tasks.
 RECORDING: set[asyncio.Task[None]] = set()
 RECORDING_MAX = 8  # at most this many at once per process: never a flood competing with requests for the pool
@@ -488,7 +499,7 @@ def record_server_error(scope: Scope, rid: str, status: int) -> None:
                 pool,
                 "api_internal",
                 "select api.server_error_record(%s, %s, %s, %s)",
-                [rid, scope["method"], scope["path"], status],
+                [rid, scope["method"], loggable_path(scope["path"]), status],
             )
         except Exception as exc:  # the database may be why the request failed
             logging.getLogger("nexus.errors").warning("could not record the %s of request %s: %s", status, rid, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,10 +141,27 @@ class Settings:
     paypal_webhook_id: str = config("PAYPAL_WEBHOOK_ID", default="")
     paypal_api_base: str = config("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com")
 
+    # Calendar sync (api/calendars.py): how the worker fetches the external iCal feeds hosts add.
+    # Addresses or networks a feed may reach although not public (loopback, private, link-local):
+    # empty in production (SSRF); e.g. 127.0.0.1 for a calendar served on this machine in development.
+    ical_allow_private: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            a.strip() for a in config("ICAL_ALLOW_PRIVATE", default="").split(",") if a.strip()
+        )
+    )
+    ical_connect_timeout: float = config("ICAL_CONNECT_TIMEOUT", cast=float, default=5.0)  # seconds to connect
+    ical_fetch_timeout: float = config("ICAL_FETCH_TIMEOUT", cast=float, default=30.0)  # seconds for a whole fetch
+    ical_max_bytes: int = config("ICAL_MAX_BYTES", cast=int, default=2 * 1_048_576)  # a feed's largest body
+
     def __post_init__(self) -> None:
         # app.photo_json writes MEDIA_URL into JSON text as it is: a URL has no quote, backslash or space.
         if any(c in self.media_url for c in '"\\ <>') or not self.media_url:
             raise ValueError(f"MEDIA_URL is not a URL or path: {self.media_url!r}")
+        for network in self.ical_allow_private:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"ICAL_ALLOW_PRIVATE: {network!r} is not an address or network") from exc
 
     def base_url(self) -> str:
         """The API's public address without a trailing slash: PUBLIC_URL, else `make run`'s."""

@@ -22,6 +22,13 @@ of for 30 minutes (a PayPal payout is otherwise paid only by webhook).
 Every hour rates.fetch records the reference exchange rates of EXCHANGE_RATES_URL (the ECB's
 daily XML by default, api/rates.py); a feed that fails changes no rate.
 
+Calendars: every minute calendars.schedule defers the fetch of each external iCal feed that is
+due (app_private.calendar_schedule: every 15 minutes per feed, and at once when a host adds one);
+calendars.import fetches one (api/calendars.py: public addresses only, timeouts, a size limit,
+conditional GET) and hands what it read to app_private.calendar_feed_apply, which blocks the
+listing's dates. Those jobs run on a loop of their own, CALENDAR_CONCURRENCY at once: a feed
+that never answers holds one of them for ICAL_FETCH_TIMEOUT, never a payment or an email.
+
 Every minute it also runs the booking job (`app.run_booking_jobs()`: expire holds, complete
 stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Every
 ANALYST_CHECK_SECONDS it holds the analyst to its limits (`app_private.enforce_analyst_limits()`),
@@ -49,6 +56,7 @@ statement (one SQL function call) is its own transaction, committed when it retu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
@@ -66,7 +74,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import images, payments, rates, storage
+from api import calendars, images, payments, rates, storage
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -82,7 +90,10 @@ MEDIA_RETRY = RetryStrategy(
     max_attempts=14, exponential_wait=2, retry_exceptions={storage.StorageUnavailable, psycopg.OperationalError}
 )
 ORPHAN_AGE = timedelta(days=1)  # a file no row uses is removed once this old (its upload's request is long over)
-QUEUES = ["payments", "payouts", "notifications", "media", "scheduled"]  # a deferred task's queue is its name's prefix
+# A deferred task's queue is its name's prefix.
+QUEUES = ["payments", "payouts", "notifications", "media", "scheduled", "calendars"]
+CALENDAR_QUEUES = ["calendars"]  # fetches of other platforms' calendars: a loop of their own (see the docstring)
+CALENDAR_CONCURRENCY = 4  # feeds one worker fetches at once (each waits on the network, not on the database)
 # Emails: the database decides when one is a dead letter (notification_settings.email_max_attempts);
 # waits of 3, 9, 27 ... seconds between attempts (10 attempts span about 8 hours).
 EMAIL_RETRY = RetryStrategy(
@@ -145,7 +156,7 @@ def opened(settings: Settings) -> Iterator[WorkerContext]:
         settings.database_url,
         kwargs=kwargs,
         min_size=1,
-        max_size=CONCURRENCY,
+        max_size=CONCURRENCY + 1,  # the calendar loop's jobs share one: a statement or two each, between fetches
         check=ConnectionPool.check_connection,  # a restarted database costs no job an attempt
         name=POOL_NAME,
         open=False,
@@ -503,6 +514,24 @@ def fetch_rates(timestamp: int) -> str:
     )
 
 
+# --- calendars ---------------------------------------------------------------------------------
+
+
+async def import_calendar(feed_id: str) -> str:
+    """Fetch one external calendar and record what it gave (app_private.calendar_feed_apply decides)."""
+    plan = await asql("select app_private.calendar_feed_plan(%s)", [feed_id])
+    if plan is None:
+        return "nothing to do: the feed is gone"
+    limits = calendars.Limits.from_settings(worker_context().settings, https_only=plan["https_only"])
+    outcome = await calendars.read_feed(plan["url"], plan["etag"], plan["last_modified"], limits, plan["digest"])
+    return str(await asql("select app_private.calendar_feed_apply(%s, %s)", [feed_id, Jsonb(outcome)]))
+
+
+def schedule_calendars(timestamp: int) -> str:
+    """Every minute: defer the fetch of each feed that is due."""
+    return f"deferred {sql('select app_private.calendar_schedule()', [])} calendar fetches"
+
+
 # --- every minute ------------------------------------------------------------------------------
 
 
@@ -562,6 +591,10 @@ def make_app(settings: Settings) -> procrastinate.App:
     app.periodic(cron="* * * * *", periodic_id="bookings")(
         task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")(run_booking_jobs)
     )
+    task(name="calendars.import", queue="calendars", retry=RETRY)(import_calendar)
+    app.periodic(cron="* * * * *", periodic_id="calendars")(
+        task(name="calendars.schedule", queue="scheduled", queueing_lock="calendars.schedule")(schedule_calendars)
+    )
     app.periodic(cron="* * * * *", periodic_id="stalled")(
         task(name="jobs.retry_stalled", queue="scheduled", queueing_lock="jobs.retry_stalled", pass_context=True)(
             retry_stalled
@@ -618,6 +651,9 @@ def main() -> None:
         # procrastinate tells of every job start and end at INFO (four lines a minute for the
         # periodic jobs alone); failed jobs are still logged, at ERROR.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    # httpx tells of every request at INFO, URL included: a calendar feed's URL carries another
+    # platform's secret (its ?s=...), which stays out of the logs; the feed's row says what failed.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     app = make_app(settings)
     if args.once:
         asyncio.run(run_until_idle(app))
@@ -629,7 +665,23 @@ def main() -> None:
             with opened(settings):
                 async with app.open_async():
                     await recover_stalled(app)
-                    await app.run_worker_async(queues=QUEUES, concurrency=CONCURRENCY)
+                    # Calendar fetches wait on other people's servers: on a loop of their own.
+                    fetches = asyncio.create_task(
+                        app.run_worker_async(
+                            queues=CALENDAR_QUEUES,
+                            concurrency=CALENDAR_CONCURRENCY,
+                            name="calendars",
+                            install_signal_handlers=False,
+                        ),
+                        name="calendar-worker",
+                    )
+                    try:
+                        others = [q for q in QUEUES if q not in CALENDAR_QUEUES]
+                        await app.run_worker_async(queues=others, concurrency=CONCURRENCY)
+                    finally:
+                        fetches.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await fetches
         finally:
             watcher.cancel()
 

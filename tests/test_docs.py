@@ -120,7 +120,7 @@ def test_shell_examples_run_against_the_served_demo(served: Served, where: str, 
         timeout=120,
     )
     assert run.returncode == 0, f"{where}: {run.stderr}\n{run.stdout}"
-    if "/token/" in script:  # the quick tour
+    if where.startswith("README.md") and "/token/" in script:  # the quick tour
         out = run.stdout
         assert '"count":' in out and "guest@nexus.local" in out  # the search, then who I am
         assert '"status":"pending"' in out.replace(" ", "")  # the booking, held

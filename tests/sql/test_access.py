@@ -213,6 +213,10 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app.message_reports": {("select_as_admin", "SELECT", ("admin",))},
     "app_private.message_settings": set(),
     "app_private.analyst_settings": set(),  # the owner's only: the analyst's limits, enforced by the worker
+    # Calendar sync: export tokens and feed URLs are secrets, read through SECURITY DEFINER functions only.
+    "app_private.calendar_settings": set(),
+    "app_private.calendar_exports": set(),
+    "app_private.calendar_feeds": set(),
 }
 
 
