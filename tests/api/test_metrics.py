@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from starlette.testclient import TestClient
 
 from api import db, metrics
 from api.errors import from_database
+from api.serve import unsafe
 from api.settings import Settings
 from tests.fix_api import assert_problem
 from tests.fix_contract import contract_app
@@ -379,3 +383,38 @@ def test_the_dashboard_and_the_alert_rules_use_only_series_that_exist(owner: psy
     unknown = {name: files for name, files in used.items() if name not in exposed | FOREIGN}
 
     assert len(used) >= 15 and unknown == {}
+
+
+# --- several processes, one service -----------------------------------------------------------------
+
+
+def test_processes_add_up_and_a_dead_ones_gauges_are_forgotten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What api.serve's workers do: each writes its series to PROMETHEUS_MULTIPROC_DIR; the scrape adds
+    them up. Two processes count refusals and hold a gauge, then exit without a word (killed)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = "from api import metrics\ns = metrics.enable()\ns.rate_limited.labels('read').inc(2)\ns.in_flight.set(3)\n"
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", worker], cwd=ROOT, env=env, check=True, timeout=60)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    samples = parse(metrics.exposition().decode())
+
+    assert value(samples, "nexus_rate_limited_total", limit="read") == 4  # counters: every process, dead or alive
+    assert value(samples, "nexus_http_requests_in_flight") == 0  # gauges: the live ones only
+    assert not list(tmp_path.glob("gauge_live*"))
+
+
+def test_metrics_open_to_the_network_need_a_token(settings: Settings) -> None:
+    fine = replace(
+        settings,
+        jwt_keys={"k1": "x" * 40},
+        authenticator_password="s3cret",
+        cors_origins=["https://app.example"],
+        public_url="https://api.example",
+        metrics_port=9180,
+    )
+
+    assert unsafe(fine) == []  # loopback (METRICS_HOST's default)
+    assert any("METRICS_HOST" in p for p in unsafe(replace(fine, metrics_host="0.0.0.0")))
+    assert unsafe(replace(fine, metrics_host="0.0.0.0", metrics_token=TOKEN)) == []
+    assert unsafe(replace(fine, metrics_host="::1")) == []
