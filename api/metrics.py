@@ -402,8 +402,8 @@ class _Server(ThreadingHTTPServer):
 def listen(host: str, port: int, token: str, collect: Callable[[], bytes] = exposition) -> ThreadingHTTPServer:
     """Serve GET /metrics on host:port from a thread of this process (until it exits); `collect` writes it."""
     handler = type("MetricsHandler", (_Handler,), {"token": token, "collect": staticmethod(collect)})
-    _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = _Server((host, port), handler)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server: ThreadingHTTPServer = type("MetricsServer", (_Server,), {"address_family": family})((host, port), handler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
