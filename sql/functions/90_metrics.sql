@@ -95,10 +95,15 @@ as $$
       'Standbys streaming from this database now.',
       jsonb_build_array(app_private.sample_json('{}', (select count(*) from pg_stat_replication)))),
     app_private.metric_json('nexus_replica_lag_seconds', 'gauge',
-      'How far each standby''s replay is behind this primary in time (0 when caught up and idle).',
-      (select jsonb_agg(app_private.sample_json(jsonb_build_object('replica', coalesce(nullif(r.application_name, ''), host(r.client_addr), r.pid::text)),
-                                                  round(extract(epoch from coalesce(r.replay_lag, interval '0'))::numeric, 3)))
-         from pg_stat_replication r where r.replay_lsn is not null)),
+      'How far each standby''s replay is behind this primary in time (0 when caught up and idle); run on a standby, its own lag (replica "self": since the last transaction it replayed).',
+      (select jsonb_agg(l.sample) from (
+         select app_private.sample_json(jsonb_build_object('replica', coalesce(nullif(r.application_name, ''), host(r.client_addr), r.pid::text)),
+                                        round(extract(epoch from coalesce(r.replay_lag, interval '0'))::numeric, 3)) as sample
+           from pg_stat_replication r where r.replay_lsn is not null
+         union all
+         select app_private.sample_json('{"replica": "self"}',
+                                        round(extract(epoch from now() - pg_last_xact_replay_timestamp())::numeric, 3))
+          where pg_is_in_recovery() and pg_last_xact_replay_timestamp() is not null) l)),
     app_private.metric_json('nexus_replica_lag_bytes', 'gauge',
       'How far each standby''s replay is behind this primary in WAL bytes.',
       (select jsonb_agg(app_private.sample_json(jsonb_build_object('replica', coalesce(nullif(r.application_name, ''), host(r.client_addr), r.pid::text)),
