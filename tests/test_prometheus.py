@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,10 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests(tmp_path: Path) -> N
 
 
 @contextmanager
-def prometheus(scrape: list[tuple[str, str]]) -> Iterator[str]:
+def prometheus(scrape: list[tuple[str, str]]) -> Iterator[Callable[[], str]]:
     """Prometheus on 127.0.0.1 (a free port), scraping each (component, host:port) every second as
-    job "nexus" with the token, with the project's alert rules loaded; its base URL once ready."""
+    job "nexus" with the token, with the project's alert rules loaded. Started, not waited for:
+    what it yields waits until it is ready and returns its base URL."""
     folder = Path(tempfile.mkdtemp(prefix="nexus-prometheus-"))
     shutil.copy(RULES / "alerts.yml", folder)
     targets = "".join(
@@ -75,35 +76,49 @@ def prometheus(scrape: list[tuple[str, str]]) -> Iterator[str]:
         "    static_configs:\n" + targets
     )
     port = free_port()
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: httpx2.get(f"{base}/-/ready", timeout=1).status_code == 200, "prometheus is not ready", process
+    with open(folder / "prometheus.log", "w") as log:
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        yield base
+
+    def ready() -> str:
+        up = lambda: httpx2.get(f"{base}/-/ready", timeout=1).status_code == 200  # noqa: E731
+        wait_for(up, "prometheus is not ready", process, folder / "prometheus.log")
+        return base
+
+    try:
+        yield ready
     finally:
-        process.terminate()
+        stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def wait_for(ready: Any, what: str, process: subprocess.Popen[str] | None = None, seconds: float = 30) -> None:
+def wait_for(
+    ready: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen[Any] | None = None,
+    log: Path | None = None,
+    seconds: float = 30,
+) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -112,14 +127,15 @@ def wait_for(ready: Any, what: str, process: subprocess.Popen[str] | None = None
         except httpx2.HTTPError:
             pass
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"{what}: it exited: {process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(f"{what}: it exited: {log.read_text() if log else ''}")
         assert time.monotonic() < deadline, what
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 @contextmanager
-def worker(owner_url: str, metrics_port: int) -> Iterator[subprocess.Popen[str]]:
-    """python -m api.worker with its metrics endpoint on 127.0.0.1:metrics_port, behind the token."""
+def worker(owner_url: str, metrics_port: int, folder: Path) -> Iterator[Callable[[], None]]:
+    """python -m api.worker with its metrics endpoint on 127.0.0.1:metrics_port, behind the token.
+    Started, not waited for: what it yields waits until the endpoint answers."""
     env = {
         **os.environ,
         "DATABASE_URL": owner_url,
@@ -127,28 +143,19 @@ def worker(owner_url: str, metrics_port: int) -> Iterator[subprocess.Popen[str]]
         "METRICS_TOKEN": TOKEN,
         "LOG_LEVEL": "warning",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for(
-            lambda: httpx2.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1).status_code == 401,
-            "the worker's metrics endpoint did not come up",
-            process,
+    with open(folder / "worker.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        yield process
+
+    def ready() -> None:
+        up = lambda: httpx2.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1).status_code == 401  # noqa: E731
+        wait_for(up, "the worker's metrics endpoint did not come up", process, folder / "worker.log")
+
+    try:
+        yield ready
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def query(base: str, promql: str) -> list[dict[str, Any]]:
@@ -160,14 +167,17 @@ def query(base: str, promql: str) -> list[dict[str, Any]]:
 
 
 @needs_prometheus
-def test_prometheus_scrapes_the_api_and_the_worker_and_counts_the_requests_made(owner_url: str) -> None:
+def test_prometheus_scrapes_the_api_and_the_worker_and_counts_the_requests_made(owner_url: str, tmp_path: Path) -> None:
     api_metrics, worker_metrics = free_port(), free_port()
     env = {"METRICS_PORT": str(api_metrics), "METRICS_TOKEN": TOKEN}
+    # Prometheus and the worker start while the API does.
     with (
+        prometheus([("api", f"127.0.0.1:{api_metrics}"), ("worker", f"127.0.0.1:{worker_metrics}")]) as prometheus_up,
+        worker(owner_url, worker_metrics, tmp_path) as worker_up,
         Served(owner_url, workers=2, env=env) as api,
-        worker(owner_url, worker_metrics),
-        prometheus([("api", f"127.0.0.1:{api_metrics}"), ("worker", f"127.0.0.1:{worker_metrics}")]) as base,
     ):
+        base = prometheus_up()
+        worker_up()
         with httpx2.Client(base_url=api.base_url, timeout=10) as client:
             # Setup: what the test asks the API (spread over both workers by the kernel).
             categories = [client.get("/api/categories/").status_code for _ in range(5)]
@@ -193,8 +203,14 @@ def test_prometheus_scrapes_the_api_and_the_worker_and_counts_the_requests_made(
             wait_for(counted, "prometheus did not count the requests", seconds=20)
         except AssertionError:
             raise AssertionError(f"{BY_ROUTE} gave {seen}, expected {expected}") from None
-        up = {r["metric"]["component"]: r["value"][1] for r in query(base, 'up{job="nexus"}')}
-        wait_for(lambda: query(base, "nexus_database_metrics_up") != [], "no scrape of the worker's series yet")
+        up: dict[str, str] = {}
+
+        def both_up() -> bool:  # each target scraped at least once since it answered
+            nonlocal up
+            up = {r["metric"]["component"]: r["value"][1] for r in query(base, 'up{job="nexus"}')}
+            return up == {"api": "1", "worker": "1"}
+
+        wait_for(both_up, "the API's and the worker's targets are not both up", seconds=10)
         database_up = query(base, "nexus_database_metrics_up")
         payouts = {r["metric"]["status"] for r in query(base, "nexus_payouts")}
         rules = httpx2.get(f"{base}/api/v1/rules", timeout=5).json()["data"]["groups"]
