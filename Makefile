@@ -87,10 +87,14 @@ stop:
 	@scripts/pg-local stop
 
 # What some tests drive, from Debian: Chromium (tests/browser), HAProxy (tests/api/test_scale_out.py),
-# PgBouncer (make test-pgbouncer). Without them those tests are skipped, saying why.
-TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer
+# PgBouncer (make test-pgbouncer), Prometheus and promtool (tests/test_prometheus.py). Without them
+# those tests are skipped, saying why. A tool whose package is named otherwise: path:package.
+TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer /usr/bin/prometheus /usr/bin/promtool:prometheus
 test-tools:
-	@missing=""; for t in $(TEST_TOOLS); do [ -x $$t ] || missing="$$missing $$(basename $$t)"; done; \
+	@missing=""; for t in $(TEST_TOOLS); do \
+	  path=$${t%%:*}; package=$${t##*:}; package=$${package##*/}; \
+	  [ -x $$path ] || case " $$missing " in *" $$package "*) ;; *) missing="$$missing $$package";; esac; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing for the tests with apt-get"; \

@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import admin, auth, db, events, openapi, ratelimit, specials, storage
+from api import admin, auth, db, events, metrics, openapi, ratelimit, specials, storage
 from api.cache import CatalogCache
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
@@ -180,7 +180,12 @@ async def run(
     except psycopg.Error as exc:
         if admitted and leases is not None and key is not None:
             leases.give_back(key)
-        raise from_database(exc, anonymous=claims is None) from exc
+        problem = from_database(exc, anonymous=claims is None)
+        if problem.status == 429:  # the bucket's class (app.rate_take names its policy), else the function's own limit
+            metrics.refused(
+                (rate_class or "") if "RateLimit-Policy" in problem.headers else route.function.removeprefix("api.")
+            )
+        raise problem from exc
     if key is not None and leases is not None and not admitted:
         leases.took(key)
     return rows
@@ -611,6 +616,12 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         *build_routes(ROUTES),
         StarletteRoute("/admin", lambda request: RedirectResponse("/admin/", status_code=308), methods=["GET"]),
         *admin.routes(),
+        # Behind the token on this port only when there is no port of their own (api/metrics.py).
+        *(
+            [StarletteRoute("/metrics", metrics.endpoint, methods=["GET"])]
+            if cfg.metrics_token and not cfg.metrics_port
+            else []
+        ),
     ]
     # Long-lived by design (heartbeats, ends with the access token): no total deadline.
     untimed = frozenset(p for r in ROUTES if r.special is specials.stream for p in (r.path, r.path.rstrip("/")))
@@ -625,6 +636,8 @@ def create_app(cfg: Settings | None = None) -> Starlette:
                 if cfg.trusted_proxies
                 else []
             ),
+            # Prometheus metrics (api/metrics.py), when configured: outside the rest, to time it all.
+            *([Middleware(metrics.HttpMetrics)] if cfg.metrics else []),
             Middleware(
                 RequestContext,
                 access_log=cfg.access_log,

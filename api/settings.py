@@ -99,6 +99,14 @@ class Settings:
         )
     )
     access_log: bool = config("ACCESS_LOG", cast=bool, default=True)  # one JSON line per request (nexus.access)
+    # Prometheus metrics (api/metrics.py), off unless one of these is set: METRICS_PORT serves them on a
+    # port of their own (api.serve, on METRICS_HOST: loopback unless told); METRICS_TOKEN alone serves
+    # /metrics on the API's port to `Authorization: Bearer <token>` (and guards METRICS_PORT too).
+    # WORKER_METRICS_PORT: the worker's, with what the database counts (app_private.metrics()).
+    metrics_port: int = config("METRICS_PORT", cast=int, default=0)
+    metrics_host: str = config("METRICS_HOST", default="127.0.0.1")
+    metrics_token: str = config("METRICS_TOKEN", default="")
+    worker_metrics_port: int = config("WORKER_METRICS_PORT", cast=int, default=0)
     # The in-process cache of public catalog reads (api/cache.py), invalidated by PostgreSQL's NOTIFY:
     # at most this many bytes of answers per process (0: off), each kept at most CACHE_TTL_SECONDS.
     cache_max_bytes: int = config("CACHE_MAX_BYTES", cast=int, default=64 * 1024 * 1024)
@@ -162,6 +170,11 @@ class Settings:
                 ipaddress.ip_network(network, strict=False)
             except ValueError as exc:
                 raise ValueError(f"ICAL_ALLOW_PRIVATE: {network!r} is not an address or network") from exc
+
+    @property
+    def metrics(self) -> bool:
+        """Whether this API serves metrics (on METRICS_PORT, or /metrics behind METRICS_TOKEN)."""
+        return bool(self.metrics_port or self.metrics_token)
 
     def base_url(self) -> str:
         """The API's public address without a trailing slash: PUBLIC_URL, else `make run`'s."""

@@ -47,7 +47,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import auth, calendars, db, events, images, oauth, payments, storage
+from api import auth, calendars, db, events, images, metrics, oauth, payments, storage
 from api.auth import sign_outcome
 from api.errors import Problem, from_database
 from api.settings import Settings
@@ -89,6 +89,8 @@ def tokens_response(cfg: Settings, outcome: bytes) -> Response:
     """Turn a sign-in outcome from SQL into the token pair (or the problem it names)."""
     result = orjson.loads(outcome)
     if not result.get("ok"):
+        if result["status"] == 429:
+            metrics.refused("sign_in")
         headers = {"Retry-After": str(result["retry_after"])} if result.get("retry_after") else None
         raise Problem(int(result["status"]), result["detail"], result.get("errors"), headers)
     access = sign_outcome(cfg, result)
@@ -345,6 +347,7 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
     try:
         queue = await broker.subscribe(claims["sub"], cfg.streams_per_user, cfg.streams_max)
     except events.StreamsFull as full:
+        metrics.refused("streams")
         detail = (
             f"You have {full.limit} live notification streams open, the most allowed; close one first."
             if full.per_user

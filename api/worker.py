@@ -36,7 +36,9 @@ which the analyst could otherwise lift for itself. Any number
 of workers may run: procrastinate hands each job to one of them, and jobs that touch the same
 payment (lock `payment:<id>`) run one at a time.
 
-It connects as the owner (DATABASE_URL).
+It connects as the owner (DATABASE_URL). With WORKER_METRICS_PORT it also serves, on
+METRICS_HOST, the series the database counts (app_private.metrics(): the job queue, dead letters,
+webhook events, payouts, replication), queried at each scrape (api/metrics.py).
 
 The tasks are plain functions of this module; `make_app` is the table that gives them to
 procrastinate under the names app_private.defer uses (the name's prefix is the queue). A
@@ -74,7 +76,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import calendars, images, payments, rates, storage
+from api import calendars, images, metrics, payments, rates, storage
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -658,6 +660,9 @@ def main() -> None:
     if args.once:
         asyncio.run(run_until_idle(app))
         return
+
+    if metrics.serve_worker(settings):  # WORKER_METRICS_PORT: what the database counts (api/metrics.py)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.worker_metrics_port)
 
     async def forever() -> None:
         watcher = asyncio.create_task(watch_analyst(settings.database_url), name="analyst-limits")

@@ -452,10 +452,11 @@ begin
   if p_provider is null or not (p_provider = any (enum_range(null::app.payment_provider)::text[])) then
     perform app.fail(400, 'Unknown provider.', 'provider');
   end if;
-  insert into app_private.webhook_events (provider, event_id, type, kind, object_id)
+  -- A redelivery only counts itself (deliveries, read by app_private.metrics()).
+  insert into app_private.webhook_events as e (provider, event_id, type, kind, object_id)
   values (p_provider::app.payment_provider, p_event_id, p_type, p_kind, p_object_id)
-  on conflict (provider, event_id) do nothing;
-  v_new := found;
+  on conflict (provider, event_id) do update set deliveries = e.deliveries + 1
+  returning e.deliveries = 1 into v_new;
   if v_new and p_kind is not null and p_object_id is not null then
     perform app_private.defer('payments.apply_event',
                               jsonb_build_object('provider', p_provider, 'event_id', p_event_id),
@@ -465,7 +466,7 @@ begin
 end
 $$;
 comment on function api.webhook_receive(text, text, text, text, text) is
-  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only. Security definer: it records the event in app_private.webhook_events and defers its processing (app_private.defer), which the API process (api_internal) may not reach.';
+  'Record a provider event whose signature the API verified, once: a redelivery changes nothing but the event''s count of deliveries. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only. Security definer: it records the event in app_private.webhook_events and defers its processing (app_private.defer), which the API process (api_internal) may not reach.';
 
 create function app_private.payment_apply(p_provider text, p_provider_payment_id text, p_status text,
                                           p_amount_minor bigint, p_currency text, p_reason text default null)
