@@ -121,11 +121,6 @@ begin
           'pending', count(*) filter (where o.status in ('pending', 'scheduled', 'processing')),
           'failed', count(*) filter (where o.status = 'failed')) from app.payouts o),
     'dead_letters', (select count(*) from app.notifications n where n.email_state = 'dead'),
-    'exchange_rates', (select jsonb_build_object('source', f.source, 'attempted_at', f.attempted_at,
-                                                 'succeeded_at', f.succeeded_at, 'feed_date', f.feed_date, 'base', f.base,
-                                                 'rates', f.rates, 'skipped', f.skipped, 'error', f.error,
-                                                 'failed_at', f.failed_at)
-                         from app_private.rate_feed f),
     'reported_messages', (select count(*) from app.message_reports),
     'hidden_reviews', (select count(*) from app.reviews r where r.hidden_at is not null),
     'bookings_per_day', (select jsonb_agg(jsonb_build_object('day', d.day::date, 'n', coalesce(b.n, 0)) order by d.day)
@@ -341,6 +336,10 @@ begin
               'rows', s.rows) order by %1$s desc), '[]')
          from (select * from %2$I.pg_stat_statements s
                 where s.dbid = (select oid from pg_database where datname = current_database())
+                  -- Only statements PostgreSQL normalises (constants become $n). A utility
+                  -- statement keeps its literals (ALTER ROLE ... PASSWORD '...'): never shown.
+                  and s.query ~* '^\s*(select|insert|update|delete|with|values|table)\M'
+                  and s.query !~* 'password|secret|token' 
                 order by %1$s desc limit %3$s) s$q$,
     case p_order when 'mean' then 's.mean_exec_time' else 's.total_exec_time' end, v_schema, p_limit)
     into v_result;
@@ -350,7 +349,7 @@ exception when object_not_in_prerequisite_state then
 end
 $$;
 comment on function app_private.top_statements(text, int) is
-  'The database''s statements with the most total (p_order total) or mean (mean) execution time, from pg_stat_statements: query text (normalised, parameters as $n), calls, total_ms, mean_ms, rows. Null when pg_stat_statements is not installed and preloaded. Query texts of other roles need pg_read_all_stats (docs/operations.md).';
+  'The database''s statements with the most total (p_order total) or mean (mean) execution time, from pg_stat_statements: query text (normalised, parameters as $n), calls, total_ms, mean_ms, rows. Only statements PostgreSQL normalises (select, insert, update, delete, with, values, table) and none mentioning a password, secret or token: a utility statement keeps its literals (ALTER ROLE ... PASSWORD). Null when pg_stat_statements is not installed and preloaded. Query texts of other roles need pg_read_all_stats (docs/operations.md).';
 
 create function api.admin_system() returns jsonb
 language sql stable security definer
