@@ -103,7 +103,8 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 TX = """\\startpipeline
 select app.rate_take(null, null), set_config('role', :role, true), \
 set_config('request.jwt.claims', '', true), set_config('nexus.media_url', '/media/', true), \
-set_config('statement_timeout', '3s', true), set_config('transaction_read_only', :ro, true);
+set_config('statement_timeout', '3s', true), set_config('transaction_read_only', :ro, true), \
+set_config('nexus.request_id', '0123456789abcdef0123456789abcdef', true);
 {call};
 \\endpipeline
 """
@@ -114,7 +115,8 @@ TX_SIGNED = """\\set k random(1, {n})
 \\startpipeline
 select app.rate_take(null, null), set_config('role', 'guest', true), \
 set_config('request.jwt.claims', (array[{claims}])[:k], true), set_config('nexus.media_url', '/media/', true), \
-set_config('statement_timeout', '5s', true), set_config('transaction_read_only', 'on', true);
+set_config('statement_timeout', '5s', true), set_config('transaction_read_only', 'on', true), \
+set_config('nexus.request_id', '0123456789abcdef0123456789abcdef', true);
 select app.check_session();
 {call};
 \\endpipeline
