@@ -75,12 +75,14 @@ def setup(settings: Settings, service: str, exporter: Any = None) -> bool:
     global ON, _otel, _tracer, _provider
     if ON and exporter is None:
         return True
-    if exporter is None and (not settings.otel_endpoint or _env("OTEL_SDK_DISABLED").lower() == "true"):
+    if exporter is None and not settings.otel_endpoint:
         return False
     # The SDK reads its settings from the environment; let `.env` hold them too, as every other setting.
     for key, value in config.file_values.items():
         if key.startswith("OTEL_"):
             os.environ.setdefault(key, value)
+    if exporter is None and _env("OTEL_SDK_DISABLED").lower() == "true":
+        return False
 
     from types import SimpleNamespace
 
