@@ -1,23 +1,28 @@
-"""What tracing costs a request: the ASGI app driven directly (no HTTP, no client), traces off and on.
+"""What tracing costs a request: the ASGI app called directly (no HTTP, no client), traces off and on.
 
-    python -m bench.tracing_cost [--seconds 3] [--rounds 4] [--baseline DIR]
+    python -m bench.tracing_cost [--seconds 20] [--block 40]     (make bench-tracing)
 
 It starts a throwaway PostgreSQL (testing.postgresql, as the test suite does), migrates it, loads
-200 listings, and then runs, in interleaved slices (off, on, down, down, on, off, ...: a drift in
-the machine's load weighs on each alike), a subprocess per slice that builds the app and calls it
-in a loop for --seconds after a warm-up, on two requests: a listing's detail and the seed search
-(`?category=electronics&ordering=-price&search=laptop`), anonymous, cache off, no access log,
-rate limits off. Modes:
+200 listings, and measures two requests, anonymous, cache off, no access log, rate limits off: a
+listing's detail and the seed search (`?category=electronics&ordering=-price&search=laptop`).
 
-  off   OTEL_EXPORTER_OTLP_ENDPOINT unset: the default.
-  on    set, to an OTLP/HTTP receiver on loopback (a thread of this process answering 200): every
-        request's spans (server + SQL) are made, batched and sent, in the same process.
-  down  set, to a loopback port nobody listens on: spans are made and dropped.
-  1in10 on, sampling one trace in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio, _ARG=0.1).
-  base  (--baseline DIR) `off` run from another checkout, e.g. main before the request id went into
-        each transaction: `git worktree add /tmp/base main` or `git archive main | tar -x -C DIR`.
+Each variant is measured against `off` in one process, in alternating blocks of --block requests
+(off, X, X, off, ...) for --seconds: both see the same machine, whatever else it is running. Two
+apps share the process and the event loop, one built with tracing off (no middleware), one with
+it on; `tracing.ON`, which the hot path reads, is set before each block. Variants:
 
-It prints µs per request (mean of the slices' means, and the slices' median) and the ratios to off.
+  on     OTEL_EXPORTER_OTLP_ENDPOINT set, to an OTLP/HTTP receiver on loopback (a thread of the
+         driver answering 200): every request's spans (server + SQL) made, batched, encoded, sent.
+  1in10  the same, sampling one trace in ten (OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1).
+  down   the endpoint is a loopback port nobody listens on: spans made, then dropped.
+  rid    tracing off, against `off` with the request id's set_config in each request's statement
+         replaced by a bare parameter (as before it was there): what carrying the request id into the
+         transaction costs (always on: the jobs' log lines name their request).
+
+Per request it reports the wall time (the database's included) and the CPU of the API's thread
+(`thread_time`); for a tracing variant, the CPU of the exporter's thread too, spread over the
+variant's requests (the process's CPU less the main thread's). The figures are µs; "x" is the
+variant's total over off's.
 """
 
 from __future__ import annotations
@@ -27,84 +32,45 @@ import asyncio
 import http.server
 import json
 import os
-import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DETAIL = "/api/products/{id}/"
-SEARCH = "/api/products/"
 SEARCH_QUERY = b"category=electronics&ordering=-price&search=laptop"
+VARIANTS = ("on", "1in10", "down", "rid")
 
 
-# --- one slice (a subprocess) -------------------------------------------------------------------
+# --- one variant against off (a subprocess) -----------------------------------------------------
 
 
-async def _drive(app: Any, path: str, query: bytes, seconds: float, warmup: float) -> tuple[int, float, float]:
-    """Call the app with one GET in a loop for `seconds` after `warmup`: (requests, wall µs per request,
-    CPU µs per request). The CPU is the whole process's: the span exporter's thread's included, its
-    queue flushed before the clock stops."""
-    sent: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            sent.append(message["status"])
-
-    def scope() -> dict[str, Any]:
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query,
-            "root_path": "",
-            "headers": [(b"host", b"bench")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-            "app": app,
-        }
-
-    end = time.perf_counter() + warmup
-    while time.perf_counter() < end:
-        await app(scope(), receive, send)
-    try:
-        from api.tracing import force_flush
-    except ImportError:  # --baseline: a checkout from before tracing
-
-        def force_flush() -> None:
-            pass
-
-    force_flush()
-    sent.clear()
-    count = 0
-    cpu = time.process_time()
-    started = time.perf_counter()
-    end = started + seconds
-    while time.perf_counter() < end:
-        await app(scope(), receive, send)
-        count += 1
-    elapsed = time.perf_counter() - started  # a flush's wait for an endpoint that does not answer is no request's
-    force_flush()
-    cpu = time.process_time() - cpu
-    assert set(sent) == {200}, set(sent)
-    return count, elapsed / count * 1e6, cpu / count * 1e6
+def _scope(app: Any, path: str, query: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "app": app,
+    }
 
 
-def run_slice(args: argparse.Namespace) -> None:
+def run_variant(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
+    from api import db, tracing
     from api.app import create_app
     from api.settings import Settings
 
@@ -118,33 +84,68 @@ def run_slice(args: argparse.Namespace) -> None:
         pool_min=2,
         pool_max=2,
     )
-    if args.mode in ("on", "down", "1in10"):
-        cfg = replace(cfg, otel_endpoint=args.endpoint)
-    app = create_app(cfg)
+    off_app = create_app(cfg)  # tracing off: no middleware
+    traced = args.variant in ("on", "1in10", "down")
+    x_app = create_app(replace(cfg, otel_endpoint=args.endpoint) if traced else cfg)
+    contexts = {False: db.CONTEXT, True: db.CONTEXT}
+    if args.variant == "rid":  # off: without it
+        contexts[False] = db.CONTEXT.replace("set_config('nexus.request_id', %s, true)", "%s")
+    statuses: set[int] = set()
 
-    async def main() -> dict[str, Any]:
-        async with app.router.lifespan_context(app):
-            detail = await _drive(app, DETAIL.format(id=args.listing), b"", args.seconds, args.warmup)
-            search = await _drive(app, SEARCH, SEARCH_QUERY, args.seconds, args.warmup)
-        return {
-            "detail": detail[1],
-            "search": search[1],
-            "detail_cpu": detail[2],
-            "search_cpu": search[2],
-            "requests": detail[0] + search[0],
-        }
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    requests = {"detail": (f"/api/products/{args.listing}/", b""), "search": ("/api/products/", SEARCH_QUERY)}
+    # (variant?, request kind) -> [requests, wall s, main thread CPU s]
+    totals: dict[tuple[bool, str], list[float]] = {(x, k): [0, 0.0, 0.0] for x in (False, True) for k in requests}
+
+    async def block(x: bool, kind: str, n: int) -> None:
+        app = x_app if x else off_app
+        tracing.ON = traced and x
+        db.CONTEXT = contexts[x]
+        path, query = requests[kind]
+        cpu, wall = time.thread_time(), time.perf_counter()
+        for _ in range(n):
+            await app(_scope(app, path, query), receive, send)
+        total = totals[(x, kind)]
+        total[0] += n
+        total[1] += time.perf_counter() - wall
+        total[2] += time.thread_time() - cpu
+
+    async def main() -> None:
+        async with off_app.router.lifespan_context(off_app), x_app.router.lifespan_context(x_app):
+            for x in (False, True):  # warm both (pools, prepared statements, caches)
+                for kind in requests:
+                    await block(x, kind, args.block)
+            for key in totals:
+                totals[key] = [0, 0.0, 0.0]
+            tracing.force_flush()
+            process, main_thread = time.process_time(), time.thread_time()
+            end = time.perf_counter() + args.seconds
+            i = 0
+            while time.perf_counter() < end:
+                x = i % 4 in (1, 2)  # off, x, x, off: a drift weighs on both alike
+                for kind in requests:
+                    await block(x, kind, args.block)
+                i += 1
+            tracing.force_flush()  # the exporter's work for these requests, done before the clock stops
+            background = (time.process_time() - process) - (time.thread_time() - main_thread)
+            totals_out = {f"{'x' if x else 'off'}:{k}": v for (x, k), v in totals.items()}
+            print("VARIANT " + json.dumps({"totals": totals_out, "background": background}), flush=True)
 
     try:
         import uvloop
 
-        result = uvloop.run(main())
+        uvloop.run(main())
     except ImportError:
-        result = asyncio.run(main())
-    if args.mode in ("on", "down", "1in10"):
-        from api import tracing
-
-        tracing.shutdown()  # sends what is queued (on), gives up at once (down)
-    print("SLICE " + json.dumps(result), flush=True)
+        asyncio.run(main())
+    tracing.ON = traced
+    tracing.shutdown()
+    assert statuses == {200}, statuses
 
 
 # --- the driver ---------------------------------------------------------------------------------
@@ -198,27 +199,45 @@ def load(owner_url: str) -> str:
                  from generate_series(1, 200) i""",
             (host, electronics, other),
         )
+        conn.execute("analyze")
         (listing,) = conn.execute("select id from app.products order by name limit 1").fetchone()  # type: ignore[misc]
     return str(listing)
 
 
+def report(variant: str, measured: dict[str, Any]) -> list[str]:
+    totals, background = measured["totals"], measured["background"]
+    x_requests = sum(v[0] for k, v in totals.items() if k.startswith("x:"))
+    rows = []
+    for kind in ("detail", "search"):
+        n0, wall0, cpu0 = totals[f"off:{kind}"]
+        n1, wall1, cpu1 = totals[f"x:{kind}"]
+        exporter = max(0.0, background / x_requests) if variant != "rid" else 0.0
+        off_wall, off_cpu = wall0 / n0 * 1e6, cpu0 / n0 * 1e6
+        x_wall, x_cpu = wall1 / n1 * 1e6, cpu1 / n1 * 1e6 + exporter * 1e6
+        rows.append(
+            f"| {variant} | {kind} | {int(n0)} / {int(n1)} | {off_wall:,.0f} | {x_wall:,.0f} | {x_wall / off_wall:.3f}"
+            f" | {off_cpu:,.0f} | {x_cpu:,.0f} (exporter {exporter * 1e6:,.0f}) | {x_cpu / off_cpu:.3f}"
+            f" | {x_cpu - off_cpu:+,.0f} |"
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_cost", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per request kind and slice")
-    parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--rounds", type=int, default=4, help="each mode runs 2 x rounds slices")
-    parser.add_argument("--baseline", type=Path, help="another checkout to run `off` from (mode base)")
-    parser.add_argument("--slice", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", default="off", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per variant")
+    parser.add_argument("--block", type=int, default=40, help="requests of one kind per block")
+    parser.add_argument("--only", default=",".join(VARIANTS), help="variants, comma separated")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--owner-url", help=argparse.SUPPRESS)
     parser.add_argument("--app-url", help=argparse.SUPPRESS)
     parser.add_argument("--listing", help=argparse.SUPPRESS)
-    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.slice:
-        run_slice(args)
+    if args.variant:
+        run_variant(args)
         return
 
+    import psycopg
     import testing.postgresql
 
     from api.migrate import migrate
@@ -230,9 +249,8 @@ def main() -> None:
     )
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    rows = []
     try:
-        import psycopg
-
         with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute("create role nexus login createrole")
             conn.execute("create database nexus owner nexus")
@@ -240,51 +258,33 @@ def main() -> None:
         owner_url = f"postgresql://nexus@127.0.0.1:{port}/nexus"
         migrate(owner_url)
         listing = load(owner_url)
-        app_url = f"postgresql://authenticator@127.0.0.1:{port}/nexus"
-        modes = ["off", "on", "1in10", "down"] + (["base"] if args.baseline else [])
         receiving = f"http://127.0.0.1:{receiver.server_address[1]}"
-        endpoints = {"on": receiving, "1in10": receiving, "down": f"http://127.0.0.1:{free_port()}"}
-        results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
-        order = []
-        for r in range(args.rounds):
-            order += modes if r % 2 == 0 else list(reversed(modes))
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        for n, mode in enumerate(order, 1):
-            cwd = args.baseline if mode == "base" else ROOT
-            if mode == "base":
-                shutil.copy(__file__, Path(cwd) / "bench" / "tracing_cost.py")
-            cmd = [sys.executable, "-m", "bench.tracing_cost", "--slice", "--mode", mode]
-            cmd += ["--owner-url", owner_url, "--app-url", app_url, "--listing", listing]
-            cmd += ["--seconds", str(args.seconds), "--warmup", str(args.warmup)]
-            cmd += ["--endpoint", endpoints.get(mode, "")]
+        for variant in args.only.split(","):
             extra = {
                 "1in10": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
-                # Each batch gives up after 2 s instead of 10: the slice's flushes wait less (no request does).
-                "down": {"OTEL_EXPORTER_OTLP_TIMEOUT": "2"},
-            }.get(mode, {})
-            out = subprocess.run(cmd, cwd=cwd, env={**env, **extra}, capture_output=True, text=True, timeout=300)
-            line = next((x for x in out.stdout.splitlines() if x.startswith("SLICE ")), None)
-            if line is None:
-                raise SystemExit(f"slice {mode} failed:\n{out.stdout}\n{out.stderr}")
-            results[mode].append(json.loads(line[6:]))
-            print(f"  slice {n:2}/{len(order)} {mode:5} {line[6:]}", file=sys.stderr, flush=True)
+                "down": {"OTEL_EXPORTER_OTLP_TIMEOUT": "2"},  # each batch gives up after 2 s (no request waits)
+            }.get(variant, {})
+            cmd = [sys.executable, "-m", "bench.tracing_cost", "--variant", variant, "--listing", listing]
+            cmd += ["--owner-url", owner_url, "--app-url", f"postgresql://authenticator@127.0.0.1:{port}/nexus"]
+            cmd += ["--seconds", str(args.seconds), "--block", str(args.block)]
+            cmd += ["--endpoint", f"http://127.0.0.1:{free_port()}" if variant == "down" else receiving]
+            print(f"  {variant} against off, {args.seconds:g} s ...", file=sys.stderr, flush=True)
+            out = subprocess.run(cmd, cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=600)
+            line = next((x for x in out.stdout.splitlines() if x.startswith("VARIANT ")), None)
+            if line is None or out.returncode:
+                raise SystemExit(f"variant {variant} failed:\n{out.stdout}\n{out.stderr}")
+            rows += report(variant, json.loads(line[8:]))
     finally:
         receiver.shutdown()
         server.stop()
 
-    kinds = ("detail", "search", "detail_cpu", "search_cpu")
-    print(f"\nµs per request through the ASGI app ({args.rounds * 2} slices per mode of {args.seconds:g} s each;")
-    print("wall: the request's whole time, database included; cpu: this process's CPU, the exporter's thread included)")
-    print(f"{'mode':6} " + " ".join(f"{k + ' mean':>16} {'median':>8} {'vs off':>7}" for k in kinds))
-    off = {k: statistics.fmean(s[k] for s in results["off"]) for k in kinds}
-    for mode in modes:
-        cells = []
-        for k in kinds:
-            values = [s[k] for s in results[mode]]
-            mean = statistics.fmean(values)
-            cells += [f"{mean:16.1f}", f"{statistics.median(values):8.1f}", f"{mean / off[k]:7.3f}"]
-        print(f"{mode:6} " + " ".join(cells))
-    print(f"OTLP batches the receiver took: {Receiver.batches}")
+    print(f"\nµs per request through the ASGI app, each variant against off in alternating blocks of {args.block}")
+    print("(wall: the whole request, database included; cpu: the API thread's, plus the exporter thread's share)\n")
+    print("| variant | request | requests off / variant | wall off | wall | x | cpu off | cpu | x | cpu added |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\nOTLP batches the receiver took: {Receiver.batches}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,13 @@ requests nothing and is said once."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,6 +25,8 @@ from tests.fix_data import new_listing
 from tests.fix_users import User
 from tests.loopback import Server
 from tests.otlp_receiver import OtlpReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -81,3 +87,19 @@ def test_an_endpoint_that_does_not_answer_costs_requests_nothing_and_is_said_onc
         )
     ]
     assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
+
+
+def test_off_nothing_of_opentelemetry_is_loaded_and_no_middleware_is_added() -> None:
+    program = (
+        "import sys; from api.app import create_app; from api.settings import settings; import api.worker;"
+        " app = create_app(settings); print([m.cls.__name__ for m in app.user_middleware]);"
+        " print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+    r = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    middleware, loaded = r.stdout.splitlines()
+    assert r.returncode == 0, r.stderr
+    assert "Requests" not in middleware and "RequestContext" in middleware
+    assert loaded == "[]"
