@@ -17,7 +17,7 @@ OTEL_BSP_*; also from `.env`). The spans:
 - `gateway` and `span`: a CLIENT span per provider operation (`stripe create`, `paypal capture`,
   api/payments.py), per PayPal HTTP request (api/paypal.py) and per SMTP send (api/worker.py). An
   exception gives its type, never its text.
-- `job`: a CONSUMER span per job the worker runs, a child of the request that deferred it. The
+- `job`: a CONSUMER span per job the worker runs, a child of the SQL call that deferred it. The
   request's transaction carries its traceparent and request id as settings (nexus.traceparent,
   nexus.request_id, api/db.py CONTEXT) and app_private.defer copies them into the job's args as
   `_origin` (sql/functions/00_core.sql); `job` takes `_origin` back out before the task runs. The
@@ -29,8 +29,9 @@ kept as a span link, and the request starts a trace of its own: a client must no
 ids (collisions, a trace polluted by strangers) nor, with a parent-based sampler, force sampling
 on every request it sends.
 
-An endpoint that does not answer costs requests nothing (spans queue, bounded, and are dropped when
-the queue is full); it is said once, by one warning, and once more when it answers again.
+An endpoint that does not answer costs requests no more than one that does (no request waits for it:
+spans queue, bounded, and are dropped when the queue is full); it is said once, by one warning, and
+once more when it answers again.
 """
 
 from __future__ import annotations
