@@ -16,13 +16,16 @@ include .env
 export
 endif
 
-.PHONY: help install install-dev postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
+.PHONY: help install install-dev postgres db migrate demo run serve stop backup backups restore test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make serve        serve only (production: WORKERS=n, defaults to the cores; refuses development defaults)"
 	@echo "make test         install and run the test suite (its own PostgreSQL clusters)"
 	@echo "make stop         stop the local PostgreSQL cluster"
+	@echo "make backup       a base backup of the local cluster now (its WAL is archived all along; TYPE=incr|diff)"
+	@echo "make backups      the local cluster's backups, and the moments make restore can reach"
+	@echo "make restore TIME='2026-12-06 21:30:00+00'   the local cluster as it was then (TIME=latest: all archived)"
 	@echo "make migrate      apply migrations (functions and policies are re-created every time)"
 	@echo "make psql|pgcli   a shell on the database as the owner (the DBA's door)"
 	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
@@ -49,14 +52,18 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed postgres
 install-dev: $(VENV)/.installed-dev postgres
 
-# The PostgreSQL 15 server binaries (and contrib: pgcrypto, btree_gist, pg_trgm).
+# The PostgreSQL 15 server binaries (and contrib: pgcrypto, btree_gist, pg_trgm, pg_stat_statements),
+# and pgBackRest, which archives the local cluster's WAL and backs it up (without it: no backups).
 postgres:
-	@if [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ]; then \
+	@if [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ] \
+	    || { [ -z "$(DATABASE_URL)" ] && [ ! -x /usr/bin/pgbackrest ]; }; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing PostgreSQL 15 server and contrib with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null; \
+	    echo "installing PostgreSQL 15 server, contrib and pgBackRest with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib pgbackrest >/dev/null; \
+	  elif [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ]; then \
+	    echo "PostgreSQL 15 server binaries are missing. Run: sudo apt-get install -y postgresql postgresql-contrib pgbackrest"; exit 1; \
 	  else \
-	    echo "PostgreSQL 15 server binaries are missing. Run: sudo apt-get install -y postgresql postgresql-contrib"; exit 1; \
+	    echo "pgBackRest is missing: the local cluster archives no WAL and has no backups (sudo apt-get install -y pgbackrest)"; \
 	  fi; \
 	fi
 
@@ -64,8 +71,10 @@ postgres:
 db: install
 	@if [ -z "$(DATABASE_URL)" ]; then scripts/pg-local start; fi
 
+# After migrating, the superuser's part of the local cluster (pg_stat_statements in schema extensions).
 migrate: db
 	$(PY) -m api.migrate
+	@if [ -z "$(DATABASE_URL)" ]; then scripts/pg-local setup; fi
 
 demo: migrate
 	$(PY) -m api.demo
@@ -87,10 +96,28 @@ serve:
 stop:
 	@scripts/pg-local stop
 
+# Backups of the local cluster with pgBackRest (scripts/pg-backup; docs/operations.md). A server that
+# DATABASE_URL names is backed up by whoever runs it (a provider's point-in-time recovery).
+local-cluster-only = @if [ -n "$(DATABASE_URL)" ]; then \
+	  echo "DATABASE_URL names another server: back it up where it runs (docs/operations.md, Backups and restore)"; exit 2; fi
+backup:
+	$(local-cluster-only)
+	@scripts/pg-backup backup $(TYPE)
+
+backups:
+	$(local-cluster-only)
+	@scripts/pg-backup info
+
+restore:
+	$(local-cluster-only)
+	@test -n "$(TIME)" || { echo "usage: make restore TIME='2026-12-06 21:30:00+00' (or TIME=latest); make backups lists the backups"; exit 2; }
+	@scripts/pg-backup restore "$(TIME)"
+
 # What some tests drive, from Debian: Chromium (tests/browser), HAProxy (tests/api/test_scale_out.py),
-# PgBouncer (make test-pgbouncer), Prometheus and promtool (tests/test_prometheus.py). Without them
-# those tests are skipped, saying why. A tool whose package is named otherwise: path:package.
-TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer /usr/bin/prometheus /usr/bin/promtool:prometheus
+# PgBouncer (make test-pgbouncer), Prometheus and promtool (tests/test_prometheus.py), pgBackRest
+# (tests/test_backup.py). Without them those tests are skipped, saying why. A tool whose package is
+# named otherwise: path:package.
+TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer /usr/bin/prometheus /usr/bin/promtool:prometheus /usr/bin/pgbackrest
 test-tools:
 	@missing=""; for t in $(TEST_TOOLS); do \
 	  path=$${t%%:*}; package=$${t##*:}; package=$${package##*/}; \

@@ -21,6 +21,7 @@ import httpx2
 import psycopg
 import pytest
 
+from tests.fix_db import PRELOAD, superuser_setup
 from tests.loopback import Served
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def demo() -> Iterator[str]:
     server = testing.postgresql.Postgresql(
         initdb=str(ROOT / "scripts" / "initdb"),
         postgres=str(ROOT / "scripts" / "postgres"),
-        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c fsync=off",
+        postgres_args=f"-h 127.0.0.1 -F -c logging_collector=off -c fsync=off {PRELOAD}",
     )
     try:
         with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -69,6 +70,7 @@ def demo() -> Iterator[str]:
             conn.execute("create database nexus owner nexus")
         url = f"postgresql://nexus@127.0.0.1:{server.settings['port']}/nexus"
         migrate(url)
+        superuser_setup(server.url())
         loaded = subprocess.run(
             [sys.executable, "-m", "api.demo"],
             cwd=ROOT,

@@ -109,6 +109,14 @@ as $$
       (select jsonb_agg(app_private.sample_json(jsonb_build_object('replica', coalesce(nullif(r.application_name, ''), host(r.client_addr), r.pid::text)),
                                                   pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)))
          from pg_stat_replication r where r.replay_lsn is not null and not pg_is_in_recovery())),
+    -- The exchange-rate feed (rates.fetch, app_private.rate_feed).
+    app_private.metric_json('nexus_exchange_rates_age_seconds', 'gauge',
+      'Seconds since the exchange-rate feed last gave rates that were recorded (absent until it first has).',
+      (select jsonb_agg(app_private.sample_json('{}', extract(epoch from now() - f.succeeded_at)))
+         from app_private.rate_feed f where f.succeeded_at is not null)),
+    app_private.metric_json('nexus_exchange_rates_failing', 'gauge',
+      '1 when the exchange-rate feed''s last attempt recorded nothing (its error is on the admin System page), else 0.',
+      (select jsonb_agg(app_private.sample_json('{}', (f.error is not null)::int)) from app_private.rate_feed f)),
     -- The database itself.
     app_private.metric_json('nexus_database_size_bytes', 'gauge',
       'The database''s size on disk.',
@@ -121,4 +129,4 @@ as $$
   )
 $$;
 comment on function app_private.metrics() is
-  'The series the database contributes to the operator''s Prometheus, as a JSON array of app_private.metric families: the job queue per task (depth, oldest due job''s age), dead-lettered emails, webhook events received, duplicated and failed per provider, payouts pending, scheduled and failed, standbys and their lag, the database''s size and connections. Read at each scrape of the worker''s metrics endpoint (WORKER_METRICS_PORT, api/metrics.py). Owner only.';
+  'The series the database contributes to the operator''s Prometheus, as a JSON array of app_private.metric families: the job queue per task (depth, oldest due job''s age), dead-lettered emails, webhook events received, duplicated and failed per provider, payouts pending, scheduled and failed, the exchange-rate feed''s age and failure, standbys and their lag, the database''s size and connections. Read at each scrape of the worker''s metrics endpoint (WORKER_METRICS_PORT, api/metrics.py). Owner only.';

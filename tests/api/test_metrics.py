@@ -242,6 +242,8 @@ DATABASE_SERIES = {
     "nexus_webhook_events_duplicated",
     "nexus_webhook_events_failed",
     "nexus_payouts",
+    "nexus_exchange_rates_age_seconds",
+    "nexus_exchange_rates_failing",
     "nexus_replicas",
     "nexus_replica_lag_seconds",
     "nexus_replica_lag_bytes",
@@ -351,6 +353,7 @@ def test_the_worker_endpoint_serves_the_database_series_behind_the_token(setting
         "nexus_job_oldest_age_seconds",
         "nexus_replica_lag_seconds",
         "nexus_replica_lag_bytes",
+        "nexus_exchange_rates_age_seconds",  # none until the feed first gave rates
     }
     assert DATABASE_SERIES - per_task_or_replica <= {re.sub("_total$", "", name) for name, _ in samples}
     assert metrics.serve_worker(replace(settings, worker_metrics_port=0)) is None  # off unless set
