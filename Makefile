@@ -35,6 +35,7 @@ help:
 	@echo "make postman      the running API's OpenAPI document as a Postman collection (OPENAPI_URL= for another API)"
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
+	@echo "make bench-tracing   what tracing costs a request, off and on, through the app (a throwaway PostgreSQL, ~3 min)"
 
 # What running needs (make run, serve, migrate); the test and developer tools come on top,
 # only for the targets that use them (test, check, bench, pgcli).
@@ -216,3 +217,9 @@ bench: install-dev
 	fi
 	$(PY) -m bench.data
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Traces off, on (to an OTLP receiver on loopback), 1 in 10, and to an endpoint that does not answer:
+# µs per request through the ASGI app, interleaved (bench/tracing_cost.py; docs/operations.md).
+.PHONY: bench-tracing
+bench-tracing: install-dev
+	$(PY) -m bench.tracing_cost $(BENCH_ARGS)

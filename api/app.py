@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import admin, auth, db, events, metrics, openapi, ratelimit, specials, storage
+from api import admin, auth, db, events, logs, metrics, openapi, ratelimit, specials, storage, tracing
 from api.cache import CatalogCache
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
@@ -176,6 +176,7 @@ async def run(
             list(args.values()),
             read_only=route.method == "GET",
             rate=None if admitted else key,
+            name=route.function,
         )
     except psycopg.Error as exc:
         if admitted and leases is not None and key is not None:
@@ -385,6 +386,7 @@ class RequestContext:
         incoming = raw_id.decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         scope["request_id"] = rid
+        request_id = logs.REQUEST_ID.set(rid)  # every log line of this request, and its transaction (api/db.py)
         started = time.perf_counter()
         status = 500
         responded = False
@@ -443,17 +445,18 @@ class RequestContext:
                 task.uncancel()  # the app swallowed the cancellation
             if self.access_log and log.isEnabledFor(logging.INFO):
                 line = {
-                    "request_id": rid,
                     "method": scope["method"],
-                    "path": loggable_path(scope["path"]),
+                    "path": loggable_path(scope["path"]),  # never the query string: an access token may ride there
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 }
                 if cut and status != cut:
                     line["cut"] = cut  # the response had started: the connection was closed instead
-                log.info(orjson.dumps(line).decode())
+                # One JSON line (api/logs.py): these keys beside time, level, request_id, trace_id.
+                log.info("%s %s %d", scope["method"], line["path"], status, extra={"fields": line})
             if status >= 500:
                 record_server_error(scope, rid, status)
+            logs.REQUEST_ID.reset(request_id)
 
     async def cut_short(
         self, scope: Scope, receive: Receive, send: Send, status: int, rid: str, cross_origin: bool
@@ -625,9 +628,16 @@ def create_app(cfg: Settings | None = None) -> Starlette:
     ]
     # Long-lived by design (heartbeats, ends with the access token): no total deadline.
     untimed = frozenset(p for r in ROUTES if r.special is specials.stream for p in (r.path, r.path.rstrip("/")))
+    tracing.setup(cfg, "nexus-api")  # only with OTEL_EXPORTER_OTLP_ENDPOINT: else nothing of it is imported
     app = Starlette(
         routes=routes,
         middleware=[
+            # A span per request (api/tracing.py), outermost: it sees the peer that connected.
+            *(
+                [Middleware(tracing.Requests, trusted_proxies=cfg.trusted_proxies, shown_path=loggable_path)]
+                if tracing.ON
+                else []
+            ),
             # The client's address and scheme as a trusted proxy reports them (the rightmost
             # X-Forwarded-For hop that is not a trusted proxy; X-Forwarded-Proto), from no one else:
             # rate limits, sign-in throttling, HSTS and Secure cookies read them from the scope.

@@ -46,7 +46,7 @@ from types import ModuleType
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
 
-from api import metrics
+from api import logs, metrics
 from api.settings import DEV_JWT_KEY, Settings, settings
 
 log = logging.getLogger("uvicorn.error")
@@ -104,6 +104,7 @@ def serve(config: Config) -> None:
             workers=config.workers,
             proxy_headers=False,
             access_log=False,
+            log_config=None,
             log_level=config.log_level,
             timeout_graceful_shutdown=config.timeout_graceful_shutdown,
         )
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "0")) or os.cpu_count() or 1
     )
     args = parser.parse_args(argv)
+    logs.setup(settings.log_level)  # JSON lines (api/logs.py); each worker sets it up again (api/main.py)
     problems = unsafe(settings)
     if problems and settings.nexus_env != "development":
         print("refusing to start (set NEXUS_ENV=development to run anyway on a laptop):", file=sys.stderr)
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         # own would trust X-Forwarded-For from any loopback peer before the app's rule ran.
         proxy_headers=False,
         access_log=False,  # the app writes its own JSON line per request (ACCESS_LOG)
+        log_config=None,  # uvicorn's loggers write through the root's JSON handler (api/logs.py)
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )

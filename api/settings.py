@@ -107,6 +107,9 @@ class Settings:
     metrics_host: str = config("METRICS_HOST", default="127.0.0.1")
     metrics_token: str = config("METRICS_TOKEN", default="")
     worker_metrics_port: int = config("WORKER_METRICS_PORT", cast=int, default=0)
+    # Traces (api/tracing.py): on only when set, e.g. http://otel-collector:4318 (OTLP over HTTP); the SDK's
+    # other OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, ...) are read from the environment or .env.
+    otel_endpoint: str = config("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
     # The in-process cache of public catalog reads (api/cache.py), invalidated by PostgreSQL's NOTIFY:
     # at most this many bytes of answers per process (0: off), each kept at most CACHE_TTL_SECONDS.
     cache_max_bytes: int = config("CACHE_MAX_BYTES", cast=int, default=64 * 1024 * 1024)

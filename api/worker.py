@@ -61,7 +61,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +76,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import calendars, images, metrics, payments, rates, storage
+from api import calendars, images, logs, metrics, payments, rates, storage, tracing
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -171,13 +171,42 @@ def opened(settings: Settings) -> Iterator[WorkerContext]:
         pool.close()
 
 
+# The job's origin (the request that caused it, its trace), set in the statement's transaction: a job
+# that this statement defers carries it on (app_private.defer), as the API's requests do (api/db.py).
+ORIGIN = "select set_config('nexus.request_id', %s, true), set_config('nexus.traceparent', %s, true)"
+
+
 def sql(query: str, params: list[Any]) -> Any:
-    """Run one statement in its own transaction (autocommit) on a pooled owner connection: its first value."""
+    """Run one statement in its own transaction (autocommit) on a pooled owner connection: its first value.
+
+    In a job that a request caused, the request's id and trace go with it (ORIGIN, pipelined before
+    the same Sync: one implicit transaction, one round trip); with tracing on, in a span of its own.
+    """
     pool = worker_context().pool
     if pool is None:
         raise RuntimeError("the worker's pool is not open (see opened)")
+    if tracing.ON:
+        with tracing.sql_span(query) as traceparent:
+            return _sql(pool, query, params, logs.REQUEST_ID.get(), traceparent)
+    return _sql(pool, query, params, logs.REQUEST_ID.get(), tracing.TRACEPARENT.get())
+
+
+def _sql(
+    pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
+    query: str,
+    params: list[Any],
+    request_id: str,
+    traceparent: str,
+) -> Any:
     with pool.connection() as conn:
-        row = conn.execute(query, params).fetchone()
+        if not (request_id or traceparent):
+            row = conn.execute(query, params).fetchone()
+        else:
+            cur = conn.cursor()
+            with conn.pipeline():
+                cur.execute(ORIGIN, [request_id, traceparent])
+                cur.execute(query, params)
+            row = cur.fetchone()
     return row[0] if row else None
 
 
@@ -398,26 +427,36 @@ async def send_email(notification_id: str) -> str:
     if mail is None or mail["state"] != "pending":
         return "nothing to do"
     if not settings.smtp_host:
+        log.info("email of notification %s kept in the local outbox (no SMTP_HOST)", notification_id)
         return str(await asql("select app_private.email_sent(%s, %s)", [notification_id, Jsonb(mail)]))
     try:
         message = email_message(settings, mail)
     except (ValueError, TypeError) as exc:  # a header Python refuses to write: retrying cannot help
         return str(await asql("select app_private.email_failed(%s, %s, true)", [notification_id, f"unsendable: {exc}"]))
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_user or None,
-            password=settings.smtp_password or None,
-            start_tls=settings.smtp_starttls,
-            timeout=30,
-        )
+        with tracing.span(
+            "smtp send", "client", {"server.address": settings.smtp_host, "server.port": settings.smtp_port}
+        ):
+            await aiosmtplib.send(
+                message,
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_user or None,
+                password=settings.smtp_password or None,
+                start_tls=settings.smtp_starttls,
+                timeout=30,
+            )
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         state = await asql("select app_private.email_failed(%s, %s)", [notification_id, str(exc)])
+        # The error's type only: its text may quote the recipient's address (it is kept with the row).
+        log.warning(
+            "email of notification %s not taken by the relay (%s): %s", notification_id, state, type(exc).__name__
+        )
         if state == "pending":
             raise ProviderError(f"smtp: {exc}") from exc  # retried with backoff
         return f"{state}: {exc}"
+    # The request that caused it is in the line's request_id (api/logs.py), with its trace.
+    log.info("email of notification %s handed to the relay", notification_id)
     return str(await asql("select app_private.email_sent(%s)", [notification_id]))
 
 
@@ -570,7 +609,14 @@ def make_app(settings: Settings) -> procrastinate.App:
     bind(settings)
     connector = PsycopgConnector(conninfo=settings.database_url, kwargs={"options": "-c search_path=procrastinate"})
     app = procrastinate.App(connector=connector)
-    task = app.task
+
+    register: Callable[..., Any] = app.task
+
+    def task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        # Each task runs in the context of the request that deferred it: tracing.job takes the
+        # `_origin` app_private.defer added out of its arguments (its request id, its trace).
+        return lambda fn: register(name=name, **options)(tracing.job(name, fn))
+
     task(name="payments.create_at_provider", queue="payments", retry=RETRY, pass_context=True)(create_at_provider)
     task(name="payments.capture_at_provider", queue="payments", retry=RETRY)(capture_at_provider)
     task(name="payments.apply_event", queue="payments", retry=RETRY)(apply_event)
@@ -648,7 +694,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m api.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="run the jobs that are due, then exit")
     args = parser.parse_args()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    logs.setup(settings.log_level)  # one JSON line per event (api/logs.py)
+    tracing.setup(settings, "nexus-worker")  # only with OTEL_EXPORTER_OTLP_ENDPOINT
     if settings.log_level.lower() != "debug":
         # procrastinate tells of every job start and end at INFO (four lines a minute for the
         # periodic jobs alone); failed jobs are still logged, at ERROR.
