@@ -16,13 +16,16 @@ include .env
 export
 endif
 
-.PHONY: help install install-dev postgres db migrate demo run serve stop test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
+.PHONY: help install install-dev postgres db migrate demo run serve stop backup backups restore test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
 	@echo "make serve        serve only (production: WORKERS=n, defaults to the cores; refuses development defaults)"
 	@echo "make test         install and run the test suite (its own PostgreSQL clusters)"
 	@echo "make stop         stop the local PostgreSQL cluster"
+	@echo "make backup       a base backup of the local cluster now (its WAL is archived all along; TYPE=incr|diff)"
+	@echo "make backups      the local cluster's backups, and the moments make restore can reach"
+	@echo "make restore TIME='2026-12-06 21:30:00+00'   the local cluster as it was then (TIME=latest: all archived)"
 	@echo "make migrate      apply migrations (functions and policies are re-created every time)"
 	@echo "make psql|pgcli   a shell on the database as the owner (the DBA's door)"
 	@echo "make createadmin EMAIL=... PASSWORD=...   create an administrator"
@@ -32,6 +35,7 @@ help:
 	@echo "make postman      the running API's OpenAPI document as a Postman collection (OPENAPI_URL= for another API)"
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
+	@echo "make bench-tracing   what tracing costs a request, off and on, through the app (a throwaway PostgreSQL, ~3 min)"
 
 # What running needs (make run, serve, migrate); the test and developer tools come on top,
 # only for the targets that use them (test, check, bench, pgcli).
@@ -48,15 +52,20 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed postgres
 install-dev: $(VENV)/.installed-dev postgres
 
-# The PostgreSQL 15 server binaries, contrib (pgcrypto, btree_gist, pg_trgm) and PostGIS.
+# The PostgreSQL 15 server binaries, contrib (pgcrypto, btree_gist, pg_trgm, pg_stat_statements) and
+# PostGIS, and pgBackRest, which archives the local cluster's WAL and backs it up (without it: no backups).
 postgres:
 	@if [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ] \
-	    || [ ! -f /usr/share/postgresql/15/extension/postgis.control ]; then \
+	    || [ ! -f /usr/share/postgresql/15/extension/postgis.control ] \
+	    || { [ -z "$(DATABASE_URL)" ] && [ ! -x /usr/bin/pgbackrest ]; }; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing PostgreSQL 15 server, contrib and PostGIS with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib postgresql-15-postgis-3 >/dev/null; \
+	    echo "installing PostgreSQL 15 server, contrib, PostGIS and pgBackRest with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib postgresql-15-postgis-3 pgbackrest >/dev/null; \
+	  elif [ ! -x "$(PG_BIN)/initdb" ] || [ ! -f /usr/share/postgresql/15/extension/btree_gist.control ] \
+	      || [ ! -f /usr/share/postgresql/15/extension/postgis.control ]; then \
+	    echo "PostgreSQL 15 server, contrib or PostGIS is missing. Run: sudo apt-get install -y postgresql postgresql-contrib postgresql-15-postgis-3 pgbackrest"; exit 1; \
 	  else \
-	    echo "PostgreSQL 15 server, contrib or PostGIS is missing. Run: sudo apt-get install -y postgresql postgresql-contrib postgresql-15-postgis-3"; exit 1; \
+	    echo "pgBackRest is missing: the local cluster archives no WAL and has no backups (sudo apt-get install -y pgbackrest)"; \
 	  fi; \
 	fi
 
@@ -64,8 +73,10 @@ postgres:
 db: install
 	@if [ -z "$(DATABASE_URL)" ]; then scripts/pg-local start; fi
 
+# After migrating, the superuser's part of the local cluster (pg_stat_statements in schema extensions).
 migrate: db
 	$(PY) -m api.migrate
+	@if [ -z "$(DATABASE_URL)" ]; then scripts/pg-local setup; fi
 
 demo: migrate
 	$(PY) -m api.demo
@@ -87,11 +98,33 @@ serve:
 stop:
 	@scripts/pg-local stop
 
+# Backups of the local cluster with pgBackRest (scripts/pg-backup; docs/operations.md). A server that
+# DATABASE_URL names is backed up by whoever runs it (a provider's point-in-time recovery).
+local-cluster-only = @if [ -n "$(DATABASE_URL)" ]; then \
+	  echo "DATABASE_URL names another server: back it up where it runs (docs/operations.md, Backups and restore)"; exit 2; fi
+backup:
+	$(local-cluster-only)
+	@scripts/pg-backup backup $(TYPE)
+
+backups:
+	$(local-cluster-only)
+	@scripts/pg-backup info
+
+restore:
+	$(local-cluster-only)
+	@test -n "$(TIME)" || { echo "usage: make restore TIME='2026-12-06 21:30:00+00' (or TIME=latest); make backups lists the backups"; exit 2; }
+	@scripts/pg-backup restore "$(TIME)"
+
 # What some tests drive, from Debian: Chromium (tests/browser), HAProxy (tests/api/test_scale_out.py),
-# PgBouncer (make test-pgbouncer). Without them those tests are skipped, saying why.
-TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer
+# PgBouncer (make test-pgbouncer), Prometheus and promtool (tests/test_prometheus.py), pgBackRest
+# (tests/test_backup.py). Without them those tests are skipped, saying why. A tool whose package is
+# named otherwise: path:package.
+TEST_TOOLS := /usr/bin/chromium /usr/sbin/haproxy /usr/sbin/pgbouncer /usr/bin/prometheus /usr/bin/promtool:prometheus /usr/bin/pgbackrest
 test-tools:
-	@missing=""; for t in $(TEST_TOOLS); do [ -x $$t ] || missing="$$missing $$(basename $$t)"; done; \
+	@missing=""; for t in $(TEST_TOOLS); do \
+	  path=$${t%%:*}; package=$${t##*:}; package=$${package##*/}; \
+	  [ -x $$path ] || case " $$missing " in *" $$package "*) ;; *) missing="$$missing $$package";; esac; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing for the tests with apt-get"; \
@@ -186,3 +219,9 @@ bench: install-dev
 	fi
 	$(PY) -m bench.data
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Traces off, on (to an OTLP receiver on loopback), 1 in 10, and to an endpoint that does not answer:
+# µs per request through the ASGI app, interleaved (bench/tracing_cost.py; docs/operations.md).
+.PHONY: bench-tracing
+bench-tracing: install-dev
+	$(PY) -m bench.tracing_cost $(BENCH_ARGS)

@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import admin, auth, db, events, openapi, ratelimit, specials, storage
+from api import admin, auth, db, events, logs, metrics, openapi, ratelimit, specials, storage, tracing
 from api.cache import CatalogCache
 from api.errors import Problem, from_database, problem_response
 from api.migrate import MIGRATIONS
@@ -178,11 +178,17 @@ async def run(
             list(args.values()),
             read_only=route.method == "GET",
             rate=None if admitted else key,
+            name=route.function,
         )
     except psycopg.Error as exc:
         if admitted and leases is not None and key is not None:
             leases.give_back(key)
-        raise from_database(exc, anonymous=claims is None) from exc
+        problem = from_database(exc, anonymous=claims is None)
+        if problem.status == 429:  # the bucket's class (app.rate_take names its policy), else the function's own limit
+            metrics.refused(
+                (rate_class or "") if "RateLimit-Policy" in problem.headers else route.function.removeprefix("api.")
+            )
+        raise problem from exc
     if key is not None and leases is not None and not admitted:
         leases.took(key)
     return rows
@@ -382,6 +388,7 @@ class RequestContext:
         incoming = raw_id.decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         scope["request_id"] = rid
+        request_id = logs.REQUEST_ID.set(rid)  # every log line of this request, and its transaction (api/db.py)
         started = time.perf_counter()
         status = 500
         responded = False
@@ -440,17 +447,18 @@ class RequestContext:
                 task.uncancel()  # the app swallowed the cancellation
             if self.access_log and log.isEnabledFor(logging.INFO):
                 line = {
-                    "request_id": rid,
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),  # never the query string: an access token may ride there
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 }
                 if cut and status != cut:
                     line["cut"] = cut  # the response had started: the connection was closed instead
-                log.info(orjson.dumps(line).decode())
+                # One JSON line (api/logs.py): these keys beside time, level, request_id, trace_id.
+                log.info("%s %s %d", scope["method"], line["path"], status, extra={"fields": line})
             if status >= 500:
                 record_server_error(scope, rid, status)
+            logs.REQUEST_ID.reset(request_id)
 
     async def cut_short(
         self, scope: Scope, receive: Receive, send: Send, status: int, rid: str, cross_origin: bool
@@ -469,6 +477,17 @@ class RequestContext:
         if cross_origin and isinstance(self.app, CORSMiddleware) and scope["method"] != "OPTIONS":
             send = functools.partial(self.app.send, send=send, request_headers=Headers(scope=scope))
         await problem_response(status, detail, headers=headers, request_id=rid)(scope, receive, send)
+
+
+SECRET_PATHS = ("/api/calendars/",)  # a secret in the path (a listing's iCal export token): never logged
+
+
+def loggable_path(path: str) -> str:
+    """The path as logs and the admin's error list keep it: without the secret of a secret URL."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "<secret>"
+    return path
 
 
 # The recordings of 5xx answers still running: the loop keeps only weak references to its tasks.
@@ -490,7 +509,7 @@ def record_server_error(scope: Scope, rid: str, status: int) -> None:
                 pool,
                 "api_internal",
                 "select api.server_error_record(%s, %s, %s, %s)",
-                [rid, scope["method"], scope["path"], status],
+                [rid, scope["method"], loggable_path(scope["path"]), status],
             )
         except Exception as exc:  # the database may be why the request failed
             logging.getLogger("nexus.errors").warning("could not record the %s of request %s: %s", status, rid, exc)
@@ -611,12 +630,25 @@ def create_app(cfg: Settings | None = None) -> Starlette:
         *build_routes(ROUTES),
         StarletteRoute("/admin", lambda request: RedirectResponse("/admin/", status_code=308), methods=["GET"]),
         *admin.routes(),
+        # Behind the token on this port only when there is no port of their own (api/metrics.py).
+        *(
+            [StarletteRoute("/metrics", metrics.endpoint, methods=["GET"])]
+            if cfg.metrics_token and not cfg.metrics_port
+            else []
+        ),
     ]
     # Long-lived by design (heartbeats, ends with the access token): no total deadline.
     untimed = frozenset(p for r in ROUTES if r.special is specials.stream for p in (r.path, r.path.rstrip("/")))
+    tracing.setup(cfg, "nexus-api")  # only with OTEL_EXPORTER_OTLP_ENDPOINT: else nothing of it is imported
     app = Starlette(
         routes=routes,
         middleware=[
+            # A span per request (api/tracing.py), outermost: it sees the peer that connected.
+            *(
+                [Middleware(tracing.Requests, trusted_proxies=cfg.trusted_proxies, shown_path=loggable_path)]
+                if tracing.ON
+                else []
+            ),
             # The client's address and scheme as a trusted proxy reports them (the rightmost
             # X-Forwarded-For hop that is not a trusted proxy; X-Forwarded-Proto), from no one else:
             # rate limits, sign-in throttling, HSTS and Secure cookies read them from the scope.
@@ -625,6 +657,8 @@ def create_app(cfg: Settings | None = None) -> Starlette:
                 if cfg.trusted_proxies
                 else []
             ),
+            # Prometheus metrics (api/metrics.py), when configured: outside the rest, to time it all.
+            *([Middleware(metrics.HttpMetrics)] if cfg.metrics else []),
             Middleware(
                 RequestContext,
                 access_log=cfg.access_log,

@@ -28,7 +28,8 @@ ETag, Cache-Control and Vary are kept, so If-None-Match gets its 304 from a hit 
 
 Counters: each process logs "catalog cache: N hits, M misses, E entries, B bytes (pid P)" at
 shutdown and whenever it receives SIGUSR1 (how `make bench` takes the hit ratio of a measured
-window: the counters before and after it).
+window: the counters before and after it). With metrics on, api/metrics.py copies them into the
+nexus_catalog_cache_* series every second, and a hit is counted under the route that filled it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import signal
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import psycopg
@@ -73,6 +75,7 @@ class Entry:
     etag: bytes
     tag: str  # "list" or "p:<listing id>"
     expires: float
+    route: Any = None  # the route that answered (scope["route"]): a hit is counted under it (api/metrics.py)
     # The response heads a hit sends, built once when the entry is made (copied per request:
     # a layer above may add to the list it is given).
     head: list[tuple[bytes, bytes]] = field(init=False, repr=False)
@@ -198,9 +201,11 @@ class CatalogCache:
             listing = m["id"]
             await self._fill(scope, receive, send, key, f"p:{listing.lower()}" if listing else "list")
         elif entry.etag and match and entry.etag in match:
+            scope["route"] = entry.route
             await send({"type": "http.response.start", "status": 304, "headers": entry.head_304.copy()})
             await send({"type": "http.response.body", "body": b""})
         else:
+            scope["route"] = entry.route
             await send({"type": "http.response.start", "status": 200, "headers": entry.head.copy()})
             await send({"type": "http.response.body", "body": entry.body})
 
@@ -229,7 +234,8 @@ class CatalogCache:
         if status == 200:
             etag = next((v for n, v in headers if n == b"etag"), b"")
             expires = time.monotonic() + self.cache.ttl
-            self.cache.put(key, Entry(b"".join(chunks), headers, etag, tag, expires), generation)
+            entry = Entry(b"".join(chunks), headers, etag, tag, expires, scope.get("route"))
+            self.cache.put(key, entry, generation)
 
     def report(self) -> None:
         """Log the counters (at shutdown, and on SIGUSR1)."""

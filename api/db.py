@@ -3,7 +3,8 @@
 The connection pool logs in as `authenticator`. For each request, pipelined up to a
 single Sync: one statement takes a rate-limit token
 (app.rate_take, as authenticator) and sets role, JWT claims, MEDIA_URL, the statement
-timeout and, for GETs, read-only, all with set_config(..., true); for a signed-in user
+timeout, for GETs read-only, and the request id (and, with tracing on, the traceparent: a job
+the transaction defers carries both, app_private.defer), all with set_config(..., true); for a signed-in user
 `app.check_session()` (deactivated users and revoked sessions stop here); the call itself. In the extended query protocol
 everything up to a Sync is one implicit transaction: it commits at the Sync, or
 rolls back whole if any statement fails, and the local settings end with it; so no
@@ -27,6 +28,7 @@ from psycopg.adapt import Loader
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from api import logs, tracing
 from api.errors import from_database
 
 # One statement, its target list run left to right: the token is taken (as authenticator, which
@@ -36,8 +38,10 @@ from api.errors import from_database
 CONTEXT = (
     "select app.rate_take(%s, %s), set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
     " set_config('nexus.media_url', %s, true), set_config('statement_timeout', %s, true),"
-    " set_config('transaction_read_only', %s, true)"
+    " set_config('transaction_read_only', %s, true), set_config('nexus.request_id', %s, true)"
 )
+# With tracing on (api/tracing.py), the SQL call's span as the parent of the jobs the transaction defers.
+CONTEXT_TRACED = CONTEXT + ", set_config('nexus.traceparent', %s, true)"
 CHECK_SESSION = "select app.check_session()"
 
 
@@ -102,11 +106,13 @@ async def call(
     params: list[Any],
     read_only: bool,
     rate: tuple[str, str] | None = None,
+    name: str | None = None,
 ) -> list[tuple[Any, ...]]:
     """Run `sql` as `role` with `claims` in one transaction; return its rows.
 
     `rate` is (route class, caller) for the shared rate limit (app.rate_take): a client's
-    request passes it; the API's own internal calls do not.
+    request passes it; the API's own internal calls do not. `name` names the call's span when
+    tracing is on (the function called: else read from `sql`).
     """
     claims_json = orjson.dumps(claims).decode() if claims else ""
     rate_class, caller = rate or (None, None)
@@ -118,8 +124,23 @@ async def call(
         pool.media_url,
         pool.statement_timeouts.get(role, "10s"),
         "on" if read_only else "off",
+        logs.REQUEST_ID.get(),
     )
-    steps: list[tuple[Any, Any]] = [(CONTEXT, context)]
+    if tracing.ON:
+        with tracing.sql_span(name or (sql if isinstance(sql, str) else "sql")) as traceparent:
+            return await _call(pool, CONTEXT_TRACED, (*context, traceparent), claims, sql, params)
+    return await _call(pool, CONTEXT, context, claims, sql, params)
+
+
+async def _call(
+    pool: Pool,
+    statement: str,
+    context: tuple[Any, ...],
+    claims: dict[str, Any] | None,
+    sql: str | psycopg.sql.Composed,
+    params: list[Any],
+) -> list[tuple[Any, ...]]:
+    steps: list[tuple[Any, Any]] = [(statement, context)]
     if claims:
         steps.append((CHECK_SESSION, None))
     steps.append((sql, params))

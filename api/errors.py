@@ -18,6 +18,8 @@ import orjson
 import psycopg
 from starlette.responses import Response
 
+from api import metrics
+
 log = logging.getLogger("nexus.errors")
 
 PROBLEM = "application/problem+json"
@@ -137,6 +139,8 @@ def from_database(exc: psycopg.Error, anonymous: bool) -> Problem:
     if state == "23502":  # not_null_violation: PostgreSQL itself names the column
         detail = "This field is required."
         return Problem(400, detail, {fieldname: [detail]} if fieldname else None)
+    if state == "57014":
+        metrics.statement_timeout()
     known = BY_SQLSTATE.get(state) or BY_CLASS.get(state[:2])
     if known:
         status, detail = known

@@ -1,9 +1,8 @@
 """The process entry point: `uvicorn api.main:app`."""
 
-import logging
-
+from api import logs
 from api.app import create_app
 from api.settings import settings
 
-logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+logs.setup(settings.log_level)  # every logger's records as JSON lines (api/logs.py), uvicorn's too
 app = create_app(settings)

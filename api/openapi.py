@@ -533,6 +533,23 @@ def operation(route: Route, contract: Contract) -> dict[str, Any]:
             "description": "Server-Sent Events: one `notification` event per notification (its JSON), heartbeats as comments.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
+    elif route.special is specials.calendar:
+        params.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The ETag of the copy you hold: 304 Not Modified, with no body, while it is current.",
+            }
+        )
+        op["responses"]["200"] = {
+            "description": "The listing's calendar as iCalendar (RFC 5545): one all-day VEVENT per booking"
+            " (SUMMARY Booked) and per block (Blocked), with a stable UID.",
+            "content": {"text/calendar": {"schema": {"type": "string"}}},
+            "headers": {"ETag": {"schema": {"type": "string"}, "description": "The version of this calendar."}},
+        }
+        op["responses"]["304"] = {"description": "Not Modified: your copy (If-None-Match) is current."}
     else:
         schema = expand(spec["response"], True, contract.named) if spec.get("response") is not None else {}
         op["responses"][str(route.status)] = {

@@ -16,11 +16,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard, cast
 
 import orjson
 import stripe
 
+from api import tracing
 from api.errors import Problem
 from api.settings import Settings
 
@@ -416,11 +417,14 @@ class Gateway(Protocol):
 
 
 def gateway(settings: Settings, provider: str) -> Gateway:
-    """The gateway of a configured provider; 503 for one that is not configured."""
+    """The gateway of a configured provider (each call a span while tracing is on); 503 for one that is not configured."""
+    chosen: Gateway
     if provider == "stripe":
-        return StripeGateway(settings)
-    if provider == "paypal":
+        chosen = StripeGateway(settings)
+    elif provider == "paypal":
         from api.paypal import PayPalGateway
 
-        return PayPalGateway(settings)
-    raise Problem(503, f"{provider} payments are not offered.")
+        chosen = PayPalGateway(settings)
+    else:
+        raise Problem(503, f"{provider} payments are not offered.")
+    return cast(Gateway, tracing.gateway(chosen)) if tracing.ON else chosen

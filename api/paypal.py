@@ -32,6 +32,7 @@ from typing import Any
 import httpx2
 import orjson
 
+from api import tracing
 from api.errors import Problem
 from api.payments import (
     Event,
@@ -134,7 +135,12 @@ class PayPalGateway:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
         try:
-            response = _http.request(method, self.base + path, **kwargs)
+            with tracing.span(
+                f"paypal {method}", "client", {"http.request.method": method, "url.full": self.base + path}
+            ) as s:
+                response = _http.request(method, self.base + path, **kwargs)
+                if s is not None:
+                    s.set_attribute("http.response.status_code", response.status_code)
         except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
             raise ProviderError(f"paypal: {method} {path}: {type(exc).__name__}") from exc
         if response.status_code >= 500 or response.status_code == 429:

@@ -40,7 +40,7 @@ class Route:
     page: bool = False
     etag: bool = False
     special: Special | None = None  # a Python step around the call (api/specials.py): tokens, uploads, files
-    headers: tuple[str, ...] = ()  # request headers passed to the function (p_<name>)
+    headers: tuple[str, ...] = ()  # request headers (or client_addr, public_url) passed to the function (p_<name>)
 
     @property
     def upload(self) -> bool:
@@ -182,6 +182,25 @@ ROUTES: list[Route] = [
         "bookings",
         status=204,
     ),
+    # --- calendar sync (sql/functions/32_calendar_sync.sql, api/calendars.py, api/worker.py) ----
+    Route("GET", "/api/calendars/{token}.ics", "api.calendar_export", "calendars", special=specials.calendar),
+    Route("GET", "/api/products/{id}/ical-export/", "api.product_ical_export", "calendars", headers=("public_url",)),
+    Route(
+        "POST",
+        "/api/products/{id}/ical-export/rotate/",
+        "api.product_ical_export_rotate",
+        "calendars",
+        headers=("public_url",),
+    ),
+    Route("GET", "/api/products/{id}/calendar-feeds/", "api.calendar_feed_list", "calendars", query=LIST, page=True),
+    Route("POST", "/api/products/{id}/calendar-feeds/", "api.calendar_feed_add", "calendars", body=True, status=201),
+    Route(
+        "DELETE",
+        "/api/products/{id}/calendar-feeds/{feed_id}/",
+        "api.calendar_feed_delete",
+        "calendars",
+        status=204,
+    ),
     # --- payments (sql/functions/40_payments.sql, api/payments.py, api/worker.py) --------
     Route("GET", "/api/currencies/", "api.currency_list", "payments", query=LIST, page=True, etag=True),
     Route("POST", "/api/exchange-rates/", "api.exchange_rate_set", "payments", body=True, status=201),
@@ -206,6 +225,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/payments/{id}/", "api.payment_get", "payments"),
     Route("POST", "/api/payments/{id}/capture/", "api.payment_capture", "payments", special=specials.capture),
     Route("POST", "/api/payments/{id}/refund/", "api.payment_refund", "payments", body=True, status=201),
+    Route("POST", "/api/refunds/{id}/retry/", "api.refund_retry", "payments"),
     Route("GET", "/api/users/me/payout-account/", "api.payout_account_get", "payments"),
     Route(
         "POST",

@@ -22,6 +22,10 @@
   (10) after the connection or its first byte gets 408 and the connection is closed (slowloris);
   the body has REQUEST_TIMEOUT, an idle keep-alive connection uvicorn's own 5 s.
 - ACCESS_LOG=false silences the per-request JSON line (nexus.access); LOG_LEVEL sets the rest.
+- Metrics (api/metrics.py), with METRICS_PORT or METRICS_TOKEN: the workers write theirs to
+  PROMETHEUS_MULTIPROC_DIR (emptied here, or a temporary folder), and this process serves all of
+  them on METRICS_HOST:METRICS_PORT. It refuses a METRICS_HOST other than loopback without a
+  METRICS_TOKEN (metrics are never public).
 
 uvicorn has no public hooks for TCP_NODELAY, the drain and the head timeout: api/uvicorn_ext.py
 (and only it) extends uvicorn's classes for them. Should a uvicorn release move what it extends,
@@ -33,6 +37,7 @@ detail (make bench, interleaved: 2,302 req/s with it, 2,334 without).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -41,6 +46,7 @@ from types import ModuleType
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
 
+from api import logs, metrics
 from api.settings import DEV_JWT_KEY, Settings, settings
 
 log = logging.getLogger("uvicorn.error")
@@ -71,7 +77,16 @@ def unsafe(cfg: Settings) -> list[str]:
         problems.append("PUBLIC_URL is not set: say where clients reach the API (https://api.example.com)")
     if "*" in cfg.trusted_proxies:
         problems.append("TRUSTED_PROXIES is '*': name the proxies' addresses or networks (CIDR)")
+    if cfg.metrics_port and not cfg.metrics_token and not is_loopback(cfg.metrics_host):
+        problems.append("METRICS_HOST is not loopback and METRICS_TOKEN is empty: metrics would be public")
     return problems
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def serve(config: Config) -> None:
@@ -89,6 +104,7 @@ def serve(config: Config) -> None:
             workers=config.workers,
             proxy_headers=False,
             access_log=False,
+            log_config=None,
             log_level=config.log_level,
             timeout_graceful_shutdown=config.timeout_graceful_shutdown,
         )
@@ -117,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "0")) or os.cpu_count() or 1
     )
     args = parser.parse_args(argv)
+    logs.setup(settings.log_level)  # JSON lines (api/logs.py); each worker sets it up again (api/main.py)
     problems = unsafe(settings)
     if problems and settings.nexus_env != "development":
         print("refusing to start (set NEXUS_ENV=development to run anyway on a laptop):", file=sys.stderr)
@@ -135,9 +152,20 @@ def main(argv: list[str] | None = None) -> None:
         # own would trust X-Forwarded-For from any loopback peer before the app's rule ran.
         proxy_headers=False,
         access_log=False,  # the app writes its own JSON line per request (ACCESS_LOG)
+        log_config=None,  # uvicorn's loggers write through the root's JSON handler (api/logs.py)
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
+    if settings.metrics:
+        metrics.prepare_processes()  # before any worker starts: they inherit PROMETHEUS_MULTIPROC_DIR
+    if settings.metrics_port:
+        metrics.listen(settings.metrics_host, settings.metrics_port, settings.metrics_token)
+        log.info(
+            "Metrics on http://%s:%d/metrics%s",
+            settings.metrics_host,
+            settings.metrics_port,
+            " (Bearer METRICS_TOKEN)" if settings.metrics_token else "",
+        )
     serve(config)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,17 @@ class Settings:
         )
     )
     access_log: bool = config("ACCESS_LOG", cast=bool, default=True)  # one JSON line per request (nexus.access)
+    # Prometheus metrics (api/metrics.py), off unless one of these is set: METRICS_PORT serves them on a
+    # port of their own (api.serve, on METRICS_HOST: loopback unless told); METRICS_TOKEN alone serves
+    # /metrics on the API's port to `Authorization: Bearer <token>` (and guards METRICS_PORT too).
+    # WORKER_METRICS_PORT: the worker's, with what the database counts (app_private.metrics()).
+    metrics_port: int = config("METRICS_PORT", cast=int, default=0)
+    metrics_host: str = config("METRICS_HOST", default="127.0.0.1")
+    metrics_token: str = config("METRICS_TOKEN", default="")
+    worker_metrics_port: int = config("WORKER_METRICS_PORT", cast=int, default=0)
+    # Traces (api/tracing.py): on only when set, e.g. http://otel-collector:4318 (OTLP over HTTP); the SDK's
+    # other OTEL_* variables (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, ...) are read from the environment or .env.
+    otel_endpoint: str = config("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
     # The in-process cache of public catalog reads (api/cache.py), invalidated by PostgreSQL's NOTIFY:
     # at most this many bytes of answers per process (0: off), each kept at most CACHE_TTL_SECONDS.
     cache_max_bytes: int = config("CACHE_MAX_BYTES", cast=int, default=64 * 1024 * 1024)
@@ -129,6 +141,10 @@ class Settings:
     # Live notification streams one process holds at once: per user and in all (past either: 429).
     streams_per_user: int = config("STREAMS_PER_USER", cast=int, default=5)
     streams_max: int = config("STREAMS_MAX", cast=int, default=1000)
+    # Daily reference exchange rates (the worker's hourly rates.fetch, api/rates.py); empty: rates only by hand.
+    exchange_rates_url: str = config(
+        "EXCHANGE_RATES_URL", default="https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+    )
     # Written into app_private.payment_settings by `make migrate` when set (the database keeps the fee).
     platform_fee_percent: str = config("PLATFORM_FEE_PERCENT", default="")
     paypal_client_id: str = config("PAYPAL_CLIENT_ID", default="")
@@ -136,10 +152,32 @@ class Settings:
     paypal_webhook_id: str = config("PAYPAL_WEBHOOK_ID", default="")
     paypal_api_base: str = config("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com")
 
+    # Calendar sync (api/calendars.py): how the worker fetches the external iCal feeds hosts add.
+    # Addresses or networks a feed may reach although not public (loopback, private, link-local):
+    # empty in production (SSRF); e.g. 127.0.0.1 for a calendar served on this machine in development.
+    ical_allow_private: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            a.strip() for a in config("ICAL_ALLOW_PRIVATE", default="").split(",") if a.strip()
+        )
+    )
+    ical_connect_timeout: float = config("ICAL_CONNECT_TIMEOUT", cast=float, default=5.0)  # seconds to connect
+    ical_fetch_timeout: float = config("ICAL_FETCH_TIMEOUT", cast=float, default=30.0)  # seconds for a whole fetch
+    ical_max_bytes: int = config("ICAL_MAX_BYTES", cast=int, default=2 * 1_048_576)  # a feed's largest body
+
     def __post_init__(self) -> None:
         # app.photo_json writes MEDIA_URL into JSON text as it is: a URL has no quote, backslash or space.
         if any(c in self.media_url for c in '"\\ <>') or not self.media_url:
             raise ValueError(f"MEDIA_URL is not a URL or path: {self.media_url!r}")
+        for network in self.ical_allow_private:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"ICAL_ALLOW_PRIVATE: {network!r} is not an address or network") from exc
+
+    @property
+    def metrics(self) -> bool:
+        """Whether this API serves metrics (on METRICS_PORT, or /metrics behind METRICS_TOKEN)."""
+        return bool(self.metrics_port or self.metrics_token)
 
     def base_url(self) -> str:
         """The API's public address without a trailing slash: PUBLIC_URL, else `make run`'s."""

@@ -25,12 +25,15 @@ which calls the route's function with (possibly changed) arguments.
   LISTEN/NOTIFY (api/events.py) says when to read again.
 - `webhook`: Python verifies the provider's signature over the raw body (Stripe's HMAC,
   PayPal's verify call); the event is recorded once as api_internal (the worker applies it).
+- `calendar`: the function returns a listing's taken dates as JSON; Python writes them as an
+  iCalendar file (text/calendar, api/calendars.py), with an ETag for If-None-Match.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
@@ -44,7 +47,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api import auth, db, events, images, oauth, payments, storage
+from api import auth, calendars, db, events, images, metrics, oauth, payments, storage
 from api.auth import sign_outcome
 from api.errors import Problem, from_database
 from api.settings import Settings
@@ -72,9 +75,13 @@ def client_address(request: Request) -> str | None:
 
 
 def header_value(request: Request, name: str) -> str | None:
-    """Request metadata a function may receive: the client address, or a request header."""
+    """Request metadata a function may receive: the client address, the API's public address
+    (PUBLIC_URL, for URLs a client keeps), or a request header."""
     if name == "client_addr":
         return client_address(request)
+    if name == "public_url":
+        settings: Settings = request.app.state.settings
+        return settings.base_url()
     return request.headers.get(name.replace("_", "-"))
 
 
@@ -82,6 +89,8 @@ def tokens_response(cfg: Settings, outcome: bytes) -> Response:
     """Turn a sign-in outcome from SQL into the token pair (or the problem it names)."""
     result = orjson.loads(outcome)
     if not result.get("ok"):
+        if result["status"] == 429:
+            metrics.refused("sign_in")
         headers = {"Retry-After": str(result["retry_after"])} if result.get("retry_after") else None
         raise Problem(int(result["status"]), result["detail"], result.get("errors"), headers)
     access = sign_outcome(cfg, result)
@@ -338,6 +347,7 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
     try:
         queue = await broker.subscribe(claims["sub"], cfg.streams_per_user, cfg.streams_max)
     except events.StreamsFull as full:
+        metrics.refused("streams")
         detail = (
             f"You have {full.limit} live notification streams open, the most allowed; close one first."
             if full.per_user
@@ -382,3 +392,26 @@ async def stream(route: Route, request: Request, args: dict[str, Any], execute: 
         release=lambda: broker.unsubscribe(claims["sub"], queue),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def calendar(route: Route, request: Request, args: dict[str, Any], execute: Execute) -> Response:
+    """A listing's calendar as iCalendar, written by api/calendars.py from api.calendar_export's JSON.
+
+    The ETag is a hash of that JSON, so a platform that polls gets its 304 without a file being
+    written, and a file once written is kept (calendars.Rendered) until its calendar changes.
+    Written off the event loop. The URL is a secret shared with other platforms: no shared cache
+    keeps the answer (private), and every use revalidates it (no-cache).
+    """
+    raw: bytes = (await execute(args))[0][0]
+    tag = '"' + hashlib.blake2b(raw, digest_size=16).hexdigest() + '"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = RENDERED.get(tag)
+    if body is None:
+        body = await asyncio.to_thread(calendars.render, orjson.loads(raw))
+        RENDERED.put(tag, body)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
+
+
+RENDERED = calendars.Rendered()  # this process's exports written last, by ETag

@@ -16,6 +16,19 @@ them; media.delete removes a deleted photo's files; every hour media.sweep remov
 row uses that are older than a day (an upload whose request failed half-way). The files are
 in the media storage (api/storage.py), which every worker and API instance shares with `s3`.
 
+Every 10 minutes payouts.poll asks the provider about payouts it accepted and has said nothing
+of for 30 minutes (a PayPal payout is otherwise paid only by webhook).
+
+Every hour rates.fetch records the reference exchange rates of EXCHANGE_RATES_URL (the ECB's
+daily XML by default, api/rates.py); a feed that fails changes no rate.
+
+Calendars: every minute calendars.schedule defers the fetch of each external iCal feed that is
+due (app_private.calendar_schedule: every 15 minutes per feed, and at once when a host adds one);
+calendars.import fetches one (api/calendars.py: public addresses only, timeouts, a size limit,
+conditional GET) and hands what it read to app_private.calendar_feed_apply, which blocks the
+listing's dates. Those jobs run on a loop of their own, CALENDAR_CONCURRENCY at once: a feed
+that never answers holds one of them for ICAL_FETCH_TIMEOUT, never a payment or an email.
+
 Every minute it also runs the booking job (`app.run_booking_jobs()`: expire holds, complete
 stays, purge idempotency keys) and retries the jobs of workers that died mid-job. Every
 ANALYST_CHECK_SECONDS it holds the analyst to its limits (`app_private.enforce_analyst_limits()`),
@@ -23,7 +36,9 @@ which the analyst could otherwise lift for itself. Any number
 of workers may run: procrastinate hands each job to one of them, and jobs that touch the same
 payment (lock `payment:<id>`) run one at a time.
 
-It connects as the owner (DATABASE_URL).
+It connects as the owner (DATABASE_URL). With WORKER_METRICS_PORT it also serves, on
+METRICS_HOST, the series the database counts (app_private.metrics(): the job queue, dead letters,
+webhook events, payouts, replication), queried at each scrape (api/metrics.py).
 
 The tasks are plain functions of this module; `make_app` is the table that gives them to
 procrastinate under the names app_private.defer uses (the name's prefix is the queue). A
@@ -43,8 +58,10 @@ statement (one SQL function call) is its own transaction, committed when it retu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,7 +76,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import images, payments, storage
+from api import calendars, images, logs, metrics, payments, rates, storage, tracing
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -75,7 +92,10 @@ MEDIA_RETRY = RetryStrategy(
     max_attempts=14, exponential_wait=2, retry_exceptions={storage.StorageUnavailable, psycopg.OperationalError}
 )
 ORPHAN_AGE = timedelta(days=1)  # a file no row uses is removed once this old (its upload's request is long over)
-QUEUES = ["payments", "payouts", "notifications", "media", "scheduled"]  # a deferred task's queue is its name's prefix
+# A deferred task's queue is its name's prefix.
+QUEUES = ["payments", "payouts", "notifications", "media", "scheduled", "calendars"]
+CALENDAR_QUEUES = ["calendars"]  # fetches of other platforms' calendars: a loop of their own (see the docstring)
+CALENDAR_CONCURRENCY = 4  # feeds one worker fetches at once (each waits on the network, not on the database)
 # Emails: the database decides when one is a dead letter (notification_settings.email_max_attempts);
 # waits of 3, 9, 27 ... seconds between attempts (10 attempts span about 8 hours).
 EMAIL_RETRY = RetryStrategy(
@@ -138,7 +158,7 @@ def opened(settings: Settings) -> Iterator[WorkerContext]:
         settings.database_url,
         kwargs=kwargs,
         min_size=1,
-        max_size=CONCURRENCY,
+        max_size=CONCURRENCY + 1,  # the calendar loop's jobs share one: a statement or two each, between fetches
         check=ConnectionPool.check_connection,  # a restarted database costs no job an attempt
         name=POOL_NAME,
         open=False,
@@ -151,13 +171,42 @@ def opened(settings: Settings) -> Iterator[WorkerContext]:
         pool.close()
 
 
+# The job's origin (the request that caused it, its trace), set in the statement's transaction: a job
+# that this statement defers carries it on (app_private.defer), as the API's requests do (api/db.py).
+ORIGIN = "select set_config('nexus.request_id', %s, true), set_config('nexus.traceparent', %s, true)"
+
+
 def sql(query: str, params: list[Any]) -> Any:
-    """Run one statement in its own transaction (autocommit) on a pooled owner connection: its first value."""
+    """Run one statement in its own transaction (autocommit) on a pooled owner connection: its first value.
+
+    In a job that a request caused, the request's id and trace go with it (ORIGIN, pipelined before
+    the same Sync: one implicit transaction, one round trip); with tracing on, in a span of its own.
+    """
     pool = worker_context().pool
     if pool is None:
         raise RuntimeError("the worker's pool is not open (see opened)")
+    if tracing.ON:
+        with tracing.sql_span(query) as traceparent:
+            return _sql(pool, query, params, logs.REQUEST_ID.get(), traceparent)
+    return _sql(pool, query, params, logs.REQUEST_ID.get(), tracing.TRACEPARENT.get())
+
+
+def _sql(
+    pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
+    query: str,
+    params: list[Any],
+    request_id: str,
+    traceparent: str,
+) -> Any:
     with pool.connection() as conn:
-        row = conn.execute(query, params).fetchone()
+        if not (request_id or traceparent):
+            row = conn.execute(query, params).fetchone()
+        else:
+            cur = conn.cursor()
+            with conn.pipeline():
+                cur.execute(ORIGIN, [request_id, traceparent])
+                cur.execute(query, params)
+            row = cur.fetchone()
     return row[0] if row else None
 
 
@@ -230,6 +279,14 @@ def apply_payout(provider: str, payout_id: str | None, current: payments.Provide
     )
 
 
+def our_id(value: str | None) -> str | None:
+    """A refund id a provider echoes back (metadata, custom_id), when it is one of ours: a UUID."""
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
 def apply_event(provider: str, event_id: str) -> str:
     event = sql(
         "select to_jsonb(e) from app_private.webhook_events e where e.provider = %s and e.event_id = %s",
@@ -243,7 +300,7 @@ def apply_event(provider: str, event_id: str) -> str:
     if kind == "payment":
         outcome = apply_payment(provider, at.retrieve(object_id))
     elif kind == "refunds":
-        outcomes = [apply_refund(provider, ours, r) for ours, r in at.refunds_of(object_id)]
+        outcomes = [apply_refund(provider, our_id(ours), r) for ours, r in at.refunds_of(object_id)]
         outcome = "; ".join(map(str, outcomes)) or "no refunds"
     elif kind == "refund":
         outcome = apply_refund(provider, None, at.retrieve_refund(object_id))
@@ -286,6 +343,27 @@ def refund_at_provider(context: JobContext, refund_id: str) -> str:
         if refund["provider_refund_id"]:
             current = at.retrieve_refund(refund["provider_refund_id"])
         else:
+            # Ask the provider what exists before refunding: an earlier attempt's answer may have
+            # been lost (or its idempotency key expired), and a refund we gave up on may have
+            # succeeded after all. Every refund it lists is recorded; ours, if there, is the answer.
+            listed = at.refunds_of(refund["provider_payment_id"])
+            for ours, found in listed:
+                if ours != refund_id:
+                    apply_refund(refund["provider"], our_id(ours), found)
+            mine = next((found for ours, found in listed if ours == refund_id), None)
+            if mine is not None:
+                return str(apply_refund(refund["provider"], refund_id, mine))
+            if sql("select app_private.refund_overdrawn(%s)", [refund_id]):
+                return str(
+                    sql(
+                        "select app_private.refund_give_up(%s, %s)",
+                        [
+                            refund_id,
+                            "Not refunded: the provider had already refunded this money"
+                            " (a refund given up on had succeeded after all).",
+                        ],
+                    )
+                )
             current = at.refund(refund, refund["provider_payment_id"])
     except ProviderError as exc:
         if last_attempt(context):
@@ -330,6 +408,11 @@ def send_payout(context: JobContext, payout_id: str) -> str:
     return str(apply_payout(payout["provider"], payout_id, current))
 
 
+def poll_payouts(timestamp: int) -> str:
+    """Every 10 minutes: ask the provider about payouts it accepted and has said nothing of since (no webhook)."""
+    return f"asked about {sql('select app_private.payouts_poll()', [])} payouts"
+
+
 # --- notifications -----------------------------------------------------------------------------
 
 
@@ -344,26 +427,36 @@ async def send_email(notification_id: str) -> str:
     if mail is None or mail["state"] != "pending":
         return "nothing to do"
     if not settings.smtp_host:
+        log.info("email of notification %s kept in the local outbox (no SMTP_HOST)", notification_id)
         return str(await asql("select app_private.email_sent(%s, %s)", [notification_id, Jsonb(mail)]))
     try:
         message = email_message(settings, mail)
     except (ValueError, TypeError) as exc:  # a header Python refuses to write: retrying cannot help
         return str(await asql("select app_private.email_failed(%s, %s, true)", [notification_id, f"unsendable: {exc}"]))
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_user or None,
-            password=settings.smtp_password or None,
-            start_tls=settings.smtp_starttls,
-            timeout=30,
-        )
+        with tracing.span(
+            "smtp send", "client", {"server.address": settings.smtp_host, "server.port": settings.smtp_port}
+        ):
+            await aiosmtplib.send(
+                message,
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_user or None,
+                password=settings.smtp_password or None,
+                start_tls=settings.smtp_starttls,
+                timeout=30,
+            )
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         state = await asql("select app_private.email_failed(%s, %s)", [notification_id, str(exc)])
+        # The error's type only: its text may quote the recipient's address (it is kept with the row).
+        log.warning(
+            "email of notification %s not taken by the relay (%s): %s", notification_id, state, type(exc).__name__
+        )
         if state == "pending":
             raise ProviderError(f"smtp: {exc}") from exc  # retried with backoff
         return f"{state}: {exc}"
+    # The request that caused it is in the line's request_id (api/logs.py), with its trace.
+    log.info("email of notification %s handed to the relay", notification_id)
     return str(await asql("select app_private.email_sent(%s)", [notification_id]))
 
 
@@ -440,6 +533,46 @@ def sweep_media(timestamp: int, older_than: timedelta = ORPHAN_AGE) -> str:
     return f"removed {removed} orphaned files"
 
 
+# --- exchange rates ----------------------------------------------------------------------------
+
+
+def fetch_rates(timestamp: int) -> str:
+    """Every hour: record the feed's reference rates (EXCHANGE_RATES_URL); a feed that gives nothing
+    usable changes no rate, and the error is recorded for the admin System page and the metrics."""
+    url = worker_context().settings.exchange_rates_url
+    if not url:
+        return "off: EXCHANGE_RATES_URL is empty"
+    try:
+        feed = rates.parse(rates.fetch(url, rates.RATES_MAX_BYTES, rates.RATES_TIMEOUT))
+    except rates.FeedError as exc:
+        log.warning("exchange rates: %s (%s)", exc, url)
+        return str(sql("select app_private.exchange_rates_failed(%s, %s)", [url, str(exc)]))
+    return str(
+        sql(
+            "select app_private.exchange_rates_record(%s, %s, %s, %s)",
+            [url, feed.base, feed.day, Jsonb(feed.rates)],
+        )
+    )
+
+
+# --- calendars ---------------------------------------------------------------------------------
+
+
+async def import_calendar(feed_id: str) -> str:
+    """Fetch one external calendar and record what it gave (app_private.calendar_feed_apply decides)."""
+    plan = await asql("select app_private.calendar_feed_plan(%s)", [feed_id])
+    if plan is None:
+        return "nothing to do: the feed is gone"
+    limits = calendars.Limits.from_settings(worker_context().settings, https_only=plan["https_only"])
+    outcome = await calendars.read_feed(plan["url"], plan["etag"], plan["last_modified"], limits, plan["digest"])
+    return str(await asql("select app_private.calendar_feed_apply(%s, %s)", [feed_id, Jsonb(outcome)]))
+
+
+def schedule_calendars(timestamp: int) -> str:
+    """Every minute: defer the fetch of each feed that is due."""
+    return f"deferred {sql('select app_private.calendar_schedule()', [])} calendar fetches"
+
+
 # --- every minute ------------------------------------------------------------------------------
 
 
@@ -476,7 +609,14 @@ def make_app(settings: Settings) -> procrastinate.App:
     bind(settings)
     connector = PsycopgConnector(conninfo=settings.database_url, kwargs={"options": "-c search_path=procrastinate"})
     app = procrastinate.App(connector=connector)
-    task = app.task
+
+    register: Callable[..., Any] = app.task
+
+    def task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        # Each task runs in the context of the request that deferred it: tracing.job takes the
+        # `_origin` app_private.defer added out of its arguments (its request id, its trace).
+        return lambda fn: register(name=name, **options)(tracing.job(name, fn))
+
     task(name="payments.create_at_provider", queue="payments", retry=RETRY, pass_context=True)(create_at_provider)
     task(name="payments.capture_at_provider", queue="payments", retry=RETRY)(capture_at_provider)
     task(name="payments.apply_event", queue="payments", retry=RETRY)(apply_event)
@@ -487,11 +627,21 @@ def make_app(settings: Settings) -> procrastinate.App:
     task(name="notifications.send_email", queue="notifications", retry=EMAIL_RETRY)(send_email)
     task(name="media.make_variants", queue="media", retry=MEDIA_RETRY)(make_variants)
     task(name="media.delete", queue="media", retry=MEDIA_RETRY)(delete_media)
+    app.periodic(cron="*/10 * * * *", periodic_id="payouts-poll")(
+        task(name="payouts.poll", queue="scheduled", queueing_lock="payouts.poll")(poll_payouts)
+    )
+    app.periodic(cron="11 * * * *", periodic_id="rates")(
+        task(name="rates.fetch", queue="scheduled", queueing_lock="rates.fetch")(fetch_rates)
+    )
     app.periodic(cron="23 * * * *", periodic_id="media-sweep")(
         task(name="media.sweep", queue="scheduled", queueing_lock="media.sweep", retry=MEDIA_RETRY)(sweep_media)
     )
     app.periodic(cron="* * * * *", periodic_id="bookings")(
         task(name="bookings.run_jobs", queue="scheduled", queueing_lock="bookings.run_jobs")(run_booking_jobs)
+    )
+    task(name="calendars.import", queue="calendars", retry=RETRY)(import_calendar)
+    app.periodic(cron="* * * * *", periodic_id="calendars")(
+        task(name="calendars.schedule", queue="scheduled", queueing_lock="calendars.schedule")(schedule_calendars)
     )
     app.periodic(cron="* * * * *", periodic_id="stalled")(
         task(name="jobs.retry_stalled", queue="scheduled", queueing_lock="jobs.retry_stalled", pass_context=True)(
@@ -544,15 +694,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m api.worker", description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="run the jobs that are due, then exit")
     args = parser.parse_args()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    logs.setup(settings.log_level)  # one JSON line per event (api/logs.py)
+    tracing.setup(settings, "nexus-worker")  # only with OTEL_EXPORTER_OTLP_ENDPOINT
     if settings.log_level.lower() != "debug":
         # procrastinate tells of every job start and end at INFO (four lines a minute for the
         # periodic jobs alone); failed jobs are still logged, at ERROR.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    # httpx tells of every request at INFO, URL included: a calendar feed's URL carries another
+    # platform's secret (its ?s=...), which stays out of the logs; the feed's row says what failed.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     app = make_app(settings)
     if args.once:
         asyncio.run(run_until_idle(app))
         return
+
+    if metrics.serve_worker(settings):  # WORKER_METRICS_PORT: what the database counts (api/metrics.py)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.worker_metrics_port)
 
     async def forever() -> None:
         watcher = asyncio.create_task(watch_analyst(settings.database_url), name="analyst-limits")
@@ -560,7 +717,23 @@ def main() -> None:
             with opened(settings):
                 async with app.open_async():
                     await recover_stalled(app)
-                    await app.run_worker_async(queues=QUEUES, concurrency=CONCURRENCY)
+                    # Calendar fetches wait on other people's servers: on a loop of their own.
+                    fetches = asyncio.create_task(
+                        app.run_worker_async(
+                            queues=CALENDAR_QUEUES,
+                            concurrency=CALENDAR_CONCURRENCY,
+                            name="calendars",
+                            install_signal_handlers=False,
+                        ),
+                        name="calendar-worker",
+                    )
+                    try:
+                        others = [q for q in QUEUES if q not in CALENDAR_QUEUES]
+                        await app.run_worker_async(queues=others, concurrency=CONCURRENCY)
+                    finally:
+                        fetches.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await fetches
         finally:
             watcher.cancel()
 

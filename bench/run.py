@@ -26,10 +26,20 @@ off, off, on, ...: a drift in the machine's load weighs on both alike), and the 
 requests/s with and without the limit and their ratio. --rate-limits off serves every
 workload without the limit.
 
+Metrics' cost (issue 25): the workloads named by --metrics-cost (default detail and the seed
+search) are also served by an API with metrics on (METRICS_PORT: every request observed, the
+workers' series in PROMETHEUS_MULTIPROC_DIR), in the same interleaved slices against the plain
+one, and the bench prints requests/s with and without and their ratio (target: under 5 %).
+Tracing's likewise (--tracing-cost, default detail and the seed search): an API with
+OTEL_EXPORTER_OTLP_ENDPOINT set to an OTLP/HTTP receiver in this process (every request's spans
+made, batched, encoded and sent; --tracing-sample 0.1 keeps one trace in ten instead of all).
+
 Usage: python -m bench.run [--duration 10] [--warmup 2] [--connections 8] [--workers 2]
                            [--only healthz,search,browse,deep,cursor,filter,bbox,radius,facets,detail,signed,
                                    cached,bookings,photos]
                            [--rate-limits on|off] [--limit-cost detail,... | --limit-cost '']
+                           [--metrics-cost detail,search,... | --metrics-cost '']
+                           [--tracing-cost detail,search,... | --tracing-cost ''] [--tracing-sample 1.0]
                            [--cache-max-bytes N] [--cache-ttl S] [--cache-warmup S] [--cache-fill F]
                            [--p99-connections 32]
                            [--no-bookings] [--no-migrate]
@@ -59,10 +69,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +113,8 @@ LIST_CALL = "select count, page, page_size, results from api.product_list({args}
 TX = """\\startpipeline
 select app.rate_take(null, null), set_config('role', :role, true), \
 set_config('request.jwt.claims', '', true), set_config('nexus.media_url', '/media/', true), \
-set_config('statement_timeout', '3s', true), set_config('transaction_read_only', :ro, true);
+set_config('statement_timeout', '3s', true), set_config('transaction_read_only', :ro, true), \
+set_config('nexus.request_id', '0123456789abcdef0123456789abcdef', true);
 {call};
 \\endpipeline
 """
@@ -112,7 +125,8 @@ TX_SIGNED = """\\set k random(1, {n})
 \\startpipeline
 select app.rate_take(null, null), set_config('role', 'guest', true), \
 set_config('request.jwt.claims', (array[{claims}])[:k], true), set_config('nexus.media_url', '/media/', true), \
-set_config('statement_timeout', '5s', true), set_config('transaction_read_only', 'on', true);
+set_config('statement_timeout', '5s', true), set_config('transaction_read_only', 'on', true), \
+set_config('nexus.request_id', '0123456789abcdef0123456789abcdef', true);
 select app.check_session();
 {call};
 \\endpipeline
@@ -311,6 +325,7 @@ class Server:
         log_path: Path,
         rate_limits: bool = True,
         cache: tuple[int, float] | None = None,  # the catalog cache's (max bytes, ttl seconds); None: off
+        env_extra: dict[str, str] | None = None,  # settings of this server alone (METRICS_PORT, ...)
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -333,6 +348,7 @@ class Server:
             MEDIA_ROOT=str(MEDIA_ROOT),
             MEDIA_URL="/media/",
         )
+        env.update(env_extra or {})
         self.log = open(log_path, "wb")  # closed in stop()
         # The production entry point, as deployed (api/serve.py: N workers, TCP_NODELAY kept).
         cmd = [
@@ -993,6 +1009,22 @@ def main() -> None:
         help="workloads also run without the rate limit, interleaved, to print its cost ('' for none)",
     )
     parser.add_argument(
+        "--metrics-cost",
+        default="detail,search",
+        help="workloads also run by an API with metrics on, interleaved, to print their cost ('' for none)",
+    )
+    parser.add_argument(
+        "--tracing-cost",
+        default="detail,search",
+        help="workloads also run by an API with traces on, interleaved, to print their cost ('' for none)",
+    )
+    parser.add_argument(
+        "--tracing-sample",
+        type=float,
+        default=1.0,
+        help="the traced API's OTEL_TRACES_SAMPLER_ARG (parentbased_traceidratio); 1: every trace",
+    )
+    parser.add_argument(
         "--cache-max-bytes",
         type=int,
         default=256 * 2**20,
@@ -1066,6 +1098,42 @@ def main() -> None:
     costed = {x for x in args.limit_cost.split(",") if x} if args.rate_limits == "on" else set()
     costed &= {w.name for w in workloads}
     unlimited = Server(args.workers, args.pool, OUT / "api-unlimited.log", rate_limits=False) if costed else None
+    metered_names = {x for x in args.metrics_cost.split(",") if x} & {w.name for w in workloads}
+    metered = (
+        Server(
+            args.workers,
+            args.pool,
+            OUT / "api-metrics.log",
+            rate_limits=args.rate_limits == "on",
+            env_extra={"METRICS_PORT": str(free_port())},
+        )
+        if metered_names
+        else None
+    )
+    metrics_costs: list[tuple[Workload, Stats, Stats]] = []
+    traced_names = {x for x in args.tracing_cost.split(",") if x} & {w.name for w in workloads}
+    receiver = None
+    if traced_names:
+        from bench.tracing_cost import Receiver  # an OTLP/HTTP endpoint that takes every batch
+
+        receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    traced = (
+        Server(
+            args.workers,
+            args.pool,
+            OUT / "api-traced.log",
+            rate_limits=args.rate_limits == "on",
+            env_extra={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_address[1]}",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(args.tracing_sample),
+            },
+        )
+        if receiver is not None
+        else None
+    )
+    tracing_costs: list[tuple[Workload, Stats, Stats]] = []
     costs: list[tuple[Workload, Stats, Stats]] = []
     crowd_rows: list[str] = []  # the seed search with many connections
     extra_rows: list[str] = []  # the cached workloads
@@ -1074,6 +1142,10 @@ def main() -> None:
         server.wait_ready()
         if unlimited is not None:
             unlimited.wait_ready()
+        if metered is not None:
+            metered.wait_ready()
+        if traced is not None:
+            traced.wait_ready()
         if not only or "healthz" in only:
             hw = Workload("healthz", "GET /healthz (no database: the HTTP layer alone)", "/healthz", "", None)
             log(f"\n== healthz: {hw.title}, load {loadavg()}")
@@ -1130,6 +1202,24 @@ def main() -> None:
                         f"on/off {ratio:.3f}, cost {1 - ratio:.1%} (target < 5 %)"
                     )
                     costs.append((w, with_limit, without))
+                if metered is not None and w.name in metered_names:
+                    log(f"   metrics' cost: {w.name} with and without them, interleaved, load {loadavg()}")
+                    measured_on, measured_off = limit_cost(metered, server, w, args)  # the same slicing
+                    ratio = measured_on.rps / measured_off.rps
+                    log(
+                        f"   metrics on {measured_on.rps:8.0f} req/s, off {measured_off.rps:8.0f} req/s: "
+                        f"on/off {ratio:.3f}, cost {1 - ratio:.1%} (target < 5 %)"
+                    )
+                    metrics_costs.append((w, measured_on, measured_off))
+                if traced is not None and w.name in traced_names:
+                    log(f"   tracing's cost: {w.name} with and without it, interleaved, load {loadavg()}")
+                    measured_on, measured_off = limit_cost(traced, server, w, args)  # the same slicing
+                    ratio = measured_on.rps / measured_off.rps
+                    log(
+                        f"   traces on {measured_on.rps:8.0f} req/s, off {measured_off.rps:8.0f} req/s: "
+                        f"on/off {ratio:.3f}, cost {1 - ratio:.1%} (target < 5 %; {Receiver.batches} batches taken)"
+                    )
+                    tracing_costs.append((w, measured_on, measured_off))
         if cached_too:
             write_zipf()
             by_name = {w.name: api for w, api, _, _ in rows if api is not None}
@@ -1187,6 +1277,12 @@ def main() -> None:
         server.stop()
         if unlimited is not None:
             unlimited.stop()
+        if metered is not None:
+            metered.stop()
+        if traced is not None:
+            traced.stop()
+        if receiver is not None:
+            receiver.shutdown()
 
     table = [
         "| workload | API req/s | API p50 ms | API p99 ms | SQL tx/s | SQL p50 ms | SQL p99 ms | API/SQL | target |",
@@ -1228,6 +1324,33 @@ def main() -> None:
             verdict = "met" if 1 - ratio < 0.05 else "NOT met"
             table.append(
                 f"| {w.name} | {with_limit.rps:,.0f} | {without.rps:,.0f} | **{ratio:.3f}** | {1 - ratio:.1%} "
+                f"| < 5 % {verdict} |"
+            )
+    if metrics_costs:
+        table += [
+            "",
+            "| metrics' cost (interleaved slices) | metrics on req/s | metrics off req/s | on/off | cost | target |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for w, measured_on, measured_off in metrics_costs:
+            ratio = measured_on.rps / measured_off.rps
+            verdict = "met" if 1 - ratio < 0.05 else "NOT met"
+            table.append(
+                f"| {w.name} | {measured_on.rps:,.0f} | {measured_off.rps:,.0f} | **{ratio:.3f}** | {1 - ratio:.1%} "
+                f"| < 5 % {verdict} |"
+            )
+    if tracing_costs:
+        table += [
+            "",
+            f"| tracing's cost (interleaved slices; sampling {args.tracing_sample:g}) | traces on req/s"
+            " | traces off req/s | on/off | cost | target |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for w, measured_on, measured_off in tracing_costs:
+            ratio = measured_on.rps / measured_off.rps
+            verdict = "met" if 1 - ratio < 0.05 else "NOT met"
+            table.append(
+                f"| {w.name} | {measured_on.rps:,.0f} | {measured_off.rps:,.0f} | **{ratio:.3f}** | {1 - ratio:.1%} "
                 f"| < 5 % {verdict} |"
             )
     if extra_rows:

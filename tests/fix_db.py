@@ -28,6 +28,18 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# pg_stat_statements as in the local cluster (scripts/pg-local): preloaded by the server, created
+# by the superuser in schema extensions once the migrations made it, read and reset by the owner.
+PRELOAD = "-c shared_preload_libraries=pg_stat_statements"
+
+
+def superuser_setup(superuser_url: str) -> None:
+    """What `scripts/pg-local setup` does in the local cluster, on a test cluster's migrated database."""
+    with psycopg.connect(make_conninfo(superuser_url, dbname="nexus"), autocommit=True) as conn:
+        conn.execute("create extension if not exists pg_stat_statements with schema extensions")
+        conn.execute("grant pg_read_all_stats to nexus")
+        conn.execute("grant execute on function extensions.pg_stat_statements_reset(oid, oid, bigint) to nexus")
+
 
 def with_user(url: str, user: str) -> str:
     return make_conninfo(**{**conninfo_to_dict(url), "user": user, "password": ""})
@@ -48,7 +60,7 @@ def owner_url() -> Iterator[str]:
     server = testing.postgresql.Postgresql(
         initdb=str(ROOT / "scripts" / "initdb"),
         postgres=str(ROOT / "scripts" / "postgres"),
-        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=200 -c fsync=off",
+        postgres_args=f"-h 127.0.0.1 -F -c logging_collector=off -c max_connections=200 -c fsync=off {PRELOAD}",
     )
     try:
         su = server.url()
@@ -58,6 +70,7 @@ def owner_url() -> Iterator[str]:
         prepare(make_conninfo(su, dbname="nexus"))  # PostGIS: sql/superuser.sql
         url = f"postgresql://nexus@127.0.0.1:{server.settings['port']}/nexus"
         migrate(url)
+        superuser_setup(su)
         yield url
     finally:
         server.stop()

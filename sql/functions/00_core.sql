@@ -142,11 +142,20 @@ language sql volatile security invoker
 set search_path = procrastinate, pg_catalog, pg_temp
 as $$
   -- The queue is the task's prefix: payments, payouts, notifications, media (api/worker.py QUEUES).
+  -- The job's origin, when the transaction has one: the request that caused it and its trace
+  -- (nexus.request_id, nexus.traceparent: set by the API's and the worker's statements, api/db.py),
+  -- which the worker takes back out of the args before the task runs (api/tracing.py job).
   select (procrastinate.procrastinate_defer_jobs_v1(array[
-    row(split_part(p_task, '.', 1), p_task, 0, p_lock, null, p_args, null)::procrastinate.procrastinate_job_to_defer_v1]))[1]
+    row(split_part(p_task, '.', 1), p_task, 0, p_lock, null,
+        p_args || coalesce((select pg_catalog.jsonb_build_object('_origin', o)
+                              from pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                                     'request_id', nullif(pg_catalog.current_setting('nexus.request_id', true), ''),
+                                     'traceparent', nullif(pg_catalog.current_setting('nexus.traceparent', true), ''))) o
+                             where o <> '{}'), '{}'),
+        null)::procrastinate.procrastinate_job_to_defer_v1]))[1]
 $$;
 comment on function app_private.defer(text, jsonb, text) is
-  'Defer a job for the worker (python -m api.worker) in the current transaction: it exists exactly when the caller commits. p_task is a task name registered in api/worker.py (its prefix is the queue), p_args its JSON arguments; jobs with the same p_lock run one at a time. Returns the job id (procrastinate.procrastinate_jobs).';
+  'Defer a job for the worker (python -m api.worker) in the current transaction: it exists exactly when the caller commits. p_task is a task name registered in api/worker.py (its prefix is the queue), p_args its JSON arguments; jobs with the same p_lock run one at a time. When the transaction says where it comes from (the settings nexus.request_id and nexus.traceparent, which the API sets for each request), the args also get _origin {request_id, traceparent}: the worker logs the job under that request id and continues its trace. Returns the job id (procrastinate.procrastinate_jobs).';
 
 create function app.media_url(p_path text) returns text
 language sql stable parallel safe security invoker

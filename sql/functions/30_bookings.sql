@@ -551,6 +551,7 @@ begin
                       'kind', case when c.booking_id is null then 'blocked' else 'booked' end,
                       'block_id', case when c.booking_id is null then c.id end,
                       'booking_id', c.booking_id,
+                      'feed_id', c.feed_id,
                       'reason', c.reason)
                     else jsonb_build_object('start_date', lower(c.stay), 'end_date', upper(c.stay))
                end order by lower(c.stay))
@@ -563,7 +564,7 @@ begin
 end
 $$;
 comment on function api.product_availability(text, text, text) is
-  'GET /api/products/{id}/availability/?from=&to=: the taken ranges [start_date, end_date) overlapping the window [from, to) (default: today and the next 365 days; at most 731 days). Anyone may ask about a published listing; an unpublished one is 404 except to its host and admins, who also see each range''s kind (booked or blocked), block_id, booking_id and reason. Expired holds are not shown. Security definer: client roles may read only product_id and stay of app.calendar_entries; the listing''s host and admins also get each entry''s kind, block, booking and reason, and expired holds are left out by reading other users'' bookings.';
+  'GET /api/products/{id}/availability/?from=&to=: the taken ranges [start_date, end_date) overlapping the window [from, to) (default: today and the next 365 days; at most 731 days). Anyone may ask about a published listing; an unpublished one is 404 except to its host and admins, who also see each range''s kind (booked or blocked), block_id, booking_id, feed_id (the external calendar it was imported from, sql/functions/32_calendar_sync.sql) and reason. Expired holds are not shown. Security definer: client roles may read only product_id and stay of app.calendar_entries; the listing''s host and admins also get each entry''s kind, block, booking, feed and reason, and expired holds are left out by reading other users'' bookings.';
 
 create function api.product_block_dates(p_id text, p_body jsonb) returns jsonb
 language plpgsql volatile security definer
@@ -624,15 +625,21 @@ begin
    where c.id = app.parse_uuid(p_block_id)
      and c.product_id = app.parse_uuid(p_id)
      and c.booking_id is null
+     and c.feed_id is null
      and p.id = c.product_id
      and (p.host_id = v_uid or v_admin);
   if not found then
+    if exists (select from app.calendar_entries c join app.products p on p.id = c.product_id
+                where c.id = app.parse_uuid(p_block_id) and c.product_id = app.parse_uuid(p_id)
+                  and c.feed_id is not null and (p.host_id = v_uid or v_admin)) then
+      perform app.fail(409, 'These dates come from an external calendar: free them there, or stop importing it (DELETE /api/products/{id}/calendar-feeds/{feed_id}/).', 'block_id');
+    end if;
     perform app.fail(404, 'Not found.');
   end if;
 end
 $$;
 comment on function api.product_unblock_dates(text, text) is
-  'DELETE /api/products/{id}/blocked-dates/{block_id}/: the listing''s host (or an admin) removes a block; 404 for anyone else or an unknown block. Bookings are freed by canceling them, never here. Security definer: no client role may delete from app.calendar_entries.';
+  'DELETE /api/products/{id}/blocked-dates/{block_id}/: the listing''s host (or an admin) removes a block; 404 for anyone else or an unknown block. Bookings are freed by canceling them, never here; a block imported from an external calendar is a 409 (the next import would bring it back: free it there, or delete the feed). Security definer: no client role may delete from app.calendar_entries.';
 
 -- ---------------------------------------------------------------------------------
 -- The scheduled job
@@ -646,6 +653,7 @@ declare
   v_cfg app_private.booking_settings := app_private.booking_config();
   v_expired integer;
   v_completed integer;
+  v_kept integer;
   v_purged integer;
 begin
   v_expired := app_private.expire_holds(p_now);
@@ -656,17 +664,27 @@ begin
        and b.end_date <= ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date
     returning 1)
   select count(*) into v_completed from done;
+  -- Money kept on a cancellation is paid to the host once the stay would have ended (a month's
+  -- window: the job runs every minute; app_private.payout_open opens each payout once).
+  select count(*) filter (where app_private.payout_open(b.id) like 'payout %') into v_kept
+    from app.bookings b
+   where b.status = 'canceled'
+     and b.end_date <= ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date
+     and b.end_date > ((p_now at time zone 'UTC') - v_cfg.check_out_time::interval)::date - 30
+     and not exists (select from app.payouts o where o.booking_id = b.id)
+     and exists (select from app.payments p where p.booking_id = b.id and p.status in ('succeeded', 'partially_refunded'));
   with gone as (
     delete from app_private.idempotency_keys k
      where k.created_at < p_now - make_interval(hours => v_cfg.idempotency_hours)
     returning 1)
   select count(*) into v_purged from gone;
   perform app_private.rate_buckets_purge();
-  return jsonb_build_object('expired', v_expired, 'completed', v_completed, 'purged_keys', v_purged);
+  return jsonb_build_object('expired', v_expired, 'completed', v_completed, 'kept_paid_out', v_kept,
+                            'purged_keys', v_purged);
 end
 $$;
 comment on function app.run_booking_jobs(timestamptz) is
-  'The booking job (api/jobs.py runs it every minute; a DBA may run it from psql as the owner): expire pending holds past expires_at (freeing their dates), complete confirmed stays once check-out (end_date at check_out_time UTC) has passed, and purge Idempotency-Key records older than idempotency_hours. p_now lets tests move the clock. Returns {"expired": n, "completed": n, "purged_keys": n}.';
+  'The booking job (the worker, api/worker.py, runs it every minute; a DBA may run it from psql as the owner): expire pending holds past expires_at (freeing their dates), complete confirmed stays once check-out (end_date at check_out_time UTC) has passed (which opens their payouts), open the payout of money kept on a cancellation once the stay''s would-be check-out has passed (within 30 days of it), and purge Idempotency-Key records older than idempotency_hours. p_now lets tests move the clock. Returns {"expired": n, "completed": n, "kept_paid_out": n, "purged_keys": n}.';
 
 -- The contract (OpenAPI; sql/functions/03_contract.sql).
 select app.api_schema('Booking', 'A booking (app.booking_json): the stay, its price as booked, and where it is in its life.', '{
@@ -679,7 +697,7 @@ select app.api_schema('Booking', 'A booking (app.booking_json): the stay, its pr
 select app.api_schema('Availability', 'The taken ranges [start_date, end_date) of a listing in a window; its host and admins also see what each is.', '{
   "product_id": "uuid", "from": "date", "to": "date",
   "unavailable": {"type": "array", "items": {"start_date": "date", "end_date": "date",
-    "kind?": "booked|blocked", "block_id?": "uuid?", "booking_id?": "uuid?", "reason?": "string?"}}}');
+    "kind?": "booked|blocked", "block_id?": "uuid?", "booking_id?": "uuid?", "feed_id?": "uuid?", "reason?": "string?"}}}');
 select app.api_schema('DateBlock', 'Dates a host took off the calendar.', '{
   "id": "uuid", "product_id": "uuid", "start_date": "date", "end_date": "date", "reason": "string?",
   "created_by": "uuid", "created_at": "date-time"}');
@@ -696,4 +714,4 @@ select app.api_operation('api.booking_cancel', response => '"Booking"', errors =
 select app.api_operation('api.product_availability', response => '"Availability"', parameters => '{"from": "date", "to": "date"}');
 select app.api_operation('api.product_block_dates', response => '"DateBlock"', errors => '{409}',
   body => '{"start_date": "date", "end_date": "date", "reason?": "string(0..500)?"}');
-select app.api_operation('api.product_unblock_dates', parameters => '{"block_id": "uuid"}');
+select app.api_operation('api.product_unblock_dates', parameters => '{"block_id": "uuid"}', errors => '{409}');

@@ -74,14 +74,86 @@ create function app.exchange_rate(p_base text, p_quote text) returns numeric
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select r.rate from app.exchange_rates r
-   where r.base = p_base and r.quote = p_quote
-     and r.fetched_at > now() - make_interval(hours => (app_private.payment_config()).rate_max_age_hours)
-   order by r.fetched_at desc
+  with fresh as (
+    select r.* from app.exchange_rates r
+     where r.fetched_at > now() - make_interval(hours => (app_private.payment_config()).rate_max_age_hours)),
+  candidates as (
+    -- The pair itself, from an admin or the feed.
+    select r.rate, r.source, r.fetched_at from fresh r where r.base = p_base and r.quote = p_quote
+    union all
+    -- Through the feed's base (1 EUR = a base, = b quote, so 1 base = b / a quote), both legs fresh.
+    select round(q.rate / b.rate, 10), q.source, least(b.fetched_at, q.fetched_at)
+      from app_private.rate_feed f
+      join lateral (select * from fresh r where r.base = f.base and r.quote = p_base and r.source <> 'admin'
+                     order by r.fetched_at desc limit 1) b on true
+      join lateral (select * from fresh r where r.base = f.base and r.quote = p_quote and r.source <> 'admin'
+                     order by r.fetched_at desc limit 1) q on true
+     where p_base <> f.base and p_quote <> f.base)
+  select c.rate from candidates c
+   -- An admin's rate wins for the (UTC) day it was set; otherwise the newest.
+   order by (c.source = 'admin' and (c.fetched_at at time zone 'UTC')::date = (now() at time zone 'UTC')::date) desc,
+            c.fetched_at desc
    limit 1
 $$;
 comment on function app.exchange_rate(text, text) is
-  'The newest rate for 1 p_base in p_quote observed within payment_settings.rate_max_age_hours, or null when there is none that fresh. Security definer: the rates'' maximum age is in app_private.payment_settings, which no client role may read.';
+  'The rate for 1 p_base in p_quote, or null when none is fresh (observed within payment_settings.rate_max_age_hours): an admin''s rate for the pair set today (UTC) wins; otherwise the newest of the pair''s own rate and the one derived through the rate feed''s base currency (rates.fetch records 1 EUR in each currency; 1 USD in GBP is then GBP/USD). Security definer: the rates'' maximum age and the feed''s base are in app_private, which no client role may read.';
+
+create function app_private.exchange_rates_record(p_source text, p_base text, p_day date, p_rates jsonb)
+returns jsonb
+language plpgsql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_bad text;
+  v_known text[];
+  v_unknown text[];
+  v_missing text[];
+  v_count int;
+begin
+  -- A feed with a rate that is not a positive number is broken as a whole: nothing of it is used.
+  select string_agg(format('%s=%s', key, value), ', ') into v_bad
+    from jsonb_each_text(p_rates)
+   where case when value ~ '^[0-9]{1,10}(\.[0-9]{1,10})?$' then value::numeric <= 0 else true end;
+  if app.minor_units(p_base) is null then
+    v_bad := format('base %s is not a currency we know', p_base);
+  elsif p_day is null or p_day > (now() at time zone 'UTC')::date + 1 or p_day < (now() at time zone 'UTC')::date - 7 then
+    v_bad := format('the feed''s date %s is not within the last week', coalesce(p_day::text, 'missing'));
+  elsif (select count(*) from jsonb_object_keys(p_rates)) = 0 then
+    v_bad := 'no rate in the feed';
+  end if;
+  if v_bad is not null then
+    return app_private.exchange_rates_failed(p_source, 'refused: ' || left(v_bad, 400));
+  end if;
+  select array_agg(key order by key) filter (where app.minor_units(key) is not null and key <> p_base),
+         array_agg(key order by key) filter (where app.minor_units(key) is null)
+    into v_known, v_unknown
+    from jsonb_object_keys(p_rates) key;
+  select array_agg(c.code order by c.code) into v_missing
+    from app.currencies c where c.code <> p_base and not c.code = any(coalesce(v_known, '{}'));
+  insert into app.exchange_rates (base, quote, rate, source)
+  select p_base, q, (p_rates ->> q)::numeric(20, 10), format('%s %s', left(p_source, 180), p_day)
+    from unnest(coalesce(v_known, '{}')) q;
+  get diagnostics v_count = row_count;
+  update app_private.rate_feed
+     set source = p_source, attempted_at = now(), succeeded_at = now(), feed_date = p_day, base = p_base,
+         rates = v_count, error = null,
+         skipped = jsonb_build_object('missing', coalesce(to_jsonb(v_missing), '[]'), 'unknown', coalesce(to_jsonb(v_unknown), '[]'));
+  return jsonb_build_object('recorded', v_count, 'feed_date', p_day, 'missing', coalesce(to_jsonb(v_missing), '[]'));
+end
+$$;
+comment on function app_private.exchange_rates_record(text, text, date, jsonb) is
+  'The worker (rates.fetch) hands over what the feed said: its source, base currency, date and {code: rate} (1 base in code). Every rate must be a positive number and the date within the last week, else nothing is recorded (app_private.exchange_rates_failed). Rates of currencies we know are recorded, now, with source "<feed> <date>"; a currency of ours the feed lacks keeps its last good rate until it is too old, and is listed in rate_feed.skipped. Returns {recorded, feed_date, missing}.';
+
+create function app_private.exchange_rates_failed(p_source text, p_error text) returns jsonb
+language sql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  update app_private.rate_feed
+     set source = p_source, attempted_at = now(), error = left(p_error, 500), failed_at = now();
+  select jsonb_build_object('recorded', 0, 'error', left(p_error, 500));
+$$;
+comment on function app_private.exchange_rates_failed(text, text) is
+  'Record that the rate feed gave nothing usable (unreachable, too slow, too large, not the expected XML, a bad rate): no rate changes, so the last good ones stay until too old; the admin System page and the metrics show the error.';
 
 -- ---------------------------------------------------------------------------------
 -- Currencies and rates
@@ -380,10 +452,11 @@ begin
   if p_provider is null or not (p_provider = any (enum_range(null::app.payment_provider)::text[])) then
     perform app.fail(400, 'Unknown provider.', 'provider');
   end if;
-  insert into app_private.webhook_events (provider, event_id, type, kind, object_id)
+  -- A redelivery only counts itself (deliveries, read by app_private.metrics()).
+  insert into app_private.webhook_events as e (provider, event_id, type, kind, object_id)
   values (p_provider::app.payment_provider, p_event_id, p_type, p_kind, p_object_id)
-  on conflict (provider, event_id) do nothing;
-  v_new := found;
+  on conflict (provider, event_id) do update set deliveries = e.deliveries + 1
+  returning e.deliveries = 1 into v_new;
   if v_new and p_kind is not null and p_object_id is not null then
     perform app_private.defer('payments.apply_event',
                               jsonb_build_object('provider', p_provider, 'event_id', p_event_id),
@@ -393,7 +466,7 @@ begin
 end
 $$;
 comment on function api.webhook_receive(text, text, text, text, text) is
-  'Record a provider event whose signature the API verified, once: a redelivery changes nothing. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only. Security definer: it records the event in app_private.webhook_events and defers its processing (app_private.defer), which the API process (api_internal) may not reach.';
+  'Record a provider event whose signature the API verified, once: a redelivery changes nothing but the event''s count of deliveries. A new event about an object Nexus acts on (p_kind: payment, refunds (all of a payment''s), refund, payout, account) defers payments.apply_event, which asks the provider for that object''s current state (so events may arrive in any order). Returns {"received": true, "new": bool}. api_internal only. Security definer: it records the event in app_private.webhook_events and defers its processing (app_private.defer), which the API process (api_internal) may not reach.';
 
 create function app_private.payment_apply(p_provider text, p_provider_payment_id text, p_status text,
                                           p_amount_minor bigint, p_currency text, p_reason text default null)

@@ -6,7 +6,8 @@
  *   - A paid booking is canceled: app.tg_bookings__settle refunds what the policy says
  *     (bookings.refund_amount, converted at the payment's rate, never more than remains)
  *     through the provider that took the money (job payments.refund_at_provider), and pays
- *     the host what was kept. An admin may refund any part of what remains (api.payment_refund).
+ *     the host what was kept once the stay's check-out has passed (app.run_booking_jobs). An
+ *     admin may refund any part of what remains (api.payment_refund).
  *   - A stay completes (app.run_booking_jobs): app_private.payout_open computes the payout
  *     (gross = paid net of refunds in the listing's currency, fee = platform_fee_percent) and,
  *     if the host has an active payout account, schedules it (job payouts.send); otherwise it
@@ -127,7 +128,7 @@ begin
   else
     if new.status is distinct from old.status
        and not ((old.status = 'pending' and new.status in ('succeeded', 'failed'))
-                or (old.status = 'failed' and new.status = 'succeeded')) then
+                or (old.status = 'failed' and new.status in ('succeeded', 'pending'))) then
       perform app.fail(409, format('A %s refund cannot become %s.', old.status, new.status), 'status');
     end if;
     if (new.payment_id, new.amount, new.currency, new.kind, new.created_at)
@@ -142,7 +143,7 @@ begin
 end
 $$;
 comment on function app.tg_refunds__guard() is
-  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed, and failed -> succeeded when the provider reports a refund we had given up on.';
+  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed, failed -> succeeded when the provider reports a refund we had given up on, and failed -> pending when an admin retries it (api.refund_retry).';
 
 create trigger refunds_guard before insert or update on app.refunds
   for each row execute function app.tg_refunds__guard();
@@ -288,6 +289,48 @@ end
 $$;
 comment on function app_private.refund_give_up(uuid, text) is
   'The worker''s last retry of a refund at its provider failed: the refund fails with the reason, and what it held can be refunded again (an admin sees it in the payment). Owner only.';
+
+create function app_private.refund_overdrawn(p_refund uuid) returns boolean
+language sql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select r.amount > p.amount - coalesce((select sum(o.amount) from app.refunds o
+                                           where o.payment_id = p.id and o.id <> r.id and o.status = 'succeeded'), 0)
+    from app.refunds r join app.payments p on p.id = r.payment_id
+   where r.id = p_refund
+$$;
+comment on function app_private.refund_overdrawn(uuid) is
+  'Whether a pending refund is more than what the payment''s succeeded refunds leave: true once the provider has told us that a refund we had given up on succeeded after all. The worker then fails it instead of refunding twice.';
+
+create function api.refund_retry(p_id text) returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_refund app.refunds;
+  v_payment app.payments;
+begin
+  select * into v_refund from app.refunds r where r.id = app.parse_uuid(p_id) for update;
+  if not found then
+    perform app.fail(404, 'Not found.');
+  end if;
+  if v_refund.status <> 'failed' then
+    perform app.fail(409, format('Only a failed refund can be retried; this one is %s.', v_refund.status), 'status');
+  end if;
+  select * into v_payment from app.payments p where p.id = v_refund.payment_id for update;
+  if v_refund.amount > app_private.refundable(v_payment) then
+    perform app.fail(409, format('Only %s %s of this payment can still be refunded.', app_private.refundable(v_payment),
+                                 v_payment.currency), 'amount');
+  end if;
+  update app.refunds r set status = 'pending', failed_at = null, failure_reason = null
+   where r.id = v_refund.id returning * into v_refund;
+  perform app_private.defer('payments.refund_at_provider', jsonb_build_object('refund_id', v_refund.id),
+                            'payment:' || v_refund.payment_id);
+  return app.refund_json(v_refund);
+end
+$$;
+comment on function api.refund_retry(text) is
+  'POST /api/refunds/{id}/retry/ — an admin tries a failed refund again: the same refund (its id, hence its idempotency key at the provider) becomes pending and the job runs again. The job first asks the provider for the payment''s refunds: if one carries this refund''s id (its answer was lost, or it succeeded after we gave up), that is recorded and nothing new is refunded. Retry rather than refunding anew after a refund failed for lack of an answer: a new refund is an additional one. 409 unless failed, or when what remains of the payment is less. Admins. Security definer: no client role may write app.refunds, and it defers the job (app_private.defer).';
 
 -- ---------------------------------------------------------------------------------
 -- Payout accounts
@@ -557,6 +600,21 @@ $$;
 comment on function app_private.payout_open(uuid) is
   'Compute the host''s payout for a settled booking, once: gross = the payment''s booking_amount in proportion to what was not refunded (pending refunds count as refunded), fee = gross x platform_fee_percent, amount = gross - fee, in the listing''s currency; post it to the ledger (with the currency conversion when the guest paid in another currency) and schedule it if the host has an active payout account (else it stays pending). Nothing when nothing was paid or all was refunded.';
 
+create function app_private.payouts_poll(p_quiet interval default interval '30 minutes') returns integer
+language sql volatile security invoker
+-- procrastinate's tables are named without their schema in its own triggers and functions.
+set search_path = procrastinate, pg_catalog, pg_temp
+as $$
+  select count(app_private.defer('payouts.send', jsonb_build_object('payout_id', o.id), 'payout:' || o.id))::int
+    from app.payouts o
+   where o.status = 'processing' and o.provider_payout_id is not null and o.updated_at < now() - p_quiet
+     and not exists (select from procrastinate.procrastinate_jobs j
+                      where j.task_name = 'payouts.send' and j.status in ('todo', 'doing')
+                        and j.args ->> 'payout_id' = o.id::text)
+$$;
+comment on function app_private.payouts_poll(interval) is
+  'Payouts the provider accepted but has said nothing more of for p_quiet (30 minutes): defer payouts.send for each, which asks the provider for the payout and applies what it says (paid, failed, still processing). A PayPal payout otherwise reaches paid only by webhook, and a webhook can be lost. Runs every 10 minutes (the worker''s payouts.poll). Returns how many it asked about.';
+
 create function app_private.payout_apply(p_provider text, p_payout uuid, p_provider_payout_id text, p_status text,
                                          p_amount_minor bigint, p_currency text, p_reason text default null)
 returns text
@@ -698,13 +756,16 @@ begin
       end if;
     end if;
   end if;
-  -- Completed, or canceled with money kept under the policy: the host is paid what was kept.
-  perform app_private.payout_open(new.id);
+  -- A completed stay pays the host now. Money kept on a cancellation waits for the would-be
+  -- check-out (app.run_booking_jobs), like a stay's: a dispute raised meanwhile finds it unpaid.
+  if new.status = 'completed' then
+    perform app_private.payout_open(new.id);
+  end if;
   return null;
 end
 $$;
 comment on function app.tg_bookings__settle() is
-  'Trigger: a booking that is canceled cancels its open payment (here and at the provider, a job) and refunds what the cancellation policy says (refund_amount, at the payment''s rate, never more than remains) through the provider that took the money; a booking that completes, or is canceled with money kept, opens the host''s payout. All in the same transaction as the status change.';
+  'Trigger: a booking that is canceled cancels its open payment (here and at the provider, a job) and refunds what the cancellation policy says (refund_amount, at the payment''s rate, never more than remains) through the provider that took the money; a booking that completes opens the host''s payout. Money kept on a cancellation is paid out at the would-be check-out (app.run_booking_jobs). All in the same transaction as the status change.';
 
 create trigger bookings_settle after update of status on app.bookings
   for each row when (new.status in ('canceled', 'completed') and old.status is distinct from new.status)
@@ -721,6 +782,7 @@ select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_
   "created_at": "date-time", "scheduled_at": "date-time?", "paid_at": "date-time?", "failed_at": "date-time?"}');
 select app.api_operation('api.payment_refund', rate => 'payment', response => '"Refund"', errors => '{409}',
   body => '{"reason": "string(1..1000)", "amount?": "decimal"}', example => '{"reason": "Goodwill for a noisy night.", "amount": "20.00"}');
+select app.api_operation('api.refund_retry', rate => 'payment', response => '"Refund"', errors => '{409}');
 select app.api_operation('api.payout_account_get', response => '"PayoutAccount"', errors => '{404}');
 select app.api_operation('api.payout_account_set', rate => 'payment', response => '"PayoutAccount"', errors => '{409}',
   body => '{"provider": "stripe|paypal",

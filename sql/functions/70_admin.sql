@@ -336,6 +336,10 @@ begin
               'rows', s.rows) order by %1$s desc), '[]')
          from (select * from %2$I.pg_stat_statements s
                 where s.dbid = (select oid from pg_database where datname = current_database())
+                  -- Only statements PostgreSQL normalises (constants become $n). A utility
+                  -- statement keeps its literals (ALTER ROLE ... PASSWORD '...'): never shown.
+                  and s.query ~* '^\s*(select|insert|update|delete|with|values|table)\M'
+                  and s.query !~* 'password|secret|token' 
                 order by %1$s desc limit %3$s) s$q$,
     case p_order when 'mean' then 's.mean_exec_time' else 's.total_exec_time' end, v_schema, p_limit)
     into v_result;
@@ -345,7 +349,7 @@ exception when object_not_in_prerequisite_state then
 end
 $$;
 comment on function app_private.top_statements(text, int) is
-  'The database''s statements with the most total (p_order total) or mean (mean) execution time, from pg_stat_statements: query text (normalised, parameters as $n), calls, total_ms, mean_ms, rows. Null when pg_stat_statements is not installed and preloaded. Query texts of other roles need pg_read_all_stats (docs/operations.md).';
+  'The database''s statements with the most total (p_order total) or mean (mean) execution time, from pg_stat_statements: query text (normalised, parameters as $n), calls, total_ms, mean_ms, rows. Only statements PostgreSQL normalises (select, insert, update, delete, with, values, table) and none mentioning a password, secret or token: a utility statement keeps its literals (ALTER ROLE ... PASSWORD). Null when pg_stat_statements is not installed and preloaded. Query texts of other roles need pg_read_all_stats (docs/operations.md).';
 
 create function api.admin_system() returns jsonb
 language sql stable security definer
@@ -367,13 +371,18 @@ as $$
                       where q.status in ('todo', 'doing', 'failed')
                       group by 1, 2) j),
     'dead_letters', (select count(*) from app.notifications n where n.email_state = 'dead'),
+    'exchange_rates', (select jsonb_build_object('source', f.source, 'attempted_at', f.attempted_at,
+                                                 'succeeded_at', f.succeeded_at, 'feed_date', f.feed_date, 'base', f.base,
+                                                 'rates', f.rates, 'skipped', f.skipped, 'error', f.error,
+                                                 'failed_at', f.failed_at)
+                         from app_private.rate_feed f),
     'server_errors', (select coalesce(jsonb_agg(jsonb_build_object(
                         'at', e.at, 'request_id', e.request_id, 'method', e.method, 'path', e.path, 'status', e.status)
                         order by e.id desc), '[]')
                         from (select * from app_private.server_errors order by id desc limit 20) e))
 $$;
 comment on function api.admin_system() is
-  'GET /api/admin/system/ — how the machinery is doing: the 10 statements with the most total and mean time (pg_stat_statements; null when it is not installed), the job queue per task and status (todo, doing, failed) with the age in seconds of the oldest job deferred and not yet done, the count of dead-letter emails, and the last 20 5xx answers with their request ids. Admins. Security definer: it reads the job queue (schema procrastinate), app_private.server_errors and pg_stat_statements, which no client role may read.';
+  'GET /api/admin/system/ — how the machinery is doing: the 10 statements with the most total and mean time (pg_stat_statements; null when it is not installed), the job queue per task and status (todo, doing, failed) with the age in seconds of the oldest job deferred and not yet done, the count of dead-letter emails, the exchange-rate feed''s state (last success, the feed''s date, currencies it lacked, the last error), and the last 20 5xx answers with their request ids. Admins. Security definer: it reads the job queue (schema procrastinate), app_private.server_errors and pg_stat_statements, which no client role may read.';
 
 create function api.server_error_record(p_request_id text, p_method text, p_path text, p_status int) returns void
 language sql volatile security definer
@@ -392,4 +401,6 @@ select app.api_operation('api.admin_system', response => '{
   "statements_by_total": "[Statement]?", "statements_by_mean": "[Statement]?",
   "jobs": {"type": "array", "items": {"task": "string", "status": "todo|doing|failed", "count": "integer", "oldest_seconds": "integer?"}},
   "dead_letters": "integer",
+  "exchange_rates": {"source": "string?", "attempted_at": "date-time?", "succeeded_at": "date-time?", "feed_date": "date?",
+                     "base": "string?", "rates": "integer", "skipped": "any", "error": "string?", "failed_at": "date-time?"},
   "server_errors": {"type": "array", "items": {"at": "date-time", "request_id": "string", "method": "string", "path": "string", "status": "integer"}}}');

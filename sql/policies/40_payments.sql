@@ -45,7 +45,7 @@ create policy select_as_host on app.refunds for select to guest, host, admin
   using (host_id = (select app.current_user_id()));
 create policy select_as_admin on app.refunds for select to admin using (true);
 grant execute on function app.refund_json(app.refunds) to guest, host, admin;
-grant execute on function api.payment_refund(text, jsonb) to admin;
+grant execute on function api.payment_refund(text, jsonb), api.refund_retry(text) to admin;
 
 -- Payout accounts: a host reads their own; set through api.payout_account_set.
 grant select on app.payout_accounts to host, admin;

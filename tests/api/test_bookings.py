@@ -370,7 +370,7 @@ def test_the_worker_runs_the_booking_job(settings: Settings) -> None:
     with opened(settings):
         result = make_app(settings).tasks["bookings.run_jobs"](timestamp=0)
 
-    assert set(orjson.loads(result)) == {"expired", "completed", "purged_keys"}
+    assert set(orjson.loads(result)) == {"expired", "completed", "kept_paid_out", "purged_keys"}
 
 
 def test_admin_confirms_and_cancels_with_full_refund(

@@ -362,3 +362,55 @@ def test_an_unclaimed_paypal_payout_is_not_paid_until_claimed_and_a_returned_one
     (again,) = api.get("/api/payouts/", headers=host.auth).json()["results"]
     assert (retried["attempt"], again["provider_payout_id"] != payout["provider_payout_id"]) == (2, True)
     assert paypal.payouts[again["provider_payout_id"]]["items"][0]["payout_item"]["receiver"] == "ada@example.com"
+
+
+def test_a_paypal_payout_settles_without_its_webhook(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    paypal: PayPalStandIn,
+    make_user: MakeUser,
+    pay_settings: Any,
+    guest: User,
+    work: Any,
+) -> None:
+    """The batch succeeds at PayPal but no webhook ever comes: the poll asks, and the payout is paid."""
+    from api import worker
+    from tests.fix_data import day, new_listing
+
+    host = make_user("host")
+    api.post(
+        "/api/users/me/payout-account/", json={"provider": "paypal", "email": "ada@example.com"}, headers=host.auth
+    )
+    listing = new_listing(owner, host.id, price="120.00")
+    booking = api.post(
+        "/api/bookings/",
+        json={"product_id": listing, "start_date": day(30), "end_date": day(33), "guests": 1},
+        headers=guest.auth,
+    ).json()
+    captured_paypal_booking(api, paypal, guest, booking)
+    complete_stays(owner)
+    work()
+    (payout,) = api.get("/api/payouts/", headers=host.auth).json()["results"]
+    assert payout["status"] == "processing"
+    paypal.set_payout_status(payout["provider_payout_id"], "SUCCESS")  # and the webhook is lost
+
+    with worker.opened(pay_settings):
+        assert worker.poll_payouts(0) == "asked about 0 payouts"  # quiet for less than 30 minutes: not yet
+    # Half an hour later (the poll's bound, moved instead of waited for):
+    owner.execute("select app_private.payouts_poll(interval '0 seconds')")
+    owner.execute("select app_private.payouts_poll(interval '0 seconds')")  # queued already: not again
+
+    def jobs_for_it() -> Any:
+        with owner.transaction():
+            owner.execute("set local search_path = procrastinate, pg_catalog")
+            return owner.execute(
+                "select count(*) from procrastinate_jobs where task_name = 'payouts.send' and status = 'todo'"
+                " and args ->> 'payout_id' = %s",
+                [payout["id"]],
+            ).fetchone()
+
+    assert jobs_for_it() == (1,)
+    work()
+
+    assert api.get("/api/payouts/", headers=host.auth).json()["results"][0]["status"] == "paid"
+    assert ledger(owner, booking["id"])[("host", "USD")] == "324.00"

@@ -77,6 +77,13 @@ def test_a_strict_cancellation_refunds_half_and_the_host_is_owed_the_rest(
 
     seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
     assert (seen["status"], seen["amount_refunded"]) == ("partially_refunded", "180.00")
+    # What was kept waits for the stay's would-be check-out, as a stay's payout does.
+    assert api.get("/api/payouts/", headers=new_host.auth).json()["count"] == 0
+    assert ledger(owner, booking["id"]) == {("guest", "USD"): "-180.00", ("platform_cash", "USD"): "180.00"}
+    complete_stays(owner, days_ahead=1)  # not yet: the stay is still ahead
+    assert api.get("/api/payouts/", headers=new_host.auth).json()["count"] == 0
+    complete_stays(owner)
+    complete_stays(owner)  # the job again: the payout is opened once
     (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
     assert (payout["status"], payout["gross"], payout["fee"], payout["amount"]) == (
         "pending",
@@ -125,6 +132,7 @@ def test_a_refund_in_another_currency_follows_the_rate_the_guest_paid_at(
     assert payment["amount"] == "324.00"
     seen = api.get(f"/api/payments/{payment['id']}/", headers=guest.auth).json()
     assert seen["amount_refunded"] == "162.00"  # half of 360.00 USD at 0.9
+    complete_stays(owner)  # what was kept is paid out at the would-be check-out
     (payout,) = api.get("/api/payouts/", headers=new_host.auth).json()["results"]
     assert (payout["gross"], payout["currency"]) == ("180.00", "USD")  # the host is paid in the listing's currency
     assert ledger_balances(owner, booking["id"]) == {"EUR": "0.00", "USD": "0.00"}
@@ -505,3 +513,83 @@ def test_payout_retry_needs_an_admin_and_an_existing_payout(api: TestClient, adm
     assert_problem(api.post("/api/payouts/not-a-uuid/retry/", headers=admin.auth), 404)
     assert_problem(api.post(f"/api/payouts/{missing}/retry/", headers=guest.auth), 403)
     assert_problem(api.post(f"/api/payouts/{missing}/retry/"), 401)
+
+
+# --- a refund given up on, and what an admin may do next ------------------------------------------
+
+
+def give_up_on_a_refund(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    payment: dict[str, Any],
+    amount: str,
+) -> dict[str, Any]:
+    """Stripe makes the refund but its answer is lost, then stops answering until the worker gives up."""
+    stripe.lose_next_response = True
+    refund = api.post(
+        f"/api/payments/{payment['id']}/refund/", json={"reason": "Noisy night", "amount": amount}, headers=admin.auth
+    ).json()
+    work()  # the first attempt: Stripe refunds, the answer is lost
+    stripe.fail_next = [503] * (3 * RETRIES + 3)  # then every call fails, listing included
+    for _ in range(RETRIES):
+        retry_now(owner)
+        work()
+    stripe.fail_next = []
+    given_up = api.get(f"/api/payments/{payment['id']}/", headers=admin.auth).json()
+    (seen,) = [r for r in given_up["refunds"] if r["id"] == refund["id"]]
+    assert seen["status"] == "failed" and "could not be made" in seen["failure_reason"]
+    made = [r for r in stripe.refunds.values() if r["metadata"].get("refund_id") == refund["id"]]
+    assert len(made) == 1 and made[0]["status"] == "succeeded"  # yet Stripe made it
+    return refund
+
+
+def test_retrying_a_refund_given_up_on_asks_stripe_first_and_refunds_once(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    booking, payment = paid_booking(api, owner, stripe, work, new_host, guest)
+    refund = give_up_on_a_refund(api, owner, stripe, work, admin, payment, "100.00")
+
+    retried = api.post(f"/api/refunds/{refund['id']}/retry/", headers=admin.auth)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "pending"
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=admin.auth).json()
+    assert (seen["status"], seen["amount_refunded"]) == ("partially_refunded", "100.00")
+    assert len([r for r in stripe.refunds.values() if r["payment_intent"] == payment["provider_payment_id"]]) == 1
+    assert ledger_balances(owner, booking["id"]) == {"USD": "0.00"}
+    assert_problem(api.post(f"/api/refunds/{refund['id']}/retry/", headers=admin.auth), 409, "status")
+    assert_problem(api.post(f"/api/refunds/{refund['id']}/retry/", headers=guest.auth), 403)
+
+
+def test_a_new_refund_of_what_a_given_up_refund_already_returned_is_not_made_twice(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    admin: User,
+    new_host: User,
+    guest: User,
+) -> None:
+    booking, payment = paid_booking(api, owner, stripe, work, new_host, guest)
+    give_up_on_a_refund(api, owner, stripe, work, admin, payment, payment["amount"])
+
+    again = api.post(f"/api/payments/{payment['id']}/refund/", json={"reason": "Try again"}, headers=admin.auth).json()
+    assert again["amount"] == payment["amount"]  # we thought nothing had been refunded
+    work()
+
+    seen = api.get(f"/api/payments/{payment['id']}/", headers=admin.auth).json()
+    assert (seen["status"], seen["amount_refunded"]) == ("refunded", payment["amount"])
+    (second,) = [r for r in seen["refunds"] if r["id"] == again["id"]]
+    assert second["status"] == "failed" and "already refunded" in second["failure_reason"]
+    assert len([r for r in stripe.refunds.values() if r["payment_intent"] == payment["provider_payment_id"]]) == 1
+    assert ledger_balances(owner, booking["id"]) == {"USD": "0.00"}

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx2
+import orjson
 
 from api.serve import unsafe
 from api.settings import DEV_JWT_KEY, Settings
@@ -66,6 +67,9 @@ def test_two_workers_serve_and_sigterm_drains_them(owner_url: str) -> None:
     assert server.process.returncode == 0, output
     assert output.count("Application shutdown complete") == 2, output  # each worker closed its pool
     assert '"path"' not in output  # ACCESS_LOG=false: no per-request lines
+    lines = [orjson.loads(line) for line in output.splitlines()]  # each a JSON object (api/logs.py), uvicorn's too
+    assert {"uvicorn.error"} <= {line["logger"] for line in lines}
+    assert all(line["level"] in ("INFO", "WARNING") and line["time"] for line in lines), output
 
 
 def test_a_request_head_sent_slowly_is_cut_off_and_others_are_served(owner_url: str) -> None:

@@ -25,6 +25,11 @@ UNROUTED: dict[str, tuple[set[str], str]] = {
         "No route of its own: the callback route hands back a PKCE verifier for a state, which only the "
         "API process (holding the state cookie) may ask for.",
     ),
+    "api.server_error_record": (
+        {"api_internal"},
+        "No route of its own: the API process records a 5xx it answered (api/app.py); a client could otherwise "
+        "fill the admin System page with invented errors.",
+    ),
     "api.payment_attach": (
         {"api_internal"},
         "No route of its own: it records the provider object the API (or the worker, as the owner) created "
@@ -177,7 +182,9 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_host", "SELECT", ("admin", "host")),
         ("select_as_admin", "SELECT", ("admin",)),
     },
+    "app_private.rate_feed": set(),
     "app_private.review_settings": set(),
+    "app_private.server_errors": set(),
     "app.notifications": {
         ("select_own", "SELECT", ("admin", "guest", "host")),
         ("update_own", "UPDATE", ("admin", "guest", "host")),
@@ -216,6 +223,10 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "app.message_reports": {("select_as_admin", "SELECT", ("admin",))},
     "app_private.message_settings": set(),
     "app_private.analyst_settings": set(),  # the owner's only: the analyst's limits, enforced by the worker
+    # Calendar sync: export tokens and feed URLs are secrets, read through SECURITY DEFINER functions only.
+    "app_private.calendar_settings": set(),
+    "app_private.calendar_exports": set(),
+    "app_private.calendar_feeds": set(),
 }
 
 

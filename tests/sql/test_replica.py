@@ -137,3 +137,34 @@ def test_anonymous_reads_use_the_replica_and_a_writer_reads_their_own_writes(
             standby.execute("select pg_wal_replay_resume()")
         caught_up(owner_url, replica)
         assert client.get(path).json()["name"] == "Renamed"
+
+
+def test_the_metrics_see_the_replica_and_its_lag_from_both_sides(owner_url: str, replica: int) -> None:
+    """app_private.metrics() (the worker's scrape, sql/functions/90_metrics.sql): on the primary, each
+    standby's lag from pg_stat_replication (its lag columns need pg_read_all_stats: a superuser here);
+    on a standby, its own lag. Replay paused while the primary writes: the standby falls behind."""
+
+    def series(conn: psycopg.Connection[Any], name: str) -> dict[str, float]:
+        (families,) = conn.execute("select app_private.metrics()").fetchone()  # type: ignore[misc]
+        (family,) = [f for f in families if f["name"] == name]
+        return {s["labels"].get("replica", ""): float(s["value"]) for s in family["samples"]}
+
+    caught_up(owner_url, replica)
+    with (
+        superuser(owner_url, int(conninfo_to_dict(owner_url)["port"])) as primary,
+        superuser(owner_url, replica) as standby,
+    ):
+        standby.execute("select pg_wal_replay_pause()")
+        try:
+            primary.execute("create table public.metrics_lag (x int); drop table public.metrics_lag")
+            primary.execute("select pg_switch_wal()")  # past what the standby replayed
+            time.sleep(0.2)
+            behind = series(primary, "nexus_replica_lag_bytes")
+            standbys = series(primary, "nexus_replicas")
+            own = series(standby, "nexus_replica_lag_seconds")
+        finally:
+            standby.execute("select pg_wal_replay_resume()")
+
+    assert standbys == {"": 1.0}
+    assert len(behind) == 1 and next(iter(behind.values())) > 0
+    assert set(own) == {"self"} and own["self"] >= 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 CLIENT_ROLES = ("anon", "guest", "host", "admin", "analyst", "authenticator", "api_internal")
 
@@ -80,7 +81,9 @@ def test_analyst_is_read_only_and_bounded(owner: psycopg.Connection[Any]) -> Non
 # How many SECURITY DEFINER functions the project has. A function is SECURITY INVOKER unless it
 # must act past the calling role's grants or policies; a new definer is a conscious choice:
 # give its reason in its comment ("Security definer: ...") and change this number.
-SECURITY_DEFINER_COUNT = 66
+# 73 = 64 + calendar sync's seven (the export, its URL and rotation, three feed operations, the token
+# trigger) + the map's two (the public point's trigger, the facets).
+SECURITY_DEFINER_COUNT = 73
 
 
 def test_security_definer_functions_say_why_and_pin_search_path(owner: psycopg.Connection[Any]) -> None:
@@ -157,6 +160,22 @@ def test_public_schema_grants_nothing(owner: psycopg.Connection[Any]) -> None:
         "select has_schema_privilege('anon', 'public', 'create'), has_schema_privilege('anon', 'public', 'usage')",
     )[0]
     assert (create, usage) == (False, False)
+
+
+def test_pg_stat_statements_is_the_owners_alone(owner: psycopg.Connection[Any], as_role: Any) -> None:
+    """The DBA's view of every role's statements (created as in the local cluster); no client role reaches it."""
+    if rows(owner, "select to_regclass('extensions.pg_stat_statements')") == [(None,)]:
+        pytest.skip("pg_stat_statements is not in this database (NEXUS_TEST_DATABASE_URL without it)")
+    as_role("anon").execute("select api.category_list()")
+    counted = rows(
+        owner,
+        """select calls > 0 from extensions.pg_stat_statements
+           where query = 'select api.category_list()' and userid = 'anon'::regrole""",
+    )
+    assert counted == [(True,)]  # another role's statement, its text too (pg_read_all_stats)
+    for role in CLIENT_ROLES:
+        (usage,) = rows(owner, f"select has_schema_privilege('{role}', 'extensions', 'usage')")[0]
+        assert usage is False, role
 
 
 def test_every_table_column_function_view_and_role_has_a_comment(owner: psycopg.Connection[Any]) -> None:
