@@ -1,6 +1,6 @@
 """The restore drill: `make backup`, then `make restore TIME=...` brings back exactly what was committed before TIME.
 
-A project-like folder (the Makefile and scripts/, nothing else) gets its own local cluster from
+A project-like folder (the Makefile, scripts/ and sql/superuser.sql, nothing else) gets its own local cluster from
 scripts/pg-local, migrated as `make migrate` does, with WAL archived by pgBackRest. Bookings and
 payments are written through the same SQL functions the API calls (the guest books and pays, the
 provider's success is applied as the worker applies it, the ledger posts), a backup is taken, more
@@ -75,6 +75,8 @@ def project() -> Iterator[Project]:
     folder = private / "nexus"
     shutil.copytree(ROOT / "scripts", folder / "scripts")
     shutil.copy(ROOT / "Makefile", folder / "Makefile")
+    (folder / "sql").mkdir()
+    shutil.copy(ROOT / "sql" / "superuser.sql", folder / "sql" / "superuser.sql")  # pg-local's superuser step (PostGIS)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKUP_", "DATABASE_URL", "MAKE"))}
     env["DATABASE_URL"] = ""
     url = f"postgresql://nexus@/nexus?host={folder / '.pg' / 'run'}"
