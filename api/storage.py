@@ -119,11 +119,10 @@ class LocalStorage:
             raise StorageUnavailable(f"{self.root}: {exc.strerror or exc}") from exc
 
     def delete_photo(self, path: str) -> int:
-        prefix = self.file(photo_prefix(path) + ".jpg")  # the folder and the name's stem
-        stem = prefix.name.removesuffix(".jpg")
+        folder, stem = photo_prefix(path).split("/")
         removed = 0
         try:
-            for file in prefix.parent.glob(f"{stem}*"):
+            for file in (self.root / folder).glob(f"{stem}*"):
                 file.unlink(missing_ok=True)
                 removed += 1
         except OSError as exc:
@@ -210,12 +209,8 @@ class S3Storage:
         """Whether an object of this size is under `key` already (media-migrate skips it)."""
         try:
             return int(self.call("head_object", Key=key)["ContentLength"]) == size
-        except NotFound:
+        except NotFound:  # head_object's 404 (its error code is "404": no body to name NoSuchKey)
             return False
-        except StorageUnavailable as exc:  # head_object's 404 has no error code to tell
-            if "404" in str(exc):
-                return False
-            raise
 
 
 def from_settings(settings: Settings) -> Storage:
