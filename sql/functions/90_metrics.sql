@@ -117,6 +117,15 @@ as $$
     app_private.metric_json('nexus_exchange_rates_failing', 'gauge',
       '1 when the exchange-rate feed''s last attempt recorded nothing (its error is on the admin System page), else 0.',
       (select jsonb_agg(app_private.sample_json('{}', (f.error is not null)::int)) from app_private.rate_feed f)),
+    -- WAL archiving (backups, docs/operations.md): failures, and the age of the last archived segment.
+    app_private.metric_json('nexus_wal_archive_failures', 'counter',
+      'WAL segments the archive_command failed to archive since the statistics were reset (pg_stat_archiver).',
+      (select jsonb_agg(app_private.sample_json('{}', a.failed_count)) from pg_stat_archiver a
+        where current_setting('archive_mode') <> 'off')),
+    app_private.metric_json('nexus_wal_archive_age_seconds', 'gauge',
+      'Seconds since a WAL segment was last archived (absent while archiving is off or before the first).',
+      (select jsonb_agg(app_private.sample_json('{}', extract(epoch from now() - a.last_archived_time)))
+         from pg_stat_archiver a where current_setting('archive_mode') <> 'off' and a.last_archived_time is not null)),
     -- The database itself.
     app_private.metric_json('nexus_database_size_bytes', 'gauge',
       'The database''s size on disk.',
@@ -129,4 +138,4 @@ as $$
   )
 $$;
 comment on function app_private.metrics() is
-  'The series the database contributes to the operator''s Prometheus, as a JSON array of app_private.metric families: the job queue per task (depth, oldest due job''s age), dead-lettered emails, webhook events received, duplicated and failed per provider, payouts pending, scheduled and failed, the exchange-rate feed''s age and failure, standbys and their lag, the database''s size and connections. Read at each scrape of the worker''s metrics endpoint (WORKER_METRICS_PORT, api/metrics.py). Owner only.';
+  'The series the database contributes to the operator''s Prometheus, as a JSON array of app_private.metric families: the job queue per task (depth, oldest due job''s age), dead-lettered emails, webhook events received, duplicated and failed per provider, payouts pending, scheduled and failed, the exchange-rate feed''s age and failure, WAL archiving failures and age, standbys and their lag, the database''s size and connections. Read at each scrape of the worker''s metrics endpoint (WORKER_METRICS_PORT, api/metrics.py). Owner only.';

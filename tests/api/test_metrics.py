@@ -244,6 +244,8 @@ DATABASE_SERIES = {
     "nexus_payouts",
     "nexus_exchange_rates_age_seconds",
     "nexus_exchange_rates_failing",
+    "nexus_wal_archive_failures",
+    "nexus_wal_archive_age_seconds",
     "nexus_replicas",
     "nexus_replica_lag_seconds",
     "nexus_replica_lag_bytes",
@@ -354,6 +356,8 @@ def test_the_worker_endpoint_serves_the_database_series_behind_the_token(setting
         "nexus_replica_lag_seconds",
         "nexus_replica_lag_bytes",
         "nexus_exchange_rates_age_seconds",  # none until the feed first gave rates
+        "nexus_wal_archive_failures",  # none while archiving is off (the test clusters)
+        "nexus_wal_archive_age_seconds",
     }
     assert DATABASE_SERIES - per_task_or_replica <= {re.sub("_total$", "", name) for name, _ in samples}
     assert metrics.serve_worker(replace(settings, worker_metrics_port=0)) is None  # off unless set
