@@ -28,7 +28,9 @@ from api.errors import Problem
 
 WIDTHS = (320, 960, 1920)  # a phone's list thumbnail, a tablet or laptop, a full-screen gallery
 VARIANT_QUALITY = 80  # WebP's own default is 80: a 960 px photo in ~60-120 kB
+# The accepted types: Pillow's format name -> (content type, file extension). The one list.
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+CONTENT_TYPES = {ext: ctype for ctype, ext in FORMATS.values()}  # by extension, as stored files are named
 NOT_AN_IMAGE = "Not a whole JPEG, PNG or WebP image."
 
 
@@ -47,6 +49,12 @@ class Variant:
     data: bytes
     width: int
     height: int
+
+
+def looks_like_one(head: bytes) -> bool:
+    """Whether a file's first bytes are those of an accepted type (a cheap 415 before decoding;
+    never by name or header). Decoding (`clean`) then decides whether it is a whole image."""
+    return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def refuse(message: str) -> Problem:

@@ -60,12 +60,6 @@ log = logging.getLogger("nexus.payments")
 Execute = Callable[[dict[str, Any]], Awaitable[list[tuple[Any, ...]]]]
 Special = Callable[["Route", Request, dict[str, Any], Execute], Awaitable[Response]]
 
-# Image types accepted for photos, recognised by their first bytes (never by name or header).
-SIGNATURES = (
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-)
-
 
 def client_address(request: Request) -> str | None:
     """The client's address: the peer, or, when the peer is a trusted proxy (TRUSTED_PROXIES), the
@@ -105,15 +99,6 @@ def tokens_response(cfg: Settings, outcome: bytes) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def sniff_image(head: bytes) -> tuple[str, str] | None:
-    for magic, ctype, ext in SIGNATURES:
-        if head.startswith(magic):
-            return ctype, ext
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp", "webp"
-    return None
-
-
 async def read_upload(request: Request, cfg: Settings) -> bytes:
     """The multipart `file` field's bytes: 415, 413 or 400 naming `file` unless it is a JPEG, PNG or
     WebP by its first bytes, not empty and within MAX_UPLOAD_BYTES."""
@@ -136,7 +121,7 @@ async def read_upload(request: Request, cfg: Settings) -> bytes:
             raise Problem(413, f"The file is larger than {cfg.max_upload_bytes} bytes.", {"file": ["Too large."]})
         if not data:
             raise Problem(400, "The file is empty.", {"file": ["The file is empty."]})
-        if sniff_image(data[:16]) is None:
+        if not images.looks_like_one(data[:16]):
             raise Problem(
                 415, "Only JPEG, PNG and WebP images are accepted.", {"file": ["Not a JPEG, PNG or WebP image."]}
             )

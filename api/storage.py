@@ -28,13 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from api.images import CONTENT_TYPES
 from api.settings import Settings
 
 # The original's path, as app.check_media_path accepts it; a variant's adds -w<width> and is WebP.
 ORIGINAL = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{32}\.(jpg|png|webp)$")
 STORED = re.compile(r"^([0-9a-f]{2}/[0-9a-f]{32})(\.(jpg|png|webp)|-w[0-9]{1,5}\.webp)$")
 CACHE_CONTROL = "public, max-age=31536000, immutable"  # a key is never written twice
-CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 class StorageUnavailable(Exception):

@@ -525,7 +525,7 @@ def sweep_media(timestamp: int, older_than: timedelta = ORPHAN_AGE) -> str:
     for start in range(0, len(prefixes), 1000):
         batch = prefixes[start : start + 1000]
         # The original's path may be any of the three extensions (its variants may outlive it).
-        candidates = [f"{prefix}.{ext}" for prefix in batch for ext in storage.CONTENT_TYPES]
+        candidates = [f"{prefix}.{ext}" for prefix in batch for ext in images.CONTENT_TYPES]
         used = {storage.photo_prefix(p) for p in sql("select app_private.media_in_use(%s)", [candidates])}
         for prefix in batch:
             if prefix not in used:
