@@ -83,6 +83,19 @@ class ProviderPayout:
 
 
 @dataclass(frozen=True)
+class ProviderDispute:
+    """A provider's own record of a dispute (Stripe dp_..., PayPal PP-D-...) of one of our payments."""
+
+    id: str
+    payment_id: str  # the provider's id of the payment disputed (Stripe PaymentIntent, PayPal order)
+    status: str  # open, won, lost
+    amount_minor: int
+    currency: str
+    reason: str | None = None
+    provider_status: str | None = None  # the provider's own word, for admins
+
+
+@dataclass(frozen=True)
 class ProviderAccount:
     """A host's account at a provider (Stripe Connect acct_...): can it receive payouts yet?"""
 
@@ -97,7 +110,7 @@ class Event:
 
     id: str
     type: str
-    kind: str | None  # payment, refund, payout, account; None for events Nexus does not act on
+    kind: str | None  # payment, refunds, refund, payout, account, dispute; None for events Nexus does not act on
     object_id: str | None
 
 
@@ -126,8 +139,14 @@ def stripe_error(exc: stripe.StripeError) -> ProviderError:
 # Stripe Refund statuses -> app.refund_status.
 STRIPE_REFUND_STATUS = {"pending": "pending", "requires_action": "pending", "succeeded": "succeeded"}
 
+# Stripe Dispute statuses -> app.dispute_status: decided ones; every other (warning_needs_response,
+# needs_response, under_review, ...) is open. An inquiry closed without a chargeback (warning_closed)
+# leaves the money with us: won.
+STRIPE_DISPUTE_STATUS = {"won": "won", "warning_closed": "won", "lost": "lost"}
+
 # Stripe event types -> what Nexus re-reads from Stripe (Event.kind) and which id in the object.
 STRIPE_KINDS = (
+    ("charge.dispute.", "dispute", "id"),
     ("payment_intent.", "payment", "id"),
     ("charge.refunded", "refunds", "payment_intent"),
     ("charge.refund.", "refund", "id"),
@@ -322,6 +341,24 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
 
+    # --- disputes ---------------------------------------------------------------------------
+
+    def retrieve_dispute(self, provider_dispute_id: str) -> ProviderDispute:
+        try:
+            dispute: dict[str, Any] = self.client.v1.disputes.retrieve(provider_dispute_id).to_dict()
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        intent = dispute.get("payment_intent")
+        return ProviderDispute(
+            id=dispute["id"],
+            payment_id=str(intent.get("id") if isinstance(intent, dict) else intent or ""),
+            status=STRIPE_DISPUTE_STATUS.get(str(dispute.get("status")), "open"),
+            amount_minor=int(dispute["amount"]),
+            currency=str(dispute["currency"]).upper(),
+            reason=dispute.get("reason"),
+            provider_status=dispute.get("status"),
+        )
+
     # --- webhooks ---------------------------------------------------------------------------
 
     def event(self, payload: bytes, headers: Mapping[str, str]) -> Event:
@@ -413,6 +450,7 @@ class Gateway(Protocol):
     def retrieve_account(self, provider_account_id: str) -> ProviderAccount: ...
     def payout(self, payout: dict[str, Any], destination: str) -> ProviderPayout: ...
     def retrieve_payout(self, provider_payout_id: str) -> ProviderPayout: ...
+    def retrieve_dispute(self, provider_dispute_id: str) -> ProviderDispute: ...
     def event(self, payload: bytes, headers: Mapping[str, str]) -> Event: ...
 
 

@@ -37,6 +37,7 @@ from api.errors import Problem
 from api.payments import (
     Event,
     ProviderAccount,
+    ProviderDispute,
     ProviderError,
     ProviderPayment,
     ProviderPayout,
@@ -66,6 +67,16 @@ CAPTURE_STATUS = {
     "PENDING": "processing",
     "DECLINED": "failed",
     "FAILED": "failed",
+}
+# A RESOLVED dispute's outcome -> app.dispute_status. PayPal paying the buyer from its own
+# funds (RESOLVED_WITH_PAYOUT) or the buyer backing down leaves the money with us: won.
+DISPUTE_OUTCOME = {
+    "RESOLVED_BUYER_FAVOUR": "lost",
+    "ACCEPTED": "lost",
+    "RESOLVED_SELLER_FAVOUR": "won",
+    "RESOLVED_WITH_PAYOUT": "won",
+    "CANCELED_BY_BUYER": "won",
+    "DENIED": "won",
 }
 REFUND_STATUS = {"COMPLETED": "succeeded", "PENDING": "pending", "FAILED": "failed", "CANCELLED": "failed"}
 # A batch's status says the batch was processed, not that its item reached the host: a SUCCESS
@@ -400,6 +411,31 @@ class PayPalGateway:
     def retrieve_account(self, provider_account_id: str) -> ProviderAccount:
         return ProviderAccount(id=provider_account_id, status="active")
 
+    # --- disputes --------------------------------------------------------------------------
+
+    def retrieve_dispute(self, provider_dispute_id: str) -> ProviderDispute:
+        """The dispute, and the order it is about (read from its capture: a dispute names the capture)."""
+        status, body = self._call("GET", f"/v1/customer/disputes/{provider_dispute_id}")
+        dispute = self._ok(status, body, "dispute")
+        transactions = dispute.get("disputed_transactions") or [{}]
+        capture_id = transactions[0].get("seller_transaction_id")
+        order_id = ""
+        if capture_id:
+            status, body = self._call("GET", f"/v2/payments/captures/{capture_id}")
+            capture = self._ok(status, body, "capture")
+            order_id = ((capture.get("supplementary_data") or {}).get("related_ids") or {}).get("order_id") or ""
+        amount = dispute.get("dispute_amount") or {}
+        outcome = (dispute.get("dispute_outcome") or {}).get("outcome_code")
+        return ProviderDispute(
+            id=str(dispute["dispute_id"]),
+            payment_id=str(order_id),
+            status=DISPUTE_OUTCOME.get(str(outcome), "open") if dispute.get("status") == "RESOLVED" else "open",
+            amount_minor=to_minor(str(amount.get("value"))),
+            currency=str(amount.get("currency_code")).upper(),
+            reason=dispute.get("reason"),
+            provider_status=dispute.get("status"),
+        )
+
     # --- webhooks --------------------------------------------------------------------------
 
     def event(self, payload: bytes, headers: Mapping[str, str]) -> Event:
@@ -468,6 +504,8 @@ def classify(event_type: str, resource: dict[str, Any]) -> tuple[str | None, str
         kind, path = "payout", ("batch_header", "payout_batch_id")
     elif event_type.startswith("PAYMENT.PAYOUTS-ITEM."):
         kind, path = "payout", ("payout_batch_id",)
+    elif event_type.startswith("CUSTOMER.DISPUTE."):
+        kind, path = "dispute", ("dispute_id",)
     else:
         return None, None
     object_id: Any = resource

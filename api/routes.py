@@ -237,6 +237,7 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "/api/payouts/", "api.payout_list", "payments", query=("status", *LIST), page=True),
     Route("POST", "/api/payouts/{id}/retry/", "api.payout_retry", "payments"),
+    Route("GET", "/api/disputes/", "api.dispute_list", "payments", query=("status", *LIST), page=True),
     Route("POST", "/api/webhooks/stripe/", "api.webhook_receive", "payments", special=specials.webhook),
     Route("POST", "/api/webhooks/paypal/", "api.webhook_receive", "payments", special=specials.webhook),
     # --- reviews (sql/functions/50_reviews.sql) --------------------------------------------

@@ -279,6 +279,22 @@ def apply_payout(provider: str, payout_id: str | None, current: payments.Provide
     )
 
 
+def apply_dispute(provider: str, current: payments.ProviderDispute) -> Any:
+    return sql(
+        "select app_private.dispute_apply(%s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            provider,
+            current.id,
+            current.payment_id,
+            current.status,
+            current.amount_minor,
+            current.currency,
+            current.reason,
+            current.provider_status,
+        ],
+    )
+
+
 def our_id(value: str | None) -> str | None:
     """A refund id a provider echoes back (metadata, custom_id), when it is one of ours: a UUID."""
     try:
@@ -306,6 +322,8 @@ def apply_event(provider: str, event_id: str) -> str:
         outcome = apply_refund(provider, None, at.retrieve_refund(object_id))
     elif kind == "payout":
         outcome = apply_payout(provider, None, at.retrieve_payout(object_id))
+    elif kind == "dispute":
+        outcome = apply_dispute(provider, at.retrieve_dispute(object_id))
     elif kind == "account":
         account = at.retrieve_account(object_id)
         outcome = sql("select app_private.payout_account_apply(%s, %s, %s)", [provider, account.id, account.status])
@@ -392,6 +410,8 @@ def send_payout(context: JobContext, payout_id: str) -> str:
     )
     if payout is None or payout["status"] not in ("scheduled", "processing"):
         return "nothing to do"
+    if payout["held"]:  # a dispute opened after it was scheduled: app_private.payout_release sends it later
+        return "held: a dispute of the booking is open"
     at = gateway(payout["provider"])
     # One provider object per attempt (app.payouts.attempt): retries of the job and an admin's
     # retry after an unanswered call reuse the key, so the provider returns what it did.

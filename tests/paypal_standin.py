@@ -13,6 +13,8 @@ it, a v2 POST answers only id, status and links, as PayPal's default does):
   CAPTURE_FULLY_REFUNDED after all of it), GET /v2/payments/refunds/{id}
 - POST /v1/payments/payouts (a sender_batch_id seen before: 400 with a link to that batch),
   GET /v1/payments/payouts/{id}
+- GET /v1/customer/disputes/{id} (made with `open_dispute`, decided with `close_dispute`),
+  GET /v2/payments/captures/{id}
 - POST /v1/notifications/verify-webhook-signature
 
 Webhook signatures are the stand-in's own rule, not PayPal's certificate chain: the signature
@@ -95,6 +97,7 @@ class PayPalStandIn:
     captures: dict[str, str] = field(default_factory=dict)  # capture id -> order id
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     payouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     answered: dict[str, Answer] = field(default_factory=dict)  # PayPal-Request-Id -> first answer
     fail_next: list[int] = field(default_factory=list)
@@ -410,6 +413,45 @@ class PayPalStandIn:
         good = body["webhook_id"] == self.webhook_id and hmac.compare_digest(body["transmission_sig"], expected)
         return 200, {"verification_status": "SUCCESS" if good else "FAILURE"}
 
+    # --- disputes (a buyer disputes a capture with PayPal) ------------------------------------
+
+    def open_dispute(
+        self, order_id: str, value: str | None = None, reason: str = "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"
+    ) -> dict[str, Any]:
+        """The buyer disputes the order's capture (all of it by default): status OPEN."""
+        with self.lock:
+            capture = self.orders[order_id]["purchase_units"][0]["payments"]["captures"][0]
+            amount = capture["amount"]
+            dispute = {
+                "dispute_id": new_id("PP-D"),
+                "create_time": now(),
+                "reason": reason,
+                "status": "OPEN",
+                "dispute_amount": {"currency_code": amount["currency_code"], "value": value or amount["value"]},
+                "disputed_transactions": [{"seller_transaction_id": capture["id"]}],
+                "dispute_life_cycle_stage": "CHARGEBACK",
+            }
+            self.disputes[dispute["dispute_id"]] = dispute
+            return copy.deepcopy(dispute)
+
+    def close_dispute(self, dispute_id: str, outcome_code: str) -> dict[str, Any]:
+        """PayPal decided: RESOLVED with RESOLVED_BUYER_FAVOUR, RESOLVED_SELLER_FAVOUR, ..."""
+        with self.lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = "RESOLVED"
+            dispute["dispute_outcome"] = {"outcome_code": outcome_code}
+            return copy.deepcopy(dispute)
+
+    def get_dispute(self, request: Request) -> Answer:
+        dispute = self.disputes.get(request.path_params["id"])
+        return (200, copy.deepcopy(dispute)) if dispute else paypal_error(*NOT_FOUND)
+
+    def get_capture(self, request: Request) -> Answer:
+        order_id = self.captures.get(request.path_params["id"])
+        if order_id is None:
+            return paypal_error(*NOT_FOUND)
+        return 200, copy.deepcopy(self.orders[order_id]["purchase_units"][0]["payments"]["captures"][0])
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -421,6 +463,8 @@ class PayPalStandIn:
                 Route("/v2/payments/refunds/{id}", self._read(self.get_refund), methods=["GET"]),
                 Route("/v1/payments/payouts", self._write(self.create_payout, trim=False), methods=["POST"]),
                 Route("/v1/payments/payouts/{id}", self._read(self.get_payout), methods=["GET"]),
+                Route("/v1/customer/disputes/{id}", self._read(self.get_dispute), methods=["GET"]),
+                Route("/v2/payments/captures/{id}", self._read(self.get_capture), methods=["GET"]),
                 Route(
                     "/v1/notifications/verify-webhook-signature",
                     self._write(self.verify, idempotent=False),

@@ -9,6 +9,7 @@ Idempotency-Key (the same key returns the first answer and creates nothing new):
   GET /v1/refunds?payment_intent=
 - POST /v1/accounts, GET /v1/accounts/{id}, POST /v1/account_links (Connect onboarding)
 - POST /v1/transfers (to an account whose payouts are enabled), GET /v1/transfers/{id}
+- GET /v1/disputes/{id} (a dispute made with `open_dispute`, decided with `close_dispute`)
 
 Knobs for a test: `fail_next` (answer the next requests with these HTTP statuses),
 `lose_next_response` (create the object, remember it under the key, then answer 500, as when
@@ -48,6 +49,7 @@ class StripeStandIn:
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refund_status: str = "succeeded"
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> answer
     fail_next: list[int] = field(default_factory=list)
@@ -277,6 +279,32 @@ class StripeStandIn:
             self.accounts[account_id]["payouts_enabled"] = True
             return dict(self.accounts[account_id])
 
+    # --- disputes (a guest's bank disputes a charge) ----------------------------------------
+
+    def open_dispute(self, intent_id: str, amount: int | None = None, reason: str = "fraudulent") -> dict[str, Any]:
+        """The guest's bank disputes the intent's charge (all of it by default): a dp_ object, needs_response."""
+        with self.lock:
+            intent = self.intents[intent_id]
+            dispute = {
+                "id": "dp_" + secrets.token_hex(12),
+                "object": "dispute",
+                "amount": intent["amount"] if amount is None else amount,
+                "currency": intent["currency"],
+                "charge": "ch_" + intent_id[3:],
+                "payment_intent": intent_id,
+                "reason": reason,
+                "status": "needs_response",
+                "created": int(time.time()),
+            }
+            self.disputes[dispute["id"]] = dispute
+            return dict(dispute)
+
+    def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """The bank decided: won or lost (or any of Stripe's dispute statuses)."""
+        with self.lock:
+            self.disputes[dispute_id]["status"] = status
+            return dict(self.disputes[dispute_id])
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -291,5 +319,6 @@ class StripeStandIn:
                 Route("/v1/account_links", self.create_account_link, methods=["POST"]),
                 Route("/v1/transfers", self.create_transfer, methods=["POST"]),
                 Route("/v1/transfers/{id}", self._get(self.transfers, "transfer"), methods=["GET"]),
+                Route("/v1/disputes/{id}", self._get(self.disputes, "dispute"), methods=["GET"]),
             ]
         )

@@ -265,6 +265,17 @@ as $$
 $$;
 comment on function app.refund_json(app.refunds) is 'A refund as the API shows it; money as a decimal string.';
 
+create function app.dispute_json(d app.disputes) returns jsonb
+language sql stable security invoker
+as $$
+  select jsonb_build_object(
+    'id', d.id, 'payment_id', d.payment_id, 'booking_id', d.booking_id, 'provider', d.provider,
+    'provider_dispute_id', d.provider_dispute_id, 'status', d.status, 'amount', d.amount::text,
+    'currency', d.currency, 'reason', d.reason, 'provider_status', d.provider_status,
+    'created_at', d.created_at, 'closed_at', d.closed_at)
+$$;
+comment on function app.dispute_json(app.disputes) is 'A dispute as the API shows it; money as a decimal string.';
+
 create function app.payment_json(p app.payments) returns jsonb
 language sql stable security invoker
 as $$
@@ -280,10 +291,12 @@ as $$
     'created_at', p.created_at, 'updated_at', p.updated_at, 'succeeded_at', p.succeeded_at,
     'failed_at', p.failed_at, 'canceled_at', p.canceled_at,
     'refunds', coalesce((select jsonb_agg(app.refund_json(r) order by r.created_at, r.id)
-                           from app.refunds r where r.payment_id = p.id), '[]'))
+                           from app.refunds r where r.payment_id = p.id), '[]'),
+    'disputes', coalesce((select jsonb_agg(app.dispute_json(d) order by d.created_at, d.id)
+                            from app.disputes d where d.payment_id = p.id), '[]'))
 $$;
 comment on function app.payment_json(app.payments) is
-  'A payment as the API shows it, with its refunds; money as decimal strings. client_secret and approve_url only to the paying guest.';
+  'A payment as the API shows it, with its refunds and disputes; money as decimal strings. client_secret and approve_url only to the paying guest.';
 
 -- ---------------------------------------------------------------------------------
 -- Paying
@@ -637,7 +650,7 @@ select app.api_schema('Payment', 'A guest''s payment for a booking (app.payment_
   "amount": "decimal", "currency": "string", "booking_amount": "decimal", "booking_currency": "string", "rate": "decimal?",
   "amount_refunded": "decimal", "provider_payment_id": "string?", "client_secret": "string?", "approve_url": "string?",
   "failure_reason": "string?", "created_at": "date-time", "updated_at": "date-time", "succeeded_at": "date-time?",
-  "failed_at": "date-time?", "canceled_at": "date-time?", "refunds": "[Refund]"}');
+  "failed_at": "date-time?", "canceled_at": "date-time?", "refunds": "[Refund]", "disputes": "[Dispute]"}');
 select app.api_operation('api.currency_list', response => '"Currency"');
 select app.api_operation('api.exchange_rate_set', rate => 'payment', response => '"ExchangeRate"', errors => '{404}',
   body => '{"base": "string(3..3)", "quote": "string(3..3)", "rate": "decimal"}',

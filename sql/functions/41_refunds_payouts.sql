@@ -24,7 +24,8 @@
 -- ---------------------------------------------------------------------------------
 
 create function app_private.ledger_post(p_booking uuid, p_memo text, p_entries jsonb, p_payment uuid default null,
-                                        p_refund uuid default null, p_payout uuid default null)
+                                        p_refund uuid default null, p_payout uuid default null,
+                                        p_dispute uuid default null)
 returns uuid
 language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
@@ -41,15 +42,16 @@ begin
   if v_unbalanced is not null then
     raise exception 'ledger posting "%" for booking % does not balance: %', p_memo, p_booking, v_unbalanced;
   end if;
-  insert into app.ledger_entries (txn, booking_id, payment_id, refund_id, payout_id, account, amount, currency, memo)
-  select v_txn, p_booking, p_payment, p_refund, p_payout, (e ->> 'account')::app.ledger_account,
+  insert into app.ledger_entries (txn, booking_id, payment_id, refund_id, payout_id, dispute_id, account, amount,
+                                  currency, memo)
+  select v_txn, p_booking, p_payment, p_refund, p_payout, p_dispute, (e ->> 'account')::app.ledger_account,
          (e ->> 'amount')::numeric, e ->> 'currency', p_memo
     from jsonb_array_elements(p_entries) e
    where (e ->> 'amount')::numeric <> 0;
   return v_txn;
 end
 $$;
-comment on function app_private.ledger_post(uuid, text, jsonb, uuid, uuid, uuid) is
+comment on function app_private.ledger_post(uuid, text, jsonb, uuid, uuid, uuid, uuid) is
   'Post one movement of money to the ledger: p_entries is [{account, amount, currency}, ...] with signed amounts that must sum to zero per currency (otherwise an error: a bug, never a client''s mistake). Zero entries are skipped. Returns the posting''s txn id.';
 
 create function app_private.ledger_move(p_from app.ledger_account, p_to app.ledger_account, p_amount numeric,
@@ -63,6 +65,52 @@ as $$
 $$;
 comment on function app_private.ledger_move(app.ledger_account, app.ledger_account, numeric, text) is
   'The two entries of moving p_amount p_currency from one ledger account to another, for app_private.ledger_post.';
+
+create function app_private.charge_host(p_payment app.payments, p_amount numeric, p_memo text,
+                                        p_refund uuid default null, p_dispute uuid default null)
+returns uuid
+language plpgsql volatile security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_payout app.payouts;
+  v_back numeric;
+  v_fee numeric;
+  v_entries jsonb := '[]';
+begin
+  select * into v_payout from app.payouts o where o.booking_id = p_payment.booking_id;
+  if not found then
+    return null;
+  end if;
+  -- The money in the listing's currency, as the payout counted it.
+  v_back := case when p_amount = p_payment.amount then p_payment.booking_amount
+                 else round(p_payment.booking_amount * p_amount / p_payment.amount,
+                            app.minor_units(p_payment.booking_currency)) end;
+  v_fee := round(v_back * v_payout.fee_percent / 100, app.minor_units(p_payment.booking_currency));
+  if p_payment.currency <> p_payment.booking_currency then
+    v_entries := app_private.ledger_move('fx', 'platform_cash', p_amount, p_payment.currency)
+              || app_private.ledger_move('platform_cash', 'fx', v_back, p_payment.booking_currency);
+  end if;
+  return app_private.ledger_post(p_payment.booking_id, p_memo,
+    v_entries
+    || app_private.ledger_move('host_receivable', 'platform_cash', v_back - v_fee, p_payment.booking_currency)
+    || app_private.ledger_move('platform_fee', 'platform_cash', v_fee, p_payment.booking_currency),
+    p_payment => p_payment.id, p_refund => p_refund, p_payout => v_payout.id, p_dispute => p_dispute);
+end
+$$;
+comment on function app_private.charge_host(app.payments, numeric, text, uuid, uuid) is
+  'Money that went back to the guest (p_amount of the payment: a refund, a lost dispute) after the host''s payout of the booking was computed: in the listing''s currency, the host''s share (the amount less the platform''s fee on it, at the payout''s fee_percent) becomes owed by the host (host_receivable) and the platform gives back its fee, so the platform''s cash for the booking balances again. The host''s next payout in that currency withholds what they owe (app_private.payout_schedule). Nothing when the booking has no payout. Returns the posting''s txn.';
+
+create function app_private.host_owed(p_host uuid, p_currency text) returns numeric
+language sql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(-sum(e.amount), 0)
+    from app.ledger_entries e join app.bookings b on b.id = e.booking_id
+   where e.account = 'host_receivable' and b.host_id = p_host and e.currency = p_currency
+$$;
+comment on function app_private.host_owed(uuid, text) is
+  'What a host owes the platform in a currency: their share of refunds and lost disputes charged after their payouts were computed, less what later payouts withheld. From the ledger (account host_receivable of the host''s bookings).';
 
 create function app.tg_ledger_entries__append_only() returns trigger
 language plpgsql security invoker
@@ -121,6 +169,8 @@ begin
     new.provider := v_payment.provider;
     new.currency := v_payment.currency;
     new.amount := app.money(new.amount, new.currency);
+    -- Money the host's payout already counted as theirs: their share is charged to them.
+    new.charge_host := exists (select from app.payouts o where o.booking_id = new.booking_id);
     v_remaining := app_private.refundable(v_payment);
     if new.amount > v_remaining then
       perform app.fail(409, format('Only %s %s of this payment can still be refunded.', v_remaining, new.currency), 'amount');
@@ -135,6 +185,9 @@ begin
        is distinct from (old.payment_id, old.amount, old.currency, old.kind, old.created_at) then
       perform app.fail(409, 'A refund''s payment, amount, currency and kind never change.');
     end if;
+    if old.charge_host and not new.charge_host then
+      perform app.fail(409, 'A refund charged to the host stays charged.', 'charge_host');
+    end if;
     if old.provider_refund_id is not null and new.provider_refund_id is distinct from old.provider_refund_id then
       perform app.fail(409, 'A refund''s provider id never changes once set.', 'provider_refund_id');
     end if;
@@ -143,7 +196,7 @@ begin
 end
 $$;
 comment on function app.tg_refunds__guard() is
-  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment. Statuses move only pending -> succeeded | failed, failed -> succeeded when the provider reports a refund we had given up on, and failed -> pending when an admin retries it (api.refund_retry).';
+  'Trigger: a refund is of a succeeded (or partly refunded) payment, in its currency and at its minor units, and with the payment''s other non-failed refunds never exceeds its amount (409; the payment row is locked to check); the parties and provider are copied from the payment; charge_host is set when the booking''s payout was already computed (and only ever turns on). Statuses move only pending -> succeeded | failed, failed -> succeeded when the provider reports a refund we had given up on, and failed -> pending when an admin retries it (api.refund_retry).';
 
 create trigger refunds_guard before insert or update on app.refunds
   for each row execute function app.tg_refunds__guard();
@@ -152,12 +205,22 @@ create function app_private.refundable(p_payment app.payments) returns numeric
 language sql stable security invoker
 set search_path = pg_catalog, pg_temp
 as $$
-  select p_payment.amount - coalesce(sum(r.amount), 0)
-    from app.refunds r
-   where r.payment_id = p_payment.id and r.status <> 'failed'
+  select p_payment.amount
+         - coalesce((select sum(r.amount) from app.refunds r where r.payment_id = p_payment.id and r.status <> 'failed'), 0)
+         - coalesce((select sum(d.amount) from app.disputes d where d.payment_id = p_payment.id and d.status <> 'won'), 0)
 $$;
 comment on function app_private.refundable(app.payments) is
-  'What can still be refunded of a payment: its amount minus its pending and succeeded refunds.';
+  'What can still be refunded of a payment: its amount minus its pending and succeeded refunds and its open and lost disputes (money the guest''s bank holds or gave back).';
+
+create function app_private.kept(p_payment app.payments) returns numeric
+language sql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select app_private.refundable(p_payment)
+         + coalesce((select sum(d.amount) from app.disputes d where d.payment_id = p_payment.id and d.status = 'open'), 0)
+$$;
+comment on function app_private.kept(app.payments) is
+  'What the platform keeps of a payment for the host''s payout: its amount minus its pending and succeeded refunds and its lost disputes. Money under an open dispute counts as kept: the payout is held until the dispute is decided, and a lost one is then charged to the host.';
 
 create function app.tg_refunds__settle() returns trigger
 language plpgsql security invoker
@@ -174,11 +237,14 @@ begin
   perform app_private.ledger_post(new.booking_id, 'refund',
     app_private.ledger_move('platform_cash', 'guest', new.amount, new.currency),
     p_payment => new.payment_id, p_refund => new.id);
+  if new.charge_host then
+    perform app_private.charge_host(v_payment, new.amount, 'refund charged to host', p_refund => new.id);
+  end if;
   return null;
 end
 $$;
 comment on function app.tg_refunds__settle() is
-  'Trigger: a refund that succeeds adds to its payment''s amount_refunded (the payment becomes partially_refunded or refunded) and moves the money from the platform''s cash back to the guest in the ledger.';
+  'Trigger: a refund that succeeds adds to its payment''s amount_refunded (the payment becomes partially_refunded or refunded) and moves the money from the platform''s cash back to the guest in the ledger; when the host''s payout had already counted it (charge_host), the host''s share is charged to the host (app_private.charge_host).';
 
 create trigger refunds_settle after update of status on app.refunds
   for each row when (new.status = 'succeeded' and old.status in ('pending', 'failed'))
@@ -460,6 +526,7 @@ begin
   new.gross := app.money(new.gross, new.currency, 'gross');
   new.fee := app.money(new.fee, new.currency, 'fee');
   new.amount := app.money(new.amount, new.currency);
+  new.withheld := app.money(new.withheld, new.currency, 'withheld');
   if tg_op = 'UPDATE' then
     if new.status is distinct from old.status and not (
          (old.status = 'pending' and new.status = 'scheduled')
@@ -474,12 +541,17 @@ begin
        (old.booking_id, old.payment_id, old.host_id, old.gross, old.fee_percent, old.fee, old.currency, old.created_at) then
       perform app.fail(409, 'A payout''s booking, payment, host, amounts and currency never change.');
     end if;
+    -- What the host owed is withheld when the payout is scheduled, never given back.
+    if new.withheld is distinct from old.withheld
+       and not (old.status in ('pending', 'failed') and new.status = 'scheduled' and new.withheld > old.withheld) then
+      perform app.fail(409, 'A payout''s withheld amount grows only when it is scheduled.', 'withheld');
+    end if;
   end if;
   return new;
 end
 $$;
 comment on function app.tg_payouts__guard() is
-  'Trigger: payout amounts are at the currency''s minor units; statuses move only pending -> scheduled -> processing -> paid | failed (scheduled may go straight to paid or failed), paid -> failed (the provider returned it), failed -> scheduled (a retry), 409 otherwise; the computed facts never change.';
+  'Trigger: payout amounts are at the currency''s minor units; statuses move only pending -> scheduled -> processing -> paid | failed (scheduled may go straight to paid or failed), paid -> failed (the provider returned it), failed -> scheduled (a retry), 409 otherwise; the computed facts never change, except that withheld (and with it amount) grows when a pending or failed payout is scheduled.';
 
 create trigger payouts_guard before insert or update on app.payouts
   for each row execute function app.tg_payouts__guard();
@@ -518,29 +590,60 @@ create trigger payouts_return after update of status on app.payouts
   for each row when (old.status = 'paid' and new.status = 'failed' and new.amount > 0)
   execute function app.tg_payouts__return();
 
+create function app_private.payout_held(p_booking uuid) returns boolean
+language sql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select exists (select from app.disputes d where d.booking_id = p_booking and d.status = 'open')
+$$;
+comment on function app_private.payout_held(uuid) is
+  'Whether a booking''s payout is held: a dispute of its payment is open. A held payout is not scheduled, and a scheduled one is not sent, until the dispute is decided.';
+
 create function app_private.payout_schedule(p_id uuid) returns boolean
 language plpgsql volatile security invoker
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_payout app.payouts;
+  v_withhold numeric;
 begin
+  select * into v_payout from app.payouts o where o.id = p_id;
+  if not found or app_private.payout_held(v_payout.booking_id) then
+    return false;
+  end if;
+  -- The host's account row orders concurrent schedulings of their payouts: a debt is withheld once.
+  perform from app.payout_accounts a where a.host_id = v_payout.host_id for update;
+  v_withhold := least(v_payout.amount, greatest(app_private.host_owed(v_payout.host_id, v_payout.currency), 0));
   update app.payouts o
      set status = 'scheduled', provider = a.provider, destination = a.provider_account_id, scheduled_at = now(),
          -- A new provider attempt only when the last one surely failed there (or was sent elsewhere).
          attempt = case when o.status = 'failed' and (o.provider_payout_id is not null
                                                       or o.destination is distinct from a.provider_account_id)
                         then o.attempt + 1 else o.attempt end,
-         provider_payout_id = null, failure_reason = null
+         provider_payout_id = null, failure_reason = null,
+         withheld = o.withheld + v_withhold, amount = o.amount - v_withhold
     from app.payout_accounts a
-   where o.id = p_id and a.host_id = o.host_id and a.status = 'active' and o.status in ('pending', 'failed');
+   where o.id = p_id and a.host_id = o.host_id and a.status = 'active' and o.status in ('pending', 'failed')
+  returning o.* into v_payout;
   if not found then
     return false;
+  end if;
+  if v_withhold > 0 then
+    perform app_private.ledger_post(v_payout.booking_id, 'debt withheld',
+      app_private.ledger_move('host_payable', 'host_receivable', v_withhold, v_payout.currency),
+      p_payment => v_payout.payment_id, p_payout => v_payout.id);
+  end if;
+  if v_payout.amount = 0 then
+    -- All of it settled what the host owed: nothing to send.
+    update app.payouts o set status = 'paid', paid_at = now() where o.id = p_id;
+    return true;
   end if;
   perform app_private.defer('payouts.send', jsonb_build_object('payout_id', p_id), 'payout:' || p_id);
   return true;
 end
 $$;
 comment on function app_private.payout_schedule(uuid) is
-  'Hand a pending (or failed) payout to the worker (job payouts.send) to the host''s active payout account, recorded as its provider and destination. False when the host has no active account.';
+  'Hand a pending (or failed) payout to the worker (job payouts.send) to the host''s active payout account, recorded as its provider and destination. What the host owes in the payout''s currency (app_private.host_owed) is withheld from it first (withheld grows, amount shrinks; ledger: host_payable to host_receivable); a payout withheld in full is paid at once, with nothing sent. False when the host has no active account or a dispute of the booking is open (the payout is held).';
 
 create function app_private.payouts_release(p_host uuid) returns integer
 language sql volatile security invoker
@@ -566,14 +669,17 @@ declare
 begin
   -- The payment the platform kept (a second one, paid late, goes back in full).
   select * into v_payment from app.payments p
-   where p.booking_id = p_booking and p.status in ('succeeded', 'partially_refunded') and app_private.refundable(p) > 0
+   where p.booking_id = p_booking and p.status in ('succeeded', 'partially_refunded') and app_private.kept(p) > 0
    order by p.succeeded_at, p.id
    limit 1
    for update;
   if not found or exists (select from app.payouts o where o.booking_id = p_booking) then
     return 'no payout: nothing paid and kept, or paid out already';
   end if;
-  v_kept := app_private.refundable(v_payment);
+  v_kept := app_private.kept(v_payment);
+  -- Refunds that failed are money kept, so the payout counts it: if one is retried and succeeds,
+  -- the host's share of it is charged to them.
+  update app.refunds r set charge_host = true where r.payment_id = v_payment.id and r.status = 'failed';
   -- The host is paid in the listing's currency, in proportion to what the platform kept.
   v_gross := case when v_kept = v_payment.amount then v_payment.booking_amount
                   else round(v_payment.booking_amount * v_kept / v_payment.amount, app.minor_units(v_payment.booking_currency)) end;
@@ -593,12 +699,14 @@ begin
     p_payment => v_payment.id, p_payout => v_payout.id);
   if app_private.payout_schedule(v_payout.id) then
     return 'payout scheduled';
+  elsif app_private.payout_held(p_booking) then
+    return 'payout held: a dispute of the payment is open';
   end if;
   return 'payout pending: the host has no active payout account';
 end
 $$;
 comment on function app_private.payout_open(uuid) is
-  'Compute the host''s payout for a settled booking, once: gross = the payment''s booking_amount in proportion to what was not refunded (pending refunds count as refunded), fee = gross x platform_fee_percent, amount = gross - fee, in the listing''s currency; post it to the ledger (with the currency conversion when the guest paid in another currency) and schedule it if the host has an active payout account (else it stays pending). Nothing when nothing was paid or all was refunded.';
+  'Compute the host''s payout for a settled booking, once: gross = the payment''s booking_amount in proportion to what the platform kept (app_private.kept: pending refunds count as refunded, money under an open dispute as kept), fee = gross x platform_fee_percent, amount = gross - fee, in the listing''s currency; post it to the ledger (with the currency conversion when the guest paid in another currency) and schedule it if the host has an active payout account and no dispute holds it (else it stays pending). Failed refunds of the payment become charge_host: the payout counts their money. Nothing when nothing was paid or all was refunded.';
 
 create function app_private.payouts_poll(p_quiet interval default interval '30 minutes') returns integer
 language sql volatile security invoker
@@ -668,12 +776,14 @@ language sql stable security invoker
 as $$
   select jsonb_build_object(
     'id', o.id, 'booking_id', o.booking_id, 'payment_id', o.payment_id, 'status', o.status,
-    'gross', o.gross::text, 'fee_percent', o.fee_percent::text, 'fee', o.fee::text, 'amount', o.amount::text,
+    'gross', o.gross::text, 'fee_percent', o.fee_percent::text, 'fee', o.fee::text, 'withheld', o.withheld::text,
+    'amount', o.amount::text, 'held', o.status in ('pending', 'scheduled', 'failed')
+            and exists (select from app.disputes d where d.booking_id = o.booking_id and d.status = 'open'),
     'currency', o.currency, 'provider', o.provider, 'provider_payout_id', o.provider_payout_id, 'attempt', o.attempt,
     'failure_reason', o.failure_reason, 'created_at', o.created_at, 'scheduled_at', o.scheduled_at,
     'paid_at', o.paid_at, 'failed_at', o.failed_at)
 $$;
-comment on function app.payout_json(app.payouts) is 'A payout as the API shows it; money as decimal strings. The destination stays with the host and admins in psql.';
+comment on function app.payout_json(app.payouts) is 'A payout as the API shows it; money as decimal strings; held while a dispute of its booking is open and it has not gone. The destination stays with the host and admins in psql.';
 
 create function api.payout_list(p_status text default null, p_page text default null, p_page_size text default null)
 returns app.page
@@ -716,6 +826,9 @@ begin
   if v_payout.status <> 'failed' then
     perform app.fail(409, format('A %s payout cannot be retried.', v_payout.status), 'status');
   end if;
+  if app_private.payout_held(v_payout.booking_id) then
+    perform app.fail(409, 'A dispute of this booking is open: its payout is held until it is decided.', 'status');
+  end if;
   if not app_private.payout_schedule(v_payout.id) then
     perform app.fail(409, 'The host has no active payout account.', 'status');
   end if;
@@ -724,7 +837,7 @@ begin
 end
 $$;
 comment on function api.payout_retry(text) is
-  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, or when the host has no active account. Admins. Security definer: no client role may write app.payouts; it schedules the payout again through app_private.payout_schedule.';
+  'POST /api/payouts/{id}/retry/ — an admin sends a failed payout again, to the host''s current payout account (a job). 409 unless it failed, when a dispute holds it, or when the host has no active account. Admins. Security definer: no client role may write app.payouts; it schedules the payout again through app_private.payout_schedule.';
 
 -- ---------------------------------------------------------------------------------
 -- Settling a booking
@@ -775,9 +888,10 @@ create trigger bookings_settle after update of status on app.bookings
 select app.api_schema('PayoutAccount', 'Where a host is paid (app.payout_account_json); onboarding_url when Stripe still needs the host.', '{
   "provider": "stripe|paypal", "provider_account_id": "string?", "status": "pending|active",
   "created_at": "date-time", "updated_at": "date-time", "onboarding_url?": "string?"}');
-select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_json): gross less the platform fee.', '{
+select app.api_schema('Payout', 'Money sent to a host for a booking (app.payout_json): gross less the platform fee and what the host owed (withheld).', '{
   "id": "uuid", "booking_id": "uuid", "payment_id": "uuid?", "status": "pending|scheduled|processing|paid|failed",
-  "gross": "decimal", "fee_percent": "decimal", "fee": "decimal", "amount": "decimal", "currency": "string",
+  "gross": "decimal", "fee_percent": "decimal", "fee": "decimal", "withheld": "decimal", "amount": "decimal",
+  "held": "boolean", "currency": "string",
   "provider": "stripe|paypal?", "provider_payout_id": "string?", "attempt": "integer", "failure_reason": "string?",
   "created_at": "date-time", "scheduled_at": "date-time?", "paid_at": "date-time?", "failed_at": "date-time?"}');
 select app.api_operation('api.payment_refund', rate => 'payment', response => '"Refund"', errors => '{409}',

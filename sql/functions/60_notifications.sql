@@ -474,7 +474,7 @@ begin
 end
 $$;
 comment on function app.tg_money__notify() is
-  'Trigger on payments, refunds and payouts: a payment succeeded or failed tells the guest; a refund that succeeded tells the guest; a payout paid or failed tells the host.';
+  'Trigger on payments, refunds and payouts: a payment succeeded or failed tells the guest; a refund that succeeded tells the guest; a payout paid or failed tells the host (not one withheld in full: nothing was sent).';
 
 create trigger payments_notify after update of status on app.payments
   for each row when (new.status in ('succeeded', 'failed') and new.status is distinct from old.status)
@@ -483,7 +483,8 @@ create trigger refunds_notify after update of status on app.refunds
   for each row when (new.status = 'succeeded' and new.status is distinct from old.status)
   execute function app.tg_money__notify();
 create trigger payouts_notify after update of status on app.payouts
-  for each row when (new.status in ('paid', 'failed') and new.status is distinct from old.status)
+  -- A payout withheld in full (what the host owed) is paid with nothing sent: nothing to tell.
+  for each row when (new.status in ('paid', 'failed') and new.status is distinct from old.status and new.amount > 0)
   execute function app.tg_money__notify();
 
 create function app.tg_reviews__notify() returns trigger
@@ -575,7 +576,7 @@ select app.api_operation('api.notification_preferences_get', response => '"Notif
 -- files run (forced row-level security, before sql/policies/99_owner.sql): they are named here,
 -- and tests/api/test_contract.py holds the names and the mandatory ones to the table.
 select app.api_schema('NotificationType', 'A notification type (GET /api/users/me/notification-preferences/ describes each).',
-  '"booking_canceled|booking_confirmed|booking_requested|hold_expired|new_message|new_review|new_sign_in|payment_failed|payment_succeeded|payout_failed|payout_sent|refund_succeeded|review_response|stay_completed"');
+  '"booking_canceled|booking_confirmed|booking_requested|dispute_closed|dispute_opened|hold_expired|new_message|new_review|new_sign_in|payment_failed|payment_succeeded|payout_failed|payout_sent|refund_succeeded|review_response|stay_completed"');
 select app.api_operation('api.notification_preferences_set', response => '"NotificationPreferences"',
   body => '{"type": "object", "propertyNames": {"$ref": "#/components/schemas/NotificationType"},
             "description": "{\"<type>\": {\"email\": bool, \"in_app\": bool}} for the types to change; a security notice (new_sign_in) stays on.",

@@ -68,3 +68,13 @@ grant execute on function api.payout_retry(text) to admin;
 -- The ledger: admins read it (the dashboard); analysts see it summed in analytics views.
 grant select on app.ledger_entries to admin;
 create policy select_as_admin on app.ledger_entries for select to admin using (true);
+
+-- Disputes: read like refunds (the guest, the host, admins); written by the worker only.
+grant select on app.disputes to guest, host, admin;
+create policy select_own on app.disputes for select to guest, host, admin
+  using (guest_id = (select app.current_user_id()));
+create policy select_as_host on app.disputes for select to guest, host, admin
+  using (host_id = (select app.current_user_id()));
+create policy select_as_admin on app.disputes for select to admin using (true);
+grant execute on function app.dispute_json(app.disputes) to guest, host, admin;
+grant execute on function api.dispute_list(text, text, text) to guest, host, admin;

@@ -405,7 +405,8 @@ def test_a_host_account_is_their_paypal_email(gateway: PayPalGateway, paypal: Pa
         ("PAYMENT.CAPTURE.REVERSED", {"id": "REF-2", "status": "COMPLETED"}, "refund", "REF-2"),
         ("PAYMENT.PAYOUTS-ITEM.SUCCEEDED", {"payout_item_id": "PI-1", "payout_batch_id": "PB-1"}, "payout", "PB-1"),
         ("PAYMENT.PAYOUTSBATCH.SUCCESS", {"batch_header": {"payout_batch_id": "PB-2"}}, "payout", "PB-2"),
-        ("CUSTOMER.DISPUTE.CREATED", {"dispute_id": "PP-D-1"}, None, None),
+        ("CUSTOMER.DISPUTE.CREATED", {"dispute_id": "PP-D-1"}, "dispute", "PP-D-1"),
+        ("BILLING.SUBSCRIPTION.CREATED", {"id": "I-1"}, None, None),
     ],
 )
 def test_a_verified_event_says_what_it_is_about(

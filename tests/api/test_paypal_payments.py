@@ -228,7 +228,7 @@ def test_signed_but_malformed_paypal_events_are_400_and_record_nothing(
 def test_a_signed_event_nexus_does_not_act_on_is_recorded_and_ignored(
     api: TestClient, owner: psycopg.Connection[Any], paypal: PayPalStandIn
 ) -> None:
-    event = paypal_event(event_type="CUSTOMER.DISPUTE.CREATED", resource={"dispute_id": ["PP-D-1"]})
+    event = paypal_event(event_type="BILLING.SUBSCRIPTION.CREATED", resource={"id": ["I-1"]})
     body, headers = signed_paypal(paypal, event)
 
     r = api.post("/api/webhooks/paypal/", content=body, headers=headers)
@@ -236,7 +236,7 @@ def test_a_signed_event_nexus_does_not_act_on_is_recorded_and_ignored(
     assert r.status_code == 200 and r.json() == {"received": True, "new": True}
     assert owner.execute(
         "select type, kind, object_id from app_private.webhook_events where event_id = %s", (event["id"],)
-    ).fetchone() == ("CUSTOMER.DISPUTE.CREATED", None, None)
+    ).fetchone() == ("BILLING.SUBSCRIPTION.CREATED", None, None)
 
 
 def captured_paypal_booking(

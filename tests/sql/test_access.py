@@ -167,6 +167,11 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_host", "SELECT", ("admin", "guest", "host")),
         ("select_as_admin", "SELECT", ("admin",)),
     },
+    "app.disputes": {
+        ("select_own", "SELECT", ("admin", "guest", "host")),
+        ("select_as_host", "SELECT", ("admin", "guest", "host")),
+        ("select_as_admin", "SELECT", ("admin",)),
+    },
     "app.payout_accounts": {
         ("select_own", "SELECT", ("admin", "host")),
         ("select_as_admin", "SELECT", ("admin",)),
