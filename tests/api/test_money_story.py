@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from starlette.testclient import TestClient
 
-from tests.fix_data import day, new_listing
 from tests.api.test_refunds_payouts import onboard
+from tests.fix_data import day, new_listing
 from tests.fix_payments import complete_stays, ledger, ledger_balances, paid_booking, pay, paypal_webhook, webhook
 from tests.fix_users import MakeUser, User
 from tests.paypal_standin import PayPalStandIn
