@@ -121,6 +121,10 @@ def test_the_worker_runs_every_job_on_its_one_pooled_connection(
     owner: psycopg.Connection[Any], pay_settings: Settings
 ) -> None:
     ids = [str(uuid.uuid4()) for _ in range(12)]  # no such payments: one statement each, "nothing to do"
+    deadline = time.monotonic() + 5
+    while worker_backends(owner):  # an earlier test's worker may still be closing its connection
+        assert time.monotonic() < deadline, "an earlier worker's connection outlived it"
+        time.sleep(0.05)
 
     with opened(pay_settings) as context:
         assert context.pool is not None
