@@ -440,6 +440,29 @@ async def audit(request: Request, s: Session) -> Response:
     return render(request, s, "audit.html", page=await page(request, s, "api.audit_list", params))
 
 
+async def reconciliation(request: Request, s: Session) -> Response:
+    if request.method == "POST":
+        await call(request, s, "select api.reconciliation_run(%s)", ["{}"], write=True)
+        return back("/admin/reconciliation", flash="The reconciliation runs now; reload in a minute.")
+    q = request.query_params
+    state = q.get("state", "open")
+    differences = await page(
+        request,
+        s,
+        "api.reconciliation_list",
+        {"state": None if state == "all" else state, "provider": q.get("provider"), "page": q.get("page")},
+    )
+    runs = await page(request, s, "api.reconciliation_runs", {"page_size": "10"})
+    return render(request, s, "reconciliation.html", page=differences, runs=runs)
+
+
+async def difference(request: Request, s: Session) -> Response:
+    form = await request.form()
+    body = orjson.dumps({"note": str(form.get("note") or "")}).decode()
+    await call(request, s, "select api.reconciliation_resolve(%s, %s)", [request.path_params["id"], body], write=True)
+    return back("/admin/reconciliation", flash="Difference resolved.")
+
+
 async def system(request: Request, s: Session) -> Response:
     return render(request, s, "system.html", sys=await call(request, s, "select api.admin_system()", []))
 
@@ -462,5 +485,7 @@ def routes() -> list[Route | Mount]:
         Route("/admin/reviews/{id}", admin_page(review), methods=["POST"]),
         Route("/admin/audit", admin_page(audit), methods=["GET"]),
         Route("/admin/system", admin_page(system), methods=["GET"]),
+        Route("/admin/reconciliation", admin_page(reconciliation), methods=["GET", "POST"]),
+        Route("/admin/reconciliation/{id}", admin_page(difference), methods=["POST"]),
         Mount("/admin/static", StaticFiles(directory=HERE / "static"), name="admin-static"),
     ]

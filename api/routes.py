@@ -307,6 +307,18 @@ ROUTES: list[Route] = [
     # --- admin (sql/functions/70_admin.sql; the dashboard at /admin/ is api/admin.py) --------
     Route("GET", "/api/admin/overview/", "api.admin_overview", "admin"),
     Route("GET", "/api/admin/system/", "api.admin_system", "admin"),
+    # --- reconciliation with the payment providers (sql/functions/43_reconciliation.sql) ------
+    Route(
+        "GET",
+        "/api/admin/reconciliation/",
+        "api.reconciliation_list",
+        "admin",
+        query=("state", "provider", *LIST),
+        page=True,
+    ),
+    Route("POST", "/api/admin/reconciliation/", "api.reconciliation_run", "admin", body=True, status=202),
+    Route("GET", "/api/admin/reconciliation/runs/", "api.reconciliation_runs", "admin", query=LIST, page=True),
+    Route("POST", "/api/admin/reconciliation/{id}/resolve/", "api.reconciliation_resolve", "admin", body=True),
     Route("GET", "/api/admin/audit/", "api.audit_list", "admin", query=("actor", "table", "row", *LIST), page=True),
     Route(
         "GET",

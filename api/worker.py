@@ -19,6 +19,10 @@ in the media storage (api/storage.py), which every worker and API instance share
 Every 10 minutes payouts.poll asks the provider about payouts it accepted and has said nothing
 of for 30 minutes (a PayPal payout is otherwise paid only by webhook).
 
+Every day at 03:30 UTC payments.reconcile compares each configured provider's payments, refunds and
+payouts of the last days with ours (api/reconcile.py, sql/functions/43_reconciliation.sql) and
+records every difference for admins; it changes none. An admin may run it at any time.
+
 Every hour rates.fetch records the reference exchange rates of EXCHANGE_RATES_URL (the ECB's
 daily XML by default, api/rates.py); a feed that fails changes no rate.
 
@@ -76,7 +80,7 @@ from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from api import calendars, images, logs, metrics, payments, rates, storage, tracing
+from api import calendars, images, logs, metrics, payments, rates, reconcile, storage, tracing
 from api.errors import Problem
 from api.payments import ProviderError
 from api.settings import Settings
@@ -575,6 +579,34 @@ def fetch_rates(timestamp: int) -> str:
     )
 
 
+# --- reconciliation ----------------------------------------------------------------------------
+
+
+def reconcile_payments(
+    timestamp: int | None = None,
+    since: str | None = None,
+    provider: str | None = None,
+    requested_by: str | None = None,
+) -> str:
+    """Daily (or when an admin asks: api.reconciliation_run): compare each configured provider's
+    objects of the window with ours (api/reconcile.py lists, app_private.reconciliation_record
+    compares and records). A provider that cannot be listed fails its run, with why, and changes
+    nothing; it is not retried (the next day's run, or an admin's, asks again)."""
+    settings = worker_context().settings
+    outcomes = []
+    for name in [provider] if provider else reconcile.configured(settings):
+        run = sql("select app_private.reconciliation_start(%s, %s, %s)", [name, since, requested_by])
+        try:
+            found = reconcile.records(settings, name, run)
+        except (ProviderError, Problem) as exc:
+            error = exc.detail if isinstance(exc, Problem) else str(exc)
+            log.warning("reconciliation with %s failed: %s", name, error)
+            outcomes.append(sql("select app_private.reconciliation_failed(%s, %s)", [run["run_id"], error]))
+            continue
+        outcomes.append(sql("select app_private.reconciliation_record(%s, %s)", [run["run_id"], Jsonb(found)]))
+    return "; ".join(map(str, outcomes)) or "off: no payment provider is configured"
+
+
 # --- calendars ---------------------------------------------------------------------------------
 
 
@@ -652,6 +684,11 @@ def make_app(settings: Settings) -> procrastinate.App:
     )
     app.periodic(cron="11 * * * *", periodic_id="rates")(
         task(name="rates.fetch", queue="scheduled", queueing_lock="rates.fetch")(fetch_rates)
+    )
+    app.periodic(cron="30 3 * * *", periodic_id="reconcile")(
+        task(name="payments.reconcile", queue="payments", queueing_lock="payments.reconcile", lock="reconciliation")(
+            reconcile_payments
+        )
     )
     app.periodic(cron="23 * * * *", periodic_id="media-sweep")(
         task(name="media.sweep", queue="scheduled", queueing_lock="media.sweep", retry=MEDIA_RETRY)(sweep_media)

@@ -16,6 +16,8 @@ it, a v2 POST answers only id, status and links, as PayPal's default does):
 - GET /v1/customer/disputes/{id} (made with `open_dispute`, decided with `close_dispute`),
   GET /v2/payments/captures/{id}
 - POST /v1/notifications/verify-webhook-signature
+- GET /v1/reporting/transactions (the transaction search: captures T0006 and refunds T1107 of a
+  window, with their custom_id), for the reconciliation
 
 Webhook signatures are the stand-in's own rule, not PayPal's certificate chain: the signature
 is the HMAC-SHA256 hex, keyed with `signing_key`, of
@@ -452,6 +454,61 @@ class PayPalStandIn:
             return paypal_error(*NOT_FOUND)
         return 200, copy.deepcopy(self.orders[order_id]["purchase_units"][0]["payments"]["captures"][0])
 
+    # --- the transaction search (the reconciliation) ----------------------------------------
+
+    def transactions(self, request: Request) -> Answer:
+        """GET /v1/reporting/transactions: captures (T0006) and refunds (T1107) between start_date and
+        end_date, with the custom_id each was made with; page and page_size (PayPal's at most 500)."""
+        q = request.query_params
+        try:
+            start = datetime.strptime(q["start_date"], "%Y-%m-%dT%H:%M:%S%z")
+            end = datetime.strptime(q["end_date"], "%Y-%m-%dT%H:%M:%S%z")
+        except (KeyError, ValueError):
+            return paypal_error(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX")
+        if (end - start).days > 31:
+            return paypal_error(400, "INVALID_REQUEST", "RESULTSET_TOO_LARGE")
+        page, size = int(q.get("page", 1)), min(int(q.get("page_size", 100)), 500)
+        codes = {"COMPLETED": "S", "PARTIALLY_REFUNDED": "F", "REFUNDED": "V", "PENDING": "P"}
+        rows = []
+        with self.lock:
+            for order in self.orders.values():
+                unit = order["purchase_units"][0]
+                payments = unit.get("payments") or {}
+                for capture in payments.get("captures") or []:
+                    rows.append((capture, "T0006", codes.get(capture["status"], "D"), unit.get("custom_id"), 1))
+                for refund in payments.get("refunds") or []:
+                    state = {"COMPLETED": "S", "PENDING": "P"}.get(refund["status"], "D")
+                    rows.append((refund, "T1107", state, refund.get("custom_id"), -1))
+        details = []
+        for obj, code, state, custom, sign in rows:
+            when = datetime.strptime(obj["create_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            if not start <= when <= end:
+                continue
+            value = Decimal(obj["amount"]["value"]) * sign
+            details.append(
+                {
+                    "transaction_info": {
+                        "transaction_id": obj["id"],
+                        "transaction_event_code": code,
+                        "transaction_initiation_date": when.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                        "transaction_updated_date": when.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                        "transaction_amount": {"currency_code": obj["amount"]["currency_code"], "value": str(value)},
+                        "transaction_status": state,
+                        **({"custom_field": custom} if custom else {}),
+                    }
+                }
+            )
+        pages = max(1, -(-len(details) // size))
+        return 200, {
+            "transaction_details": details[(page - 1) * size : page * size],
+            "account_number": "STANDIN",
+            "start_date": q["start_date"],
+            "end_date": q["end_date"],
+            "page": page,
+            "total_items": len(details),
+            "total_pages": pages,
+        }
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -465,6 +522,7 @@ class PayPalStandIn:
                 Route("/v1/payments/payouts/{id}", self._read(self.get_payout), methods=["GET"]),
                 Route("/v1/customer/disputes/{id}", self._read(self.get_dispute), methods=["GET"]),
                 Route("/v2/payments/captures/{id}", self._read(self.get_capture), methods=["GET"]),
+                Route("/v1/reporting/transactions", self._read(self.transactions), methods=["GET"]),
                 Route(
                     "/v1/notifications/verify-webhook-signature",
                     self._write(self.verify, idempotent=False),

@@ -10,12 +10,16 @@ Idempotency-Key (the same key returns the first answer and creates nothing new):
 - POST /v1/accounts, GET /v1/accounts/{id}, POST /v1/account_links (Connect onboarding)
 - POST /v1/transfers (to an account whose payouts are enabled), GET /v1/transfers/{id}
 - GET /v1/disputes/{id} (a dispute made with `open_dispute`, decided with `close_dispute`)
+- GET /v1/payment_intents, /v1/refunds and /v1/transfers by creation time (created[gte], created[lte],
+  limit, starting_after: newest first, as Stripe's lists), for the reconciliation
 
 Knobs for a test: `fail_next` (answer the next requests with these HTTP statuses),
 `lose_next_response` (create the object, remember it under the key, then answer 500, as when
 the network drops the answer), `slow_next` (create the intent, then wait before answering), `set_status` (the guest paid, or a card was declined), and
 `enable_payouts` (the host finished onboarding), `refund_status` (what new refunds become), and
-`signed_event` builds a webhook body with a valid (or stale) Stripe-Signature header.
+`signed_event` builds a webhook body with a valid (or stale) Stripe-Signature header. For the
+reconciliation, objects Nexus never made or heard of: `add_intent`, `add_refund` (as from the
+dashboard) and `reverse_transfer`.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ class StripeStandIn:
             "metadata": {k[len("metadata[") : -1]: str(v) for k, v in form.items() if k.startswith("metadata[")},
             "last_payment_error": None,
             "amount_refunded": 0,
+            "created": int(time.time()),
         }
         with self.lock:
             self.intents[intent_id] = intent
@@ -211,6 +216,7 @@ class StripeStandIn:
                 "status": self.refund_status,
                 "metadata": self._metadata(form),
                 "failure_reason": None,
+                "created": int(time.time()),
             }
             if refund["status"] != "failed":
                 intent["amount_refunded"] += amount
@@ -224,6 +230,8 @@ class StripeStandIn:
         if refused:
             return refused
         pi = request.query_params.get("payment_intent")
+        if pi is None:  # every refund of a time (the reconciliation)
+            return self._list(request, self.refunds, "/v1/refunds")
         data = [r for r in self.refunds.values() if r["payment_intent"] == pi]
         return JSONResponse({"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"})
 
@@ -268,6 +276,7 @@ class StripeStandIn:
                 "transfer_group": form.get("transfer_group"),
                 "reversed": False,
                 "metadata": self._metadata(form),
+                "created": int(time.time()),
             }
             self.transfers[transfer["id"]] = transfer
             return transfer
@@ -305,10 +314,79 @@ class StripeStandIn:
             self.disputes[dispute_id]["status"] = status
             return dict(self.disputes[dispute_id])
 
+    # --- lists by creation time (the reconciliation) ---------------------------------------
+
+    def _list(self, request: Request, table: dict[str, dict[str, Any]], url: str) -> Response:
+        """Objects newest first, created[gte]/[lte], limit, starting_after: {object: list, data, has_more, url}."""
+        q = request.query_params
+        gte, lte = int(q.get("created[gte]", 0)), int(q.get("created[lte]", 2**62))
+        limit = int(q.get("limit", 10))
+        with self.lock:
+            listed = [o for o in reversed(list(table.values())) if gte <= o["created"] <= lte]
+        after = q.get("starting_after")
+        if after:
+            ids = [o["id"] for o in listed]
+            listed = listed[ids.index(after) + 1 :] if after in ids else []
+        return JSONResponse({"object": "list", "data": listed[:limit], "has_more": len(listed) > limit, "url": url})
+
+    def _lister(self, table: dict[str, dict[str, Any]], url: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            refused = await self._guard(request)
+            return refused or self._list(request, table, url)
+
+        return endpoint
+
+    def add_intent(
+        self, amount: int, currency: str = "usd", status: str = "succeeded", **metadata: str
+    ) -> dict[str, Any]:
+        """A PaymentIntent made at Stripe by someone else than Nexus (the dashboard, another integration)."""
+        intent_id = "pi_" + secrets.token_hex(12)
+        with self.lock:
+            self.intents[intent_id] = {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": amount,
+                "currency": currency,
+                "status": status,
+                "client_secret": None,
+                "metadata": dict(metadata),
+                "last_payment_error": None,
+                "amount_refunded": 0,
+                "created": int(time.time()),
+            }
+            return dict(self.intents[intent_id])
+
+    def add_refund(self, intent_id: str, amount: int, status: str = "succeeded") -> dict[str, Any]:
+        """A refund made in Stripe's dashboard: no metadata of ours, and no webhook sent."""
+        with self.lock:
+            intent = self.intents[intent_id]
+            refund = {
+                "id": "re_" + secrets.token_hex(12),
+                "object": "refund",
+                "amount": amount,
+                "currency": intent["currency"],
+                "payment_intent": intent_id,
+                "status": status,
+                "metadata": {},
+                "failure_reason": None,
+                "created": int(time.time()),
+            }
+            self.refunds[refund["id"]] = refund
+            if status != "failed":
+                intent["amount_refunded"] += amount
+            return dict(refund)
+
+    def reverse_transfer(self, transfer_id: str) -> dict[str, Any]:
+        """The transfer was reversed at Stripe (no webhook sent)."""
+        with self.lock:
+            self.transfers[transfer_id]["reversed"] = True
+            return dict(self.transfers[transfer_id])
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/payment_intents", self.create, methods=["POST"]),
+                Route("/v1/payment_intents", self._lister(self.intents, "/v1/payment_intents"), methods=["GET"]),
                 Route("/v1/payment_intents/{id}", self.retrieve, methods=["GET"]),
                 Route("/v1/payment_intents/{id}/cancel", self.cancel, methods=["POST"]),
                 Route("/v1/refunds", self.create_refund, methods=["POST"]),
@@ -318,6 +396,7 @@ class StripeStandIn:
                 Route("/v1/accounts/{id}", self._get(self.accounts, "account"), methods=["GET"]),
                 Route("/v1/account_links", self.create_account_link, methods=["POST"]),
                 Route("/v1/transfers", self.create_transfer, methods=["POST"]),
+                Route("/v1/transfers", self._lister(self.transfers, "/v1/transfers"), methods=["GET"]),
                 Route("/v1/transfers/{id}", self._get(self.transfers, "transfer"), methods=["GET"]),
                 Route("/v1/disputes/{id}", self._get(self.disputes, "dispute"), methods=["GET"]),
             ]

@@ -52,7 +52,7 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests(tmp_path: Path) -> N
         [PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True
     )
 
-    assert checked.returncode == 0 and "SUCCESS: 13 rules found" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "SUCCESS: 15 rules found" in checked.stdout, checked.stdout + checked.stderr
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert config.returncode == 0, config.stdout + config.stderr
 
@@ -220,4 +220,4 @@ def test_prometheus_scrapes_the_api_and_the_worker_and_counts_the_requests_made(
     assert up == {"api": "1", "worker": "1"}  # both scraped, with the token
     assert database_up[0]["value"][1] == "1" and database_up[0]["metric"]["component"] == "worker"
     assert payouts == {"pending", "scheduled", "failed"}
-    assert sum(len(group["rules"]) for group in rules) == 13  # the alert rules, loaded by a real Prometheus
+    assert sum(len(group["rules"]) for group in rules) == 15  # the alert rules, loaded by a real Prometheus

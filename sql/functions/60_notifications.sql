@@ -576,7 +576,7 @@ select app.api_operation('api.notification_preferences_get', response => '"Notif
 -- files run (forced row-level security, before sql/policies/99_owner.sql): they are named here,
 -- and tests/api/test_contract.py holds the names and the mandatory ones to the table.
 select app.api_schema('NotificationType', 'A notification type (GET /api/users/me/notification-preferences/ describes each).',
-  '"booking_canceled|booking_confirmed|booking_requested|dispute_closed|dispute_opened|hold_expired|new_message|new_review|new_sign_in|payment_failed|payment_succeeded|payout_failed|payout_sent|refund_succeeded|review_response|stay_completed"');
+  '"booking_canceled|booking_confirmed|booking_requested|dispute_closed|dispute_opened|hold_expired|new_message|new_review|new_sign_in|payment_failed|payment_succeeded|payout_failed|payout_sent|reconciliation_differences|refund_succeeded|review_response|stay_completed"');
 select app.api_operation('api.notification_preferences_set', response => '"NotificationPreferences"',
   body => '{"type": "object", "propertyNames": {"$ref": "#/components/schemas/NotificationType"},
             "description": "{\"<type>\": {\"email\": bool, \"in_app\": bool}} for the types to change; a security notice (new_sign_in) stays on.",

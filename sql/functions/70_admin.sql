@@ -376,13 +376,14 @@ as $$
                                                  'rates', f.rates, 'skipped', f.skipped, 'error', f.error,
                                                  'failed_at', f.failed_at)
                          from app_private.rate_feed f),
+    'reconciliation', app_private.reconciliation_summary(),
     'server_errors', (select coalesce(jsonb_agg(jsonb_build_object(
                         'at', e.at, 'request_id', e.request_id, 'method', e.method, 'path', e.path, 'status', e.status)
                         order by e.id desc), '[]')
                         from (select * from app_private.server_errors order by id desc limit 20) e))
 $$;
 comment on function api.admin_system() is
-  'GET /api/admin/system/ — how the machinery is doing: the 10 statements with the most total and mean time (pg_stat_statements; null when it is not installed), the job queue per task and status (todo, doing, failed) with the age in seconds of the oldest job deferred and not yet done, the count of dead-letter emails, the exchange-rate feed''s state (last success, the feed''s date, currencies it lacked, the last error), and the last 20 5xx answers with their request ids. Admins. Security definer: it reads the job queue (schema procrastinate), app_private.server_errors and pg_stat_statements, which no client role may read.';
+  'GET /api/admin/system/ — how the machinery is doing: the 10 statements with the most total and mean time (pg_stat_statements; null when it is not installed), the job queue per task and status (todo, doing, failed) with the age in seconds of the oldest job deferred and not yet done, the count of dead-letter emails, the exchange-rate feed''s state (last success, the feed''s date, currencies it lacked, the last error), the reconciliation with the payment providers (open differences, each provider''s last run), and the last 20 5xx answers with their request ids. Admins. Security definer: it reads the job queue (schema procrastinate), app_private.server_errors, the reconciliation''s runs and differences and pg_stat_statements, which no client role may read.';
 
 create function api.server_error_record(p_request_id text, p_method text, p_path text, p_status int) returns void
 language sql volatile security definer
@@ -403,4 +404,5 @@ select app.api_operation('api.admin_system', response => '{
   "dead_letters": "integer",
   "exchange_rates": {"source": "string?", "attempted_at": "date-time?", "succeeded_at": "date-time?", "feed_date": "date?",
                      "base": "string?", "rates": "integer", "skipped": "any", "error": "string?", "failed_at": "date-time?"},
+  "reconciliation": {"open": "integer", "last_runs": "[ReconciliationRun]"},
   "server_errors": {"type": "array", "items": {"at": "date-time", "request_id": "string", "method": "string", "path": "string", "status": "integer"}}}');

@@ -117,6 +117,24 @@ as $$
     app_private.metric_json('nexus_exchange_rates_failing', 'gauge',
       '1 when the exchange-rate feed''s last attempt recorded nothing (its error is on the admin System page), else 0.',
       (select jsonb_agg(app_private.sample_json('{}', (f.error is not null)::int)) from app_private.rate_feed f)),
+    -- The reconciliation with the payment providers (payments.reconcile, sql/functions/43_reconciliation.sql).
+    app_private.metric_json('nexus_reconciliation_differences', 'gauge',
+      'Open differences between our books and a payment provider''s, by provider and kind (payment, refund, payout); an admin resolves each with a note.',
+      (select jsonb_agg(app_private.sample_json(jsonb_build_object('provider', p.provider, 'kind', k.kind), coalesce(d.n, 0)))
+         from unnest(enum_range(null::app.payment_provider)) p (provider)
+         cross join unnest(array['payment', 'refund', 'payout']) k (kind)
+         left join (select d.provider, d.kind, count(*) as n from app_private.reconciliation_differences d
+                     where d.state = 'open' group by 1, 2) d on d.provider = p.provider and d.kind = k.kind)),
+    app_private.metric_json('nexus_reconciliation_age_seconds', 'gauge',
+      'Seconds since a reconciliation of the provider last succeeded (absent until one has).',
+      (select jsonb_agg(app_private.sample_json(jsonb_build_object('provider', r.provider), extract(epoch from now() - r.at)))
+         from (select r.provider, max(r.finished_at) as at from app_private.reconciliation_runs r
+                where r.status = 'succeeded' group by 1) r)),
+    app_private.metric_json('nexus_reconciliation_failing', 'gauge',
+      '1 when the provider''s last reconciliation run failed (its error is on the admin System page), else 0 (absent until a run has ended).',
+      (select jsonb_agg(app_private.sample_json(jsonb_build_object('provider', r.provider), (r.status = 'failed')::int))
+         from (select distinct on (r.provider) r.provider, r.status from app_private.reconciliation_runs r
+                where r.status <> 'running' order by r.provider, r.id desc) r)),
     -- WAL archiving (backups, docs/operations.md): failures, and the age of the last archived segment.
     app_private.metric_json('nexus_wal_archive_failures', 'counter',
       'WAL segments the archive_command failed to archive since the statistics were reset (pg_stat_archiver).',
@@ -138,4 +156,4 @@ as $$
   )
 $$;
 comment on function app_private.metrics() is
-  'The series the database contributes to the operator''s Prometheus, as a JSON array of app_private.metric families: the job queue per task (depth, oldest due job''s age), dead-lettered emails, webhook events received, duplicated and failed per provider, payouts pending, scheduled and failed, the exchange-rate feed''s age and failure, WAL archiving failures and age, standbys and their lag, the database''s size and connections. Read at each scrape of the worker''s metrics endpoint (WORKER_METRICS_PORT, api/metrics.py). Owner only.';
+  'The series the database contributes to the operator''s Prometheus, as a JSON array of app_private.metric families: the job queue per task (depth, oldest due job''s age), dead-lettered emails, webhook events received, duplicated and failed per provider, payouts pending, scheduled and failed, the exchange-rate feed''s age and failure, open reconciliation differences per provider and kind and each provider''s last reconciliation''s age and failure, WAL archiving failures and age, standbys and their lag, the database''s size and connections. Read at each scrape of the worker''s metrics endpoint (WORKER_METRICS_PORT, api/metrics.py). Owner only.';

@@ -244,6 +244,9 @@ DATABASE_SERIES = {
     "nexus_payouts",
     "nexus_exchange_rates_age_seconds",
     "nexus_exchange_rates_failing",
+    "nexus_reconciliation_differences",
+    "nexus_reconciliation_age_seconds",
+    "nexus_reconciliation_failing",
     "nexus_wal_archive_failures",
     "nexus_wal_archive_age_seconds",
     "nexus_replicas",
@@ -356,6 +359,8 @@ def test_the_worker_endpoint_serves_the_database_series_behind_the_token(setting
         "nexus_replica_lag_seconds",
         "nexus_replica_lag_bytes",
         "nexus_exchange_rates_age_seconds",  # none until the feed first gave rates
+        "nexus_reconciliation_age_seconds",  # none until a reconciliation has ended
+        "nexus_reconciliation_failing",
         "nexus_wal_archive_failures",  # none while archiving is off (the test clusters)
         "nexus_wal_archive_age_seconds",
     }
