@@ -426,7 +426,11 @@ begin
     perform app.invalid('body', 'Must be a JSON object.');
   end if;
   v_errors := app.check_choice(v_errors, p_body, 'provider', enum_range(null::app.payment_provider)::text[]);
-  if p_body ? 'since' and jsonb_typeof(p_body -> 'since') <> 'null' then
+  if jsonb_typeof(p_body -> 'since') = 'null' then
+    v_errors := app.add_error(v_errors, 'since', app.body_problem(p_body -> 'since', false, false));
+  elsif jsonb_typeof(p_body -> 'since') <> 'string' then
+    v_errors := app.add_error(v_errors, 'since', 'Must be a date-time (ISO 8601).');
+  elsif p_body ? 'since' then
     begin
       v_since := (p_body ->> 'since')::timestamptz;
       if v_since >= now() or v_since < now() - interval '31 days' then
@@ -490,7 +494,7 @@ select app.api_schema('ReconciliationRun', 'One reconciliation of one payment pr
   "differences": "integer", "new_differences": "integer", "gone_differences": "integer", "error": "string?"}');
 select app.api_operation('api.reconciliation_list', response => '"ReconciliationDifference"');
 select app.api_operation('api.reconciliation_runs', response => '"ReconciliationRun"');
-select app.api_operation('api.reconciliation_run', body => '{"provider": "stripe|paypal?", "since": "date-time?"}',
+select app.api_operation('api.reconciliation_run', body => '{"provider?": "stripe|paypal", "since?": "date-time"}',
   response => '{"deferred": "boolean", "provider": "string?", "since": "date-time?"}', rate => 'payment');
 select app.api_operation('api.reconciliation_resolve', body => '{"note": "string"}',
   response => '"ReconciliationDifference"', errors => '{409}');
