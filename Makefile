@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install install-dev postgres db migrate demo run serve stop backup backups restore test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
+.PHONY: help install install-dev postgres db migrate demo run serve stop backup backups restore test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench soak clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -36,6 +36,7 @@ help:
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
 	@echo "make bench-tracing   what tracing costs a request, off and on, through the app (a throwaway PostgreSQL, ~3 min)"
+	@echo "make soak         the whole marketplace for SOAK_MINUTES (20) under faults, then its invariants (soak/; docs/soak.png)"
 
 # What running needs (make run, serve, migrate); the test and developer tools come on top,
 # only for the targets that use them (test, check, bench, pgcli).
@@ -180,8 +181,8 @@ postman: nodejs $(POSTMAN)/node_modules/.installed
 	node $(POSTMAN)/collection.mjs $(OPENAPI_URL) $(POSTMAN)/nexus.postman_collection.json
 
 check: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check api tests bench migrations
-	$(VENV)/bin/ruff format --check api tests bench migrations
+	$(VENV)/bin/ruff check api tests bench migrations soak
+	$(VENV)/bin/ruff format --check api tests bench migrations soak
 	$(VENV)/bin/mypy
 
 psql: db
@@ -227,3 +228,13 @@ bench: install-dev
 .PHONY: bench-tracing
 bench-tracing: install-dev
 	$(PY) -m bench.tracing_cost $(BENCH_ARGS)
+
+# --- soak (soak/) ---------------------------------------------------------------------
+# The real stack (its own PostgreSQL with the 100k-listing bench data, api.serve with 2 workers, the
+# job worker, the stand-ins) under a realistic mix and faults on a schedule; exits 1 on any violated
+# invariant. SOAK_ARGS: e.g. --faults short, --scale 2, or without --bench-data for a quick one.
+SOAK_MINUTES ?= 20
+SOAK_ARGS ?= --bench-data
+.PHONY: soak
+soak: install-dev
+	$(PY) -m soak --minutes $(SOAK_MINUTES) --plot docs/soak.png $(SOAK_ARGS)
