@@ -164,10 +164,16 @@ test: install-dev test-tools ts-client
 
 # The same suite with the API and every client role connecting through PgBouncer (transaction pooling).
 # Schemathesis's generated sweep (~90 s) runs in make test only: here every route's own tests go
-# through PgBouncer, which is what this pass is for (CI: .ci/run runs both).
+# through PgBouncer, which is what this pass is for (CI: .ci/run runs both). Left out too, as
+# nothing of theirs goes through PgBouncer or depends on pooling (~75 s, made room for the soak's
+# CI run in make test): test_serve and test_sigterm (python -m api.serve straight to PostgreSQL),
+# test_local_cluster (scripts/pg-local), test_catalog_plans (EXPLAINs: plans, not connections),
+# test_logs (the log lines' shape and redaction).
+PGBOUNCER_SKIP := tests/api/test_schemathesis.py tests/api/test_serve.py tests/api/test_sigterm.py \
+	tests/sql/test_local_cluster.py tests/sql/test_catalog_plans.py tests/api/test_logs.py
 test-pgbouncer: install-dev test-tools
 	@[ -x /usr/sbin/pgbouncer ] || { echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; }
-	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser --ignore=tests/api/test_schemathesis.py tests/api tests/sql
+	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser $(addprefix --ignore=,$(PGBOUNCER_SKIP)) tests/api tests/sql
 
 # A Postman collection (v2.1) from the document the running API serves (make run first), written
 # to clients/postman/nexus.postman_collection.json; Postman can also import the URL directly.

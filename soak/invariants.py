@@ -157,10 +157,10 @@ def _one(conn: psycopg.Connection[Any], query: str) -> int:
 def server_errors_outside(
     samples: list[tuple[float, str, int, float]], windows: list[tuple[float, float, str]]
 ) -> Result:
-    def inside(t: float) -> bool:
-        return any(a <= t <= b for a, b, _ in windows)
+    def inside(t: float, seconds: float) -> bool:  # the request was under way during the window
+        return any(t <= b and t + seconds >= a for a, b, _ in windows)
 
-    bad = [s for s in samples if s[2] >= 500 and not inside(s[0])]
+    bad = [s for s in samples if s[2] >= 500 and not inside(s[0], s[3])]
     detail = ", ".join(f"{c} {st} at {t:.1f}s" for t, c, st, _ in bad[:10])
     return Result("no 5xx outside a fault window", len(bad), len(samples), detail)
 

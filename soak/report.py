@@ -3,7 +3,7 @@ plot of throughput and p99 over time with the fault windows shaded."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,12 @@ def fault_table(faults: list[Fault], samples: list[tuple[float, str, int, float]
     lines = [f"{'fault':<15} {'at s':>6} {'lasted s':>8} {'5xx':>5} {'no answer':>9} {'recovered in s':>14}  notes"]
     for f in faults:
         until = (f.recovered if f.recovered is not None else f.end) + grace
-        inside = [s for s in samples if f.start <= s[0] <= until and not s[1].startswith("probe.")]
+        inside = [s for s in samples if s[0] <= until and s[0] + s[3] >= f.start and not s[1].startswith("probe.")]
         recovery = f"{f.recovery:.1f}" if f.recovery is not None else "NOT"
-        notes = ", ".join(f"{k} {v}" for k, v in f.notes.items() if k != "old_pids")
+        notes = ", ".join(f"{k} {v}" for k, v in f.notes.items() if k not in ("old_pids", "worker_starts"))
+        failed = Counter(f"{s[1]} {s[2] or 'no answer'}" for s in inside if s[2] >= 500 or s[2] == 0)
+        if failed:
+            notes += ("; " if notes else "") + ", ".join(f"{k} x{n}" for k, n in failed.most_common(4))
         lines.append(
             f"{f.name:<15} {f.start:>6.0f} {f.end - f.start:>8.1f} {sum(1 for s in inside if s[2] >= 500):>5}"
             f" {sum(1 for s in inside if s[2] == 0):>9} {recovery:>14}  {notes}"
