@@ -16,7 +16,7 @@ include .env
 export
 endif
 
-.PHONY: help install install-dev postgres db migrate demo run serve stop backup backups restore test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench clean
+.PHONY: help install install-dev postgres db migrate demo run serve stop backup backups restore test test-pgbouncer test-tools nodejs ts-client check postman psql pgcli createadmin outbox media-migrate bench-data bench soak clean
 
 help:
 	@echo "make run          install, start the local PostgreSQL, migrate, load demo data, serve on http://$(HOST):$(PORT)"
@@ -36,6 +36,7 @@ help:
 	@echo "make test-pgbouncer   the API and SQL tests through a PgBouncer in transaction pooling"
 	@echo "make bench-data / make bench   the benchmark data set, and the benchmark"
 	@echo "make bench-tracing   what tracing costs a request, off and on, through the app (a throwaway PostgreSQL, ~3 min)"
+	@echo "make soak         the whole marketplace for SOAK_MINUTES (20) under faults, then its invariants (soak/; docs/soak.png)"
 
 # What running needs (make run, serve, migrate); the test and developer tools come on top,
 # only for the targets that use them (test, check, bench, pgcli).
@@ -163,10 +164,16 @@ test: install-dev test-tools ts-client
 
 # The same suite with the API and every client role connecting through PgBouncer (transaction pooling).
 # Schemathesis's generated sweep (~90 s) runs in make test only: here every route's own tests go
-# through PgBouncer, which is what this pass is for (CI: .ci/run runs both).
+# through PgBouncer, which is what this pass is for (CI: .ci/run runs both). Left out too, as
+# nothing of theirs goes through PgBouncer or depends on pooling (~75 s, made room for the soak's
+# CI run in make test): test_serve and test_sigterm (python -m api.serve straight to PostgreSQL),
+# test_local_cluster (scripts/pg-local), test_catalog_plans (EXPLAINs: plans, not connections),
+# test_logs (the log lines' shape and redaction).
+PGBOUNCER_SKIP := tests/api/test_schemathesis.py tests/api/test_serve.py tests/api/test_sigterm.py \
+	tests/sql/test_local_cluster.py tests/sql/test_catalog_plans.py tests/api/test_logs.py
 test-pgbouncer: install-dev test-tools
 	@[ -x /usr/sbin/pgbouncer ] || { echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; }
-	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser --ignore=tests/api/test_schemathesis.py tests/api tests/sql
+	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser $(addprefix --ignore=,$(PGBOUNCER_SKIP)) tests/api tests/sql
 
 # A Postman collection (v2.1) from the document the running API serves (make run first), written
 # to clients/postman/nexus.postman_collection.json; Postman can also import the URL directly.
@@ -180,8 +187,8 @@ postman: nodejs $(POSTMAN)/node_modules/.installed
 	node $(POSTMAN)/collection.mjs $(OPENAPI_URL) $(POSTMAN)/nexus.postman_collection.json
 
 check: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check api tests bench migrations
-	$(VENV)/bin/ruff format --check api tests bench migrations
+	$(VENV)/bin/ruff check api tests bench migrations soak
+	$(VENV)/bin/ruff format --check api tests bench migrations soak
 	$(VENV)/bin/mypy
 
 psql: db
@@ -227,3 +234,13 @@ bench: install-dev
 .PHONY: bench-tracing
 bench-tracing: install-dev
 	$(PY) -m bench.tracing_cost $(BENCH_ARGS)
+
+# --- soak (soak/) ---------------------------------------------------------------------
+# The real stack (its own PostgreSQL with the 100k-listing bench data, api.serve with 2 workers, the
+# job worker, the stand-ins) under a realistic mix and faults on a schedule; exits 1 on any violated
+# invariant. SOAK_ARGS: e.g. --faults short, --scale 2, or without --bench-data for a quick one.
+SOAK_MINUTES ?= 20
+SOAK_ARGS ?= --bench-data
+.PHONY: soak
+soak: install-dev
+	$(PY) -m soak --minutes $(SOAK_MINUTES) --plot docs/soak.png $(SOAK_ARGS)

@@ -6,6 +6,7 @@ A stand-in is any object with `base_url` (set here) and `app()` returning an ASG
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -178,3 +179,40 @@ class Served:
                 self.process.kill()
                 self.process.wait()
         self.reader.join(timeout=5)
+
+
+# --- faults a stand-in can be switched into (the soak: soak/faults.py) -------------------------
+
+
+@dataclass
+class Outage:
+    """A fault switch in front of a stand-in's ASGI app: `mode` None (well), "500" (every request
+    answers 500 at once), "timeout" (every request hangs `hang` seconds, past any client's timeout,
+    then answers 504), "slow" (every request waits `delay` seconds, then is served). `wrap(app)`."""
+
+    mode: str | None = None
+    hang: float = 30.0
+    delay: float = 2.0
+    refused: int = 0  # requests answered by the fault so far
+
+    def wrap(self, app: Any) -> Any:
+        async def faulty(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            mode = self.mode
+            if scope["type"] != "http" or mode is None:
+                await app(scope, receive, send)
+                return
+            if mode == "slow":
+                await asyncio.sleep(self.delay)
+                await app(scope, receive, send)
+                return
+            self.refused += 1
+            if mode == "timeout":
+                await asyncio.sleep(self.hang)
+            status = 500 if mode == "500" else 504
+            body = b'{"error": {"type": "api_error", "message": "The stand-in is switched into an outage."}}'
+            await send(
+                {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        return faulty

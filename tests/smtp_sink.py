@@ -72,3 +72,14 @@ class SmtpSink:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+    # --- an outage (the soak: soak/faults.py) --------------------------------------------------
+
+    def go_down(self) -> None:
+        """Stop listening: connections to the relay are refused until `come_up`."""
+        self.controller.stop()
+
+    def come_up(self) -> None:
+        """Listen again on the same port, keeping what was accepted before."""
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+        self.controller.start()

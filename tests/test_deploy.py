@@ -35,6 +35,14 @@ def test_compose_file_follows_the_compose_specification() -> None:
     assert compose["services"]["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 
+def test_compose_starts_the_worker_and_the_api_again_when_they_exit() -> None:
+    # The soak (soak/) restarts PostgreSQL under load: the job worker exits then, and without a
+    # restart policy `docker compose up` would run on with no worker (no payment, refund or email).
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for service in ("worker", "api"):
+        assert compose["services"][service]["restart"] == "unless-stopped", service
+
+
 def test_the_dockerfile_passes_hadolint() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     r = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
