@@ -40,16 +40,17 @@ SQL_CHECKS: dict[str, tuple[str, str]] = {
              group by p.booking_id having count(*) > 1) twice""",
         f"select count(distinct booking_id) from app.payments where status in {TAKEN}",
     ),
-    "refunds never exceed what was paid": (
+    "refunds (and disputes) never exceed what was paid": (
         """select count(*) from app.payments p
           where p.amount_refunded > p.amount
              or (select coalesce(sum(r.amount), 0) from app.refunds r where r.payment_id = p.id and r.status <> 'failed')
+                + (select coalesce(sum(d.amount), 0) from app.disputes d where d.payment_id = p.id and d.status <> 'won')
                 > p.amount""",
         "select count(*) from app.payments where amount_refunded > 0",
     ),
-    "every payout is gross minus the fee, and gross is what was kept": (
+    "every payout is gross minus the fee (and what the host owed), and gross is what was kept": (
         f"""select count(*) from app.payouts o
-          where o.amount <> o.gross - o.fee
+          where o.amount <> o.gross - o.fee - o.withheld
              or o.fee <> round(o.gross * o.fee_percent / 100, 2)
              or o.gross <> (select sum(p.amount - coalesce((select sum(r.amount) from app.refunds r
                                                               where r.payment_id = p.id and r.status <> 'failed'
