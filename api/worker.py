@@ -64,6 +64,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,7 +79,7 @@ import procrastinate
 import psycopg
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api import calendars, images, logs, metrics, payments, rates, reconcile, storage, tracing
 from api.errors import Problem
@@ -106,6 +107,8 @@ EMAIL_RETRY = RetryStrategy(
     max_attempts=50, exponential_wait=3, retry_exceptions={ProviderError, psycopg.OperationalError}
 )
 STALLED_AFTER = 30.0  # seconds without a heartbeat: the worker running a job is taken for dead
+SENT_RECORD_SECONDS = 60.0  # how long an email the relay took waits for the database to record it
+RESTART_WAIT = (1.0, 30.0)  # the worker starts again after losing the database: first and longest wait
 ANALYST_CHECK_SECONDS = 5.0  # an analyst's statement or idle transaction outlives its limit by at most this
 CONCURRENCY = 1  # jobs one worker runs at once (procrastinate's default), hence connections its pool needs
 POOL_NAME = "nexus-worker"  # the pool's application_name, as pg_stat_activity shows it
@@ -481,7 +484,23 @@ async def send_email(notification_id: str) -> str:
         return f"{state}: {exc}"
     # The request that caused it is in the line's request_id (api/logs.py), with its trace.
     log.info("email of notification %s handed to the relay", notification_id)
-    return str(await asql("select app_private.email_sent(%s)", [notification_id]))
+    return str(await record_sent(notification_id))
+
+
+async def record_sent(notification_id: str, within: float = SENT_RECORD_SECONDS) -> Any:
+    """Record that the relay took the email, trying again while the database is away (a restart, a
+    failover): a retried job would send the email a second time. Gives up after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    wait = 0.25
+    while True:
+        try:
+            return await asql("select app_private.email_sent(%s)", [notification_id])
+        except (psycopg.OperationalError, PoolTimeout):
+            if asyncio.get_running_loop().time() + wait > deadline:
+                raise
+            log.warning("email of notification %s sent but not yet recorded: the database is away", notification_id)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 5.0)
 
 
 def email_message(settings: Settings, mail: dict[str, Any]) -> EmailMessage:
@@ -769,35 +788,67 @@ def main() -> None:
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.worker_metrics_port)
 
     async def forever() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         watcher = asyncio.create_task(watch_analyst(settings.database_url), name="analyst-limits")
+        wait = RESTART_WAIT[0]
         try:
-            with opened(settings):
-                async with app.open_async():
-                    await recover_stalled(app)
-                    # Calendar fetches wait on other people's servers: on a loop of their own.
-                    fetches = asyncio.create_task(
-                        app.run_worker_async(
-                            queues=CALENDAR_QUEUES,
-                            concurrency=CALENDAR_CONCURRENCY,
-                            name="calendars",
-                            install_signal_handlers=False,
-                        ),
-                        name="calendar-worker",
-                    )
-                    try:
-                        others = [q for q in QUEUES if q not in CALENDAR_QUEUES]
-                        await app.run_worker_async(queues=others, concurrency=CONCURRENCY)
-                    finally:
-                        fetches.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await fetches
+            while not stop.is_set():
+                started = asyncio.get_running_loop().time()
+                try:
+                    await run_workers(app, settings, stop)
+                except (psycopg.OperationalError, PoolTimeout, procrastinate.exceptions.ConnectorException) as exc:
+                    log.warning("the worker lost the database: %s", type(exc).__name__)
+                if stop.is_set():
+                    break
+                # procrastinate stops a worker whose listener lost the database (a restart, a
+                # failover): start again, sooner if it had been running a while.
+                if asyncio.get_running_loop().time() - started > 60:
+                    wait = RESTART_WAIT[0]
+                log.warning("the worker stopped by itself: starting again in %.0f s", wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                wait = min(wait * 2, RESTART_WAIT[1])
         finally:
             watcher.cancel()
 
-    try:
-        asyncio.run(forever())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(forever())
+
+
+async def run_workers(app: procrastinate.App, settings: Settings, stop: asyncio.Event) -> None:
+    """Run the job workers until `stop` is set (SIGTERM, SIGINT: running jobs finish) or one of them
+    stops by itself; then stop the other one too."""
+    with opened(settings):
+        async with app.open_async():
+            await recover_stalled(app)
+            others = [q for q in QUEUES if q not in CALENDAR_QUEUES]
+            workers = [
+                asyncio.create_task(
+                    app.run_worker_async(queues=others, concurrency=CONCURRENCY, install_signal_handlers=False),
+                    name="worker",
+                ),
+                # Calendar fetches wait on other people's servers: on a loop of their own.
+                asyncio.create_task(
+                    app.run_worker_async(
+                        queues=CALENDAR_QUEUES,
+                        concurrency=CALENDAR_CONCURRENCY,
+                        name="calendars",
+                        install_signal_handlers=False,
+                    ),
+                    name="calendar-worker",
+                ),
+            ]
+            stopping = asyncio.create_task(stop.wait(), name="stop")
+            try:
+                await asyncio.wait([*workers, stopping], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                for worker in workers:  # cancelling a procrastinate worker stops it gracefully
+                    worker.cancel()
+                for worker in workers:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
 
 
 if __name__ == "__main__":

@@ -201,3 +201,48 @@ def test_a_database_restart_under_load(cluster: Cluster, settings: Settings) -> 
     assert all(per_listing[listing] == 1 for listing in failed)  # never none, never two
     figures = {"requests": len(outcomes), "201": len(created), "503": len(failed), "503 yet committed": replayed}
     print(json.dumps(figures))
+
+
+def test_the_job_worker_outlives_a_database_restart(cluster: Cluster) -> None:
+    """procrastinate stops a worker whose listener lost the database; `python -m api.worker` starts
+    its workers again (it used to exit, and a job deferred after the restart waited for a person)."""
+    import os
+    import signal
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": cluster.owner_url, "LOG_LEVEL": "warning", "SMTP_HOST": ""}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "api.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+        cluster.pg_ctl("restart", "-m", "fast", "-l", str(cluster.data / "server.log"))
+        time.sleep(2)
+        assert worker.poll() is None, "the worker exited when the database restarted"
+        job = str(uuid.uuid4())  # no such payment: the job runs and does nothing
+        with psycopg.connect(cluster.owner_url, autocommit=True) as conn:
+            conn.execute(
+                "select app_private.defer('payments.capture_at_provider', jsonb_build_object('payment_id', %s::text))",
+                (job,),
+            )
+            deadline = time.monotonic() + 30
+            while True:
+                (status,) = conn.execute(  # type: ignore[misc]
+                    "select status::text from procrastinate.procrastinate_jobs where args ->> 'payment_id' = %s", (job,)
+                ).fetchone()
+                if status == "succeeded":
+                    break
+                assert time.monotonic() < deadline, f"a job deferred after the restart is still {status}"
+                time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0, out
+        assert "starting again" in out
+    finally:
+        if worker.poll() is None:
+            worker.kill()
