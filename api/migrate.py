@@ -12,12 +12,21 @@ truth for code and access, dropped and re-created on every migrate in one transa
 
 so what a reviewer reads there is exactly what the database runs.
 
-Usage: python -m api.migrate [DATABASE_URL]
+A deploy locks as little as it can. Re-creating the code locks every table for the length of its
+transaction, so it runs only when a migration ran or the code differs from what was last applied
+(app_private.code_state holds a fingerprint of those folders): a deploy that changes no SQL takes
+no lock at all. The catalog counts are rebuilt only when their definition changed. Each lock is
+waited for at most LOCK_TIMEOUT (the requests queued behind a waiting migrate wait no longer);
+a migrate that could not get one tries again, up to LOCK_ATTEMPTS times.
+
+Usage: python -m api.migrate [--force] [DATABASE_URL]   (--force: re-apply the code even if unchanged)
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -84,13 +93,29 @@ def sql_step(relative: str) -> StepBase:
 
 
 CODE_FOLDERS = ("functions", "views", "policies", "roles")
+LOCK_TIMEOUT = "1s"  # the longest a migrate waits for one lock (and makes the requests behind it wait)
+LOCK_ATTEMPTS = 10
+
+
+def code_files() -> list[Path]:
+    return [path for folder in CODE_FOLDERS for path in sorted((SQL / folder).glob("*.sql"))]
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the code a post-apply re-creates: each file's path and text, and the reset."""
+    digest = hashlib.sha256(RESET.encode())
+    for path in code_files():
+        digest.update(b"\0" + path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def code_steps() -> list[StepBase]:
     """The post-apply steps: reset, then each of CODE_FOLDERS in order, its files by number."""
-    files = [path for folder in CODE_FOLDERS for path in sorted((SQL / folder).glob("*.sql"))]
+    files = code_files()
+    fingerprint = code_fingerprint()
 
     def apply(conn: psycopg.Connection) -> None:
+        conn.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'".encode())
         conn.execute(RESET.encode())
         for path in files:
             try:
@@ -99,10 +124,42 @@ def code_steps() -> list[StepBase]:
                 raise RuntimeError(f"{path.relative_to(ROOT)}: {exc}") from exc
         # Derived tables, rebuilt once the policies exist (under forced row-level security the
         # owner sees no row before them) and in this transaction, which holds their triggers'
-        # locks since the reset: no write can fall between the rebuild and the triggers.
-        conn.execute(b"select app.catalog_counts_rebuild()")
+        # locks since the reset: no write can fall between the rebuild and the triggers. Only
+        # when what they count changed: otherwise the triggers, re-created before any write could
+        # pass them, have kept the counts exact.
+        conn.execute(
+            b"""select app.catalog_counts_rebuild() from app_private.code_state s
+                 where s.counts_definition is distinct from app.catalog_counts_definition()"""
+        )
+        conn.execute(
+            b"""update app_private.code_state
+                   set fingerprint = %s, counts_definition = app.catalog_counts_definition(), applied_at = now()""",
+            [fingerprint],
+        )
 
     return [step(apply)]
+
+
+def code_applied(url: str) -> bool:
+    """Whether the code in this checkout is what the database last applied (app_private.code_state)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "select to_regclass('app_private.code_state') is not null"
+            " and exists (select from pg_policies where schemaname = 'app_private' and tablename = 'code_state')"
+        ).fetchone()
+        if not (row and row[0]):
+            return False
+        found = conn.execute("select fingerprint from app_private.code_state").fetchone()
+    return found is not None and found[0] == code_fingerprint()
+
+
+def lock_refused(exc: BaseException | None) -> bool:
+    """The post-apply failed only because a lock was not granted within LOCK_TIMEOUT."""
+    while exc is not None:
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def prepare(superuser_url: str) -> None:
@@ -120,14 +177,23 @@ def yoyo_url(url: str) -> str:
     return url
 
 
-def migrate(url: str) -> list[str]:
-    """Apply pending table changes, then re-create the code. Returns the applied ids."""
+def migrate(url: str, force: bool = False) -> list[str]:
+    """Apply pending table changes, then re-create the code if a change ran, the code changed, or
+    `force`. Returns the applied ids."""
     backend = get_backend(yoyo_url(url))
     migrations = read_migrations(str(MIGRATIONS))
     with backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations_only(pending)
-        backend.run_post_apply(migrations)
+        if pending or force or not code_applied(url):
+            for attempt in range(1, LOCK_ATTEMPTS + 1):
+                try:
+                    backend.run_post_apply(migrations)
+                    break
+                except Exception as exc:
+                    if attempt == LOCK_ATTEMPTS or not lock_refused(exc):
+                        raise
+                    time.sleep(0.5 * attempt)
     return [m.id for m in pending]
 
 
@@ -140,8 +206,11 @@ def pending(url: str) -> list[str]:
 def main() -> None:
     from api.settings import settings
 
-    url = sys.argv[1] if len(sys.argv) > 1 else settings.database_url
-    applied = migrate(url)
+    force = "--force" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--force"]
+    url = args[0] if args else settings.database_url
+    unchanged = not force and code_applied(url)
+    applied = migrate(url, force=force)
     with psycopg.connect(url, autocommit=True) as conn:
         for role, password in (
             ("authenticator", settings.authenticator_password),
@@ -158,7 +227,8 @@ def main() -> None:
             conn.execute(
                 "update app_private.payment_settings set platform_fee_percent = %s", [settings.platform_fee_percent]
             )
-    print(f"migrated: {len(applied)} new ({', '.join(applied) or 'none'}); functions and policies re-applied")
+    code = "code unchanged, not re-applied" if unchanged and not applied else "functions and policies re-applied"
+    print(f"migrated: {len(applied)} new ({', '.join(applied) or 'none'}); {code}")
 
 
 if __name__ == "__main__":

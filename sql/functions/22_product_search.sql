@@ -136,6 +136,27 @@ $$;
 comment on function app.catalog_counts_rebuild() is
   'Recompute app_private.catalog_counts from app.products (published listings per category and lexeme); returns how many rows it holds. Every migrate calls it (api/migrate.py), once the policies exist; a DBA may too. The owner''s: no client role may execute it.';
 
+create function app.catalog_counts_definition() returns text
+language sql stable security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+  select md5(string_agg(d, E'\n' order by d))
+    from (select pg_get_functiondef(p.oid)
+            from pg_proc p
+           where p.oid in ('app.catalog_terms(tsvector)'::regprocedure, 'app.tg_products__catalog_counts()'::regprocedure,
+                           'app.catalog_counts_rebuild()'::regprocedure)
+          union all
+          select pg_get_triggerdef(t.oid)
+            from pg_trigger t
+           where t.tgrelid = 'app.products'::regclass and t.tgfoid = 'app.tg_products__catalog_counts()'::regprocedure
+          union all
+          select a.attname || ' ' || pg_get_expr(d.adbin, d.adrelid)
+            from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum
+           where d.adrelid = 'app.products'::regclass and a.attname = 'search') x(d)
+$$;
+comment on function app.catalog_counts_definition() is
+  'A fingerprint of what the catalog counts mean: the functions and triggers that keep them and the listing''s search vector they count. api.migrate rebuilds app_private.catalog_counts only when it differs from app_private.code_state.counts_definition: a migrate that re-creates the triggers in its transaction (no write falls between) needs no rebuild otherwise.';
+
 -- ---------------------------------------------------------------------------------
 -- Where: near=lat,lng (with radius_km), bbox=minLng,minLat,maxLng,maxLat
 -- ---------------------------------------------------------------------------------

@@ -188,6 +188,7 @@ POLICIES: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
         ("select_as_admin", "SELECT", ("admin",)),
     },
     "app_private.rate_feed": set(),
+    "app_private.code_state": set(),
     "app_private.reconciliation_settings": set(),
     "app_private.reconciliation_runs": set(),
     "app_private.reconciliation_differences": set(),
