@@ -2,8 +2,8 @@
 
 `sql/schema/NNNN_*.sql` are forward-only table changes, each applied once by the
 yoyo migration of the same number in `migrations/`. The rest is the single source of
-truth for code and access, dropped and re-created on every migrate in one transaction
-(`migrations/post-apply.py`), in this order, each folder's files by number:
+truth for code and access, dropped and re-created in one transaction by a migrate that finds
+them changed (`migrations/post-apply.py`), in this order, each folder's files by number:
 
     sql/functions/   functions and triggers, one file per domain
     sql/views/       views (the analysts' schema)

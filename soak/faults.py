@@ -7,8 +7,8 @@ waited more than 5 s, and the load's own requests have gone QUIET seconds withou
 lost answer; recovered at the later of the probe's pass and the end of the last failed request. 5xx answers inside a window (and a grace of GRACE seconds after
 it) are the fault's; anywhere else they violate an invariant.
 
-The deploy measures how long reads and writes wait while `python -m api.migrate` runs (it
-re-creates every function, view and policy and rebuilds the catalog counts), then replaces
+The deploy measures how long reads and writes wait while `python -m api.migrate --force` runs (it
+re-creates every function, view and policy, as a deploy whose SQL changed does), then replaces
 the API's workers one by one (SIGHUP: uvicorn starts a new worker, then retires an old one).
 """
 

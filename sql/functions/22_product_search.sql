@@ -134,7 +134,7 @@ begin
 end
 $$;
 comment on function app.catalog_counts_rebuild() is
-  'Recompute app_private.catalog_counts from app.products (published listings per category and lexeme); returns how many rows it holds. Every migrate calls it (api/migrate.py), once the policies exist; a DBA may too. The owner''s: no client role may execute it.';
+  'Recompute app_private.catalog_counts from app.products (published listings per category and lexeme); returns how many rows it holds. A migrate calls it (api/migrate.py), once the policies exist, when app.catalog_counts_definition() changed; a DBA may too. The owner''s: no client role may execute it.';
 
 create function app.catalog_counts_definition() returns text
 language sql stable security invoker

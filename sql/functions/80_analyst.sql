@@ -58,7 +58,7 @@ begin
 end
 $$;
 comment on function app_private.analyst_defaults_apply() is
-  'Make the analyst role''s session defaults exactly app_private.analyst_defaults() (whatever the analyst set with ALTER ROLE, role-wide or per database, is reset); true when something had to change. Owner only: run by every migrate and by app_private.enforce_analyst_limits.';
+  'Make the analyst role''s session defaults exactly app_private.analyst_defaults() (whatever the analyst set with ALTER ROLE, role-wide or per database, is reset); true when something had to change. Owner only: run by a migrate that re-applies the code and by app_private.enforce_analyst_limits (the worker, every 5 seconds).';
 
 create function app_private.enforce_analyst_limits() returns jsonb
 language plpgsql volatile security invoker

@@ -1,5 +1,5 @@
 /*
- * Session settings of the login roles, re-applied on every migrate.
+ * Session settings of the login roles, re-applied by every migrate that re-applies the code.
  *
  * The API's sessions run many short statements side by side on few cores: a parallel
  * plan there costs more in worker start-up and contention than it saves (measured by
