@@ -168,9 +168,14 @@ test: install-dev test-tools ts-client
 # nothing of theirs goes through PgBouncer or depends on pooling (~75 s, made room for the soak's
 # CI run in make test): test_serve and test_sigterm (python -m api.serve straight to PostgreSQL),
 # test_local_cluster (scripts/pg-local), test_catalog_plans (EXPLAINs: plans, not connections),
-# test_logs (the log lines' shape and redaction).
+# test_logs (the log lines' shape and redaction); and (~2 min, room for the money edges' tests) the
+# worker's jobs against third parties, whose SQL runs as the owner straight to PostgreSQL:
+# test_reconciliation (providers' lists), test_rates_feed and test_calendar_sync (feeds),
+# test_media_s3 (the bucket), test_tracing_otlp (the exporter).
 PGBOUNCER_SKIP := tests/api/test_schemathesis.py tests/api/test_serve.py tests/api/test_sigterm.py \
-	tests/sql/test_local_cluster.py tests/sql/test_catalog_plans.py tests/api/test_logs.py
+	tests/sql/test_local_cluster.py tests/sql/test_catalog_plans.py tests/api/test_logs.py \
+	tests/api/test_reconciliation.py tests/api/test_rates_feed.py tests/api/test_calendar_sync.py \
+	tests/api/test_media_s3.py tests/api/test_tracing_otlp.py
 test-pgbouncer: install-dev test-tools
 	@[ -x /usr/sbin/pgbouncer ] || { echo "pgbouncer is missing: sudo apt-get install -y pgbouncer"; exit 1; }
 	NEXUS_TEST_PGBOUNCER=1 $(PY) -m pytest -q -m "not slow" --ignore=tests/browser $(addprefix --ignore=,$(PGBOUNCER_SKIP)) tests/api tests/sql

@@ -146,6 +146,7 @@ class Driver:
         self.popular: list[dict[str, Any]] = []
         self.browse_ids: list[str] = []  # listings to look at (the soak's and, with bench data, those)
         self.booked: list[dict[str, Any]] = []  # bookings made, for the admin's and the reviewers' look
+        self.disputes: list[dict[str, Any]] = []  # open at the provider: {"provider", "id", "since"}
         self.running = True
         self.streams_open = 0
         self.pages = 1
@@ -561,6 +562,46 @@ class Driver:
                 if r is not None and r.status_code == 201:
                     self.recorder.count("goodwill refunds")
 
+    async def disputer(self) -> None:
+        """A guest's bank (Stripe) or PayPal disputes a paid booking, all or part of it, and decides
+        some 10 to 40 s later, won or lost: each by webhook, as the providers tell. Before or after
+        the stay completes, so payouts are held, released and withheld from (issue 27)."""
+        now = time.monotonic()
+        for d in [d for d in self.disputes if now - d["since"] > d["after"]]:
+            self.disputes.remove(d)
+            won = self.random.random() < 0.5
+            if d["provider"] == "stripe":
+                obj = self.stack.stripe.close_dispute(d["id"], "won" if won else "lost")
+                self.mailbag.post("stripe", *self.stripe_event("charge.dispute.closed", obj))
+            else:
+                outcome = "RESOLVED_SELLER_FAVOUR" if won else "RESOLVED_BUYER_FAVOUR"
+                obj = self.stack.paypal.close_dispute(d["id"], outcome)
+                self.mailbag.post("paypal", *self.stack.paypal.signed_event("CUSTOMER.DISPUTE.RESOLVED", obj))
+            self.recorder.count("disputes won" if won else "disputes lost")
+        admin = self.admin
+        if admin is None or not self.booked or self.random.random() < 0.5:
+            return
+        b = self.random.choice(self.booked)
+        r = await self.call(
+            "admin", "GET", "/api/payments/", params={"booking": b["booking"]["id"]}, headers=admin.auth
+        )
+        paid = [p for p in (r.json()["results"] if r is not None and r.status_code == 200 else [])
+                if p["status"] in ("succeeded", "partially_refunded") and not p["disputes"]]  # fmt: skip
+        if not paid:
+            return
+        payment = paid[0]
+        minor = round(float(payment["amount"]) * 100 * self.random.choice((0.25, 0.5, 1.0)))
+        if payment["provider"] == "stripe":
+            obj = self.stack.stripe.open_dispute(payment["provider_payment_id"], amount=minor)
+            self.mailbag.post("stripe", *self.stripe_event("charge.dispute.created", obj))
+            opened = {"provider": "stripe", "id": obj["id"]}
+        else:
+            obj = self.stack.paypal.open_dispute(payment["provider_payment_id"], value=f"{minor / 100:.2f}")
+            self.mailbag.post("paypal", *self.stack.paypal.signed_event("CUSTOMER.DISPUTE.CREATED", obj))
+            opened = {"provider": "paypal", "id": obj["dispute_id"]}
+        self.disputes.append({**opened, "since": time.monotonic(), "after": self.random.uniform(10, 40)})
+        self.recorder.count("disputes opened")
+
     # --- the other side of the providers, and the clock ------------------------------------------
 
     async def providers(self) -> None:
@@ -621,6 +662,7 @@ class Driver:
             (self.sign_ups, (1.0, 3.0), 1),
             (self.reviewer, (1.0, 3.0), 1),
             (self.admin_flow, (1.0, 3.0), 1),
+            (self.disputer, (4.0, 8.0), 1),
             (self.stream, (0.5, 2.0), n(3)),
             (self.providers, (2.0, 2.0), 1),
             (self.time_machine, (5.0, 5.0), 1),

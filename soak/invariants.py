@@ -54,7 +54,10 @@ SQL_CHECKS: dict[str, tuple[str, str]] = {
              or o.fee <> round(o.gross * o.fee_percent / 100, 2)
              or o.gross <> (select sum(p.amount - coalesce((select sum(r.amount) from app.refunds r
                                                               where r.payment_id = p.id and r.status <> 'failed'
-                                                                and r.created_at < o.created_at), 0))
+                                                                and r.created_at < o.created_at), 0)
+                                                - coalesce((select sum(d.amount) from app.disputes d
+                                                             where d.payment_id = p.id and d.status = 'lost'
+                                                               and d.closed_at < o.created_at), 0))
                               from app.payments p
                              where p.booking_id = o.booking_id and p.status in {TAKEN} and p.currency = o.currency)""",
         "select count(*) from app.payouts",
@@ -64,10 +67,23 @@ SQL_CHECKS: dict[str, tuple[str, str]] = {
                                   group by 1, 2 having sum(amount) <> 0) unbalanced""",
         "select count(distinct booking_id) from app.ledger_entries",
     ),
+    "a decided dispute holds no money (the ledger's dispute account is back at zero)": (
+        """select count(*) from (select e.booking_id from app.ledger_entries e where e.account = 'dispute'
+                                  group by 1 having sum(e.amount) <> 0) held
+          where not exists (select from app.disputes d where d.booking_id = held.booking_id and d.status = 'open')""",
+        "select count(*) from app.disputes",
+    ),
+    "no host had more withheld than they owed": (
+        """select count(*) from (select b.host_id, e.currency from app.ledger_entries e
+                                   join app.bookings b on b.id = e.booking_id
+                                  where e.account = 'host_receivable' group by 1, 2 having sum(e.amount) > 0) over""",
+        "select count(distinct booking_id) from app.ledger_entries where account = 'host_receivable'",
+    ),
     "every completed stay's payout is open or paid": (
         """select count(*) from app.bookings b
           where b.status = 'completed' and not exists (select from app.payouts o where o.booking_id = b.id)
-            and exists (select from app.payments p where p.booking_id = b.id and p.status in ('succeeded', 'partially_refunded'))""",
+            and exists (select from app.payments p where p.booking_id = b.id and p.status in ('succeeded', 'partially_refunded')
+                                                     and app_private.kept(p) > 0)""",
         "select count(*) from app.bookings where status = 'completed'",
     ),
 }
