@@ -120,7 +120,9 @@ async def soak(args: argparse.Namespace) -> int:
         watcher.cancel()
         results = invariants.sql_checks(stack.cluster.owner_url)
         results.append(invariants.jobs_check(stack.cluster.owner_url, end=True))
-        results += invariants.email_check(stack.cluster.owner_url, stack.smtp.message_ids())
+        results += invariants.email_check(
+            stack.cluster.owner_url, stack.smtp.deliveries(), recorder.started, windows(faults)
+        )
         results.append(invariants.server_errors_outside(recorder.samples, windows(faults)))
         results.append(invariants.recovery_check(faults, RECOVERY_BOUND))
         results.append(invariants.memory_check(out["rss"], warmup=min(120.0, total * 0.2)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -23,6 +24,7 @@ class SmtpSink:
     host: str = "127.0.0.1"
     port: int = 0
     messages: list[EmailMessage] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.monotonic() of each message's acceptance
     refuse_next: int = 0
     stall_rcpt: float = 0.0
     rcpt_seen: threading.Event = field(default_factory=threading.Event)
@@ -45,6 +47,7 @@ class SmtpSink:
             message = message_from_bytes(envelope.content, policy=policy.default)
             assert isinstance(message, EmailMessage)
             self.messages.append(message)
+            self.received_at.append(time.monotonic())
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -55,9 +58,15 @@ class SmtpSink:
         with self.lock:
             return [str(m["Message-ID"]) for m in self.messages]
 
+    def deliveries(self) -> list[tuple[str, float]]:
+        """(Message-ID, time.monotonic() when accepted) of every message, in order."""
+        with self.lock:
+            return [(str(m["Message-ID"]), t) for m, t in zip(self.messages, self.received_at, strict=True)]
+
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
+            self.received_at.clear()
             self.refuse_next = 0
             self.stall_rcpt = 0.0
             self.rcpt_seen.clear()
