@@ -87,6 +87,32 @@ SQL_CHECKS: dict[str, tuple[str, str]] = {
         "select count(*) from app.bookings where status = 'completed'",
     ),
 }
+# For a check that failed, the facts behind it (up to 3), printed with it.
+DETAILS: dict[str, str] = {
+    "every payout is gross minus the fee (and what the host owed), and gross is what was kept": f"""
+        select jsonb_build_object(
+          'payout', to_jsonb(o) - 'destination',
+          'payments', (select jsonb_agg(jsonb_build_object('id', p.id, 'status', p.status, 'amount', p.amount,
+                                                           'refunded', p.amount_refunded, 'succeeded_at', p.succeeded_at))
+                         from app.payments p where p.booking_id = o.booking_id and p.status in {TAKEN}),
+          'refunds', (select jsonb_agg(jsonb_build_object('amount', r.amount, 'status', r.status, 'kind', r.kind,
+                                                          'charge_host', r.charge_host, 'created_at', r.created_at))
+                        from app.refunds r where r.booking_id = o.booking_id),
+          'disputes', (select jsonb_agg(jsonb_build_object('amount', d.amount, 'status', d.status,
+                                                           'created_at', d.created_at, 'closed_at', d.closed_at))
+                         from app.disputes d where d.booking_id = o.booking_id))::text
+          from app.payouts o
+         where o.amount <> o.gross - o.fee - o.withheld
+            or o.gross <> (select sum(p.amount - coalesce((select sum(r.amount) from app.refunds r
+                                                             where r.payment_id = p.id and r.status <> 'failed'
+                                                               and r.created_at < o.created_at), 0)
+                                               - coalesce((select sum(d.amount) from app.disputes d
+                                                            where d.payment_id = p.id and d.status = 'lost'
+                                                              and d.closed_at < o.created_at), 0))
+                             from app.payments p
+                            where p.booking_id = o.booking_id and p.status in {TAKEN} and p.currency = o.currency)
+         limit 3""",
+}
 CHEAP = ["no two confirmed/pending bookings overlap", "the ledger balances to zero per booking and currency"]
 
 # At the end, once drained: nothing left behind in the queue.
@@ -124,7 +150,11 @@ def sql_checks(owner_url: str, names: list[str] | None = None) -> list[Result]:
         for name, (bad, total) in SQL_CHECKS.items():
             if names is not None and name not in names:
                 continue
-            results.append(Result(name, _one(conn, bad), _one(conn, total)))
+            violations = _one(conn, bad)
+            detail = ""
+            if violations and name in DETAILS:  # what a person needs to explain it: the run's database goes with it
+                detail = "; ".join(str(r[0]) for r in conn.execute(DETAILS[name]).fetchall())
+            results.append(Result(name, violations, _one(conn, total), detail))
     return results
 
 
