@@ -78,7 +78,7 @@ declare
   v_fee numeric;
   v_entries jsonb := '[]';
 begin
-  select * into v_payout from app.payouts o where o.booking_id = p_payment.booking_id;
+  select * into v_payout from app.payouts o where o.payment_id = p_payment.id;
   if not found then
     return null;
   end if;
@@ -99,7 +99,7 @@ begin
 end
 $$;
 comment on function app_private.charge_host(app.payments, numeric, text, uuid, uuid) is
-  'Money that went back to the guest (p_amount of the payment: a refund, a lost dispute) after the host''s payout of the booking was computed: in the listing''s currency, the host''s share (the amount less the platform''s fee on it, at the payout''s fee_percent) becomes owed by the host (host_receivable) and the platform gives back its fee, so the platform''s cash for the booking balances again. The host''s next payout in that currency withholds what they owe (app_private.payout_schedule). Nothing when the booking has no payout. Returns the posting''s txn.';
+  'Money that went back to the guest (p_amount of the payment: a refund, a lost dispute) after the host''s payout of the booking was computed: in the listing''s currency, the host''s share (the amount less the platform''s fee on it, at the payout''s fee_percent) becomes owed by the host (host_receivable) and the platform gives back its fee, so the platform''s cash for the booking balances again. The host''s next payout in that currency withholds what they owe (app_private.payout_schedule). Nothing when no payout counted this payment (none yet, or a late second payment of the booking). Returns the posting''s txn.';
 
 create function app_private.host_owed(p_host uuid, p_currency text) returns numeric
 language sql stable security invoker
@@ -170,7 +170,8 @@ begin
     new.currency := v_payment.currency;
     new.amount := app.money(new.amount, new.currency);
     -- Money the host's payout already counted as theirs: their share is charged to them.
-    new.charge_host := exists (select from app.payouts o where o.booking_id = new.booking_id);
+    -- (Only the payment the payout counted: a late second payment, refunded in full, never was.)
+    new.charge_host := exists (select from app.payouts o where o.payment_id = new.payment_id);
     v_remaining := app_private.refundable(v_payment);
     if new.amount > v_remaining then
       perform app.fail(409, format('Only %s %s of this payment can still be refunded.', v_remaining, new.currency), 'amount');

@@ -370,3 +370,44 @@ def test_who_sees_which_disputes(
     assert opened["id"] not in ids(make_user("guest"))
     assert api.get("/api/disputes/").status_code == 401
     assert_problem(api.get("/api/disputes/?status=pending", headers=admin.auth), 400, field="status")
+
+
+def test_a_late_second_payment_refunded_after_the_payout_is_not_charged_to_the_host(
+    api: TestClient,
+    owner: psycopg.Connection[Any],
+    stripe: StripeStandIn,
+    work: Any,
+    new_host: User,
+    new_guest: User,
+) -> None:
+    """Found by the soak: the guest's first payment is taken for dead and they pay again; the stay
+    completes and the host is paid from the second; then the first succeeds after all and goes back
+    in full. The payout never counted it, so the host owes nothing for it."""
+    onboard(api, stripe, new_host, work)
+    listing = new_listing(owner, new_host.id, price="120.00")
+    booking = api.post(
+        "/api/bookings/",
+        json={"product_id": listing, "start_date": day(3), "end_date": day(6), "guests": 1},
+        headers=new_guest.auth,
+    ).json()
+    first = pay(api, new_guest, booking).json()
+    webhook(api, stripe, "payment_intent.payment_failed", stripe.set_status(first["provider_payment_id"], "canceled"))
+    work()
+    second = pay(api, new_guest, booking).json()
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(second["provider_payment_id"], "succeeded"))
+    work()
+    complete_stays(owner, days_ahead=8)
+    work()
+    assert payout_of(api, new_host, booking)["status"] == "paid"
+
+    webhook(api, stripe, "payment_intent.succeeded", stripe.set_status(first["provider_payment_id"], "succeeded"))
+    work()
+
+    late = api.get(f"/api/payments/{first['id']}/", headers=new_guest.auth).json()
+    assert (late["status"], late["refunds"][0]["status"]) == ("refunded", "succeeded")
+    assert owed(owner, new_host) == 0
+    assert ledger(owner, booking["id"]) == {
+        ("guest", "USD"): "-360.00",
+        ("host", "USD"): "324.00",
+        ("platform_fee", "USD"): "36.00",
+    }
