@@ -78,7 +78,7 @@ declare
   v_fee numeric;
   v_entries jsonb := '[]';
 begin
-  select * into v_payout from app.payouts o where o.payment_id = p_payment.id;
+  select * into v_payout from app.payouts o where o.booking_id = p_payment.booking_id and o.payment_id = p_payment.id;
   if not found then
     return null;
   end if;
@@ -171,7 +171,7 @@ begin
     new.amount := app.money(new.amount, new.currency);
     -- Money the host's payout already counted as theirs: their share is charged to them.
     -- (Only the payment the payout counted: a late second payment, refunded in full, never was.)
-    new.charge_host := exists (select from app.payouts o where o.payment_id = new.payment_id);
+    new.charge_host := exists (select from app.payouts o where o.booking_id = new.booking_id and o.payment_id = new.payment_id);
     v_remaining := app_private.refundable(v_payment);
     if new.amount > v_remaining then
       perform app.fail(409, format('Only %s %s of this payment can still be refunded.', v_remaining, new.currency), 'amount');
