@@ -13,11 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.pgbouncer import BINARY as PGBOUNCER
+from tests.pgbouncer import PgBouncer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,64 +87,10 @@ def app_url(owner_url: str, direct_app_url: str) -> Iterator[str]:
     if os.environ.get("NEXUS_TEST_PGBOUNCER") != "1":
         yield direct_app_url
         return
+    if not Path(PGBOUNCER).exists():
+        pytest.exit("NEXUS_TEST_PGBOUNCER=1 needs pgbouncer: apt-get install -y pgbouncer", returncode=2)
     with PgBouncer(owner_url) as bouncer:
         yield with_user(bouncer.url, "authenticator")
-
-
-class PgBouncer:
-    """Debian's pgbouncer on a free loopback port in front of the test cluster, transaction pooling."""
-
-    def __init__(self, owner_url: str) -> None:
-        target = conninfo_to_dict(owner_url)
-        self.dir = Path(tempfile.mkdtemp(prefix="nexus-pgbouncer-"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        (self.dir / "userlist.txt").write_text('"authenticator" ""\n')
-        (self.dir / "pgbouncer.ini").write_text(
-            f"""[databases]
-nexus = host={target["host"]} port={target["port"]} dbname=nexus
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {self.port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {self.dir}/userlist.txt
-pool_mode = transaction
-max_client_conn = 1000
-default_pool_size = 60
-ignore_startup_parameters = extra_float_digits
-logfile = {self.dir}/pgbouncer.log
-"""
-        )
-        self.url = f"postgresql://authenticator@127.0.0.1:{self.port}/nexus"
-
-    def __enter__(self) -> PgBouncer:
-        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-        if not Path(binary).exists():
-            pytest.exit("NEXUS_TEST_PGBOUNCER=1 needs pgbouncer: apt-get install -y pgbouncer", returncode=2)
-        command = [binary, str(self.dir / "pgbouncer.ini")]
-        if os.geteuid() == 0:  # pgbouncer refuses to run as root
-            shutil.chown(self.dir, "postgres")
-            for f in self.dir.iterdir():
-                shutil.chown(f, "postgres")
-            command = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *command]
-        self.process = subprocess.Popen(command)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with psycopg.connect(self.url, connect_timeout=1) as conn:
-                    conn.execute("select 1")
-                return self
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
