@@ -241,11 +241,12 @@ bench-tracing: install-dev
 	$(PY) -m bench.tracing_cost $(BENCH_ARGS)
 
 # --- soak (soak/) ---------------------------------------------------------------------
-# The real stack (its own PostgreSQL with the 100k-listing bench data, api.serve with 2 workers, the
-# job worker, the stand-ins) under a realistic mix and faults on a schedule; exits 1 on any violated
-# invariant. SOAK_ARGS: e.g. --faults short, --scale 2, or without --bench-data for a quick one.
+# The real stack (its own PostgreSQL with the 100k-listing bench data, PgBouncer in transaction pooling
+# between it and api.serve with 2 workers, the job worker, the stand-ins) under a realistic mix and
+# faults on a schedule; exits 1 on any violated invariant. SOAK_ARGS: e.g. --faults short, --scale 2,
+# without --pgbouncer (the API straight to PostgreSQL) or without --bench-data for a quick one.
 SOAK_MINUTES ?= 20
-SOAK_ARGS ?= --bench-data
+SOAK_ARGS ?= --bench-data --pgbouncer
 .PHONY: soak
-soak: install-dev
+soak: install-dev test-tools
 	$(PY) -m soak --minutes $(SOAK_MINUTES) --plot docs/soak.png $(SOAK_ARGS)

@@ -1,4 +1,4 @@
-"""python -m soak [--minutes 20] [--faults all|short|name,name] [--bench-data] [--plot docs/soak.png]
+"""python -m soak [--minutes 20] [--faults all|short|name,name] [--bench-data] [--pgbouncer] [--plot docs/soak.png]
 
 Starts the stack, sets up hosts, listings and guests through the API, drives the mix for the
 given minutes while the faults happen on their schedule, then stops the load, lets the queue
@@ -21,7 +21,7 @@ import psycopg
 
 from soak import invariants, report
 from soak.driver import Driver, Recorder
-from soak.faults import ALL, GRACE, RECOVERY_BOUND, SHORT, Fault, Injector, schedule, windows
+from soak.faults import ALL, BEHIND_PGBOUNCER, GRACE, RECOVERY_BOUND, Fault, Injector, fault_names, schedule, windows
 from soak.stack import Stack, log, rss_mb
 
 CONNECTION_BOUND = 80  # 2 API workers x DB_POOL_MAX 10 + their listeners, the worker's pool and loops, the soak's own
@@ -89,9 +89,8 @@ async def drain(stack: Stack, driver: Driver, seconds: float = 180) -> bool:
 
 async def soak(args: argparse.Namespace) -> int:
     total = args.minutes * 60
-    names = {"all": ALL, "short": SHORT, "none": []}.get(args.faults) or args.faults.split(",")
-    faults: list[Fault] = schedule(names, args.minutes)
-    with Stack(bench_data=args.bench_data) as stack:
+    faults: list[Fault] = schedule(fault_names(args.faults, args.pgbouncer), args.minutes)
+    with Stack(bench_data=args.bench_data, pgbouncer=args.pgbouncer) as stack:
         recorder = Recorder()
         driver = Driver(stack, recorder)
         log("setting up hosts, listings, guests through the API")
@@ -145,7 +144,10 @@ async def soak(args: argparse.Namespace) -> int:
         await driver.client.aclose()
 
         print()
-        print(f"Soak: {args.minutes:g} minutes, {len(recorder.samples)} requests, {len(faults)} faults")
+        route = "through PgBouncer (transaction pooling)" if args.pgbouncer else "straight to PostgreSQL"
+        print(
+            f"Soak: {args.minutes:g} minutes, {len(recorder.samples)} requests, {len(faults)} faults; the API {route}"
+        )
         print()
         print(report.class_table(recorder.samples, seconds))
         print()
@@ -160,13 +162,17 @@ async def soak(args: argparse.Namespace) -> int:
         print(report.summary(counts))
         if args.plot:
             path = Path(args.plot)
-            report.plot(path, recorder.samples, faults, seconds, f"Nexus soak: {args.minutes:g} min, faults shaded")
+            via = " via PgBouncer" if args.pgbouncer else ""
+            report.plot(
+                path, recorder.samples, faults, seconds, f"Nexus soak: {args.minutes:g} min{via}, faults shaded"
+            )
             log(f"plot written to {path}")
         if args.json:
             Path(args.json).write_text(  # noqa: ASYNC240 (the run is over)
                 json.dumps(
                     {
                         "minutes": args.minutes,
+                        "pgbouncer": args.pgbouncer,
                         "faults": [{**f.__dict__, "recovery": f.recovery} for f in faults],
                         "invariants": [r.__dict__ for r in results],
                         "counts": counts,
@@ -187,8 +193,13 @@ async def soak(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--faults", default="all", help="all, short, none, or names: " + ",".join(ALL))
+    parser.add_argument(
+        "--faults", default="all", help="all, short, none, or names: " + ",".join([*ALL, BEHIND_PGBOUNCER])
+    )
     parser.add_argument("--bench-data", action="store_true", help="load bench/data.sql (100,000 listings) first")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="the API through PgBouncer (transaction pooling), restarted as a fault"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="how many actors of each kind (1: the default mix)")
     parser.add_argument("--plot", default="", help="write the plot here (PNG)")
     parser.add_argument("--json", default="", help="write the faults, invariants and counts here")

@@ -59,6 +59,23 @@ ALL = [
 ]
 # The short run (CI): the faults that matter most.
 SHORT = ["kill-api", "kill-worker", "stripe-500", "webhooks", "pg-restart"]
+# With PgBouncer in the path (--pgbouncer), it is restarted too, after PostgreSQL.
+BEHIND_PGBOUNCER = "pgbouncer-restart"
+
+
+def fault_names(choice: str, pgbouncer: bool) -> list[str]:
+    """all, short, none, or names separated by commas; all and short restart PgBouncer when it is in the path."""
+    names = {"all": ALL, "short": SHORT, "none": []}.get(choice)
+    if names is None:
+        names = choice.split(",")
+        unknown = [n for n in names if n not in ALL and n != BEHIND_PGBOUNCER]
+        if unknown:
+            raise SystemExit(f"unknown faults: {', '.join(unknown)}")
+    elif pgbouncer and names:
+        names = [*names[: names.index("pg-restart") + 1], BEHIND_PGBOUNCER, *names[names.index("pg-restart") + 1 :]]
+    if BEHIND_PGBOUNCER in names and not pgbouncer:
+        raise SystemExit(f"{BEHIND_PGBOUNCER} needs --pgbouncer")
+    return list(names)
 
 
 def schedule(names: list[str], minutes: float) -> list[Fault]:
@@ -143,6 +160,7 @@ class Injector:
             "stripe-slow": lambda f: self.outage(f, self.stack.stripe.outage, "slow"),
             "paypal-timeout": lambda f: self.outage(f, self.stack.paypal.outage, "timeout"),
             "pg-restart": self.pg_restart,
+            BEHIND_PGBOUNCER: self.pgbouncer_restart,
             "smtp-down": self.smtp_down,
             "webhooks": self.webhooks,
             "deploy": self.deploy,
@@ -172,6 +190,12 @@ class Injector:
     async def pg_restart(self, fault: Fault) -> None:
         t = time.monotonic()
         await asyncio.to_thread(self.stack.cluster.restart)
+        fault.notes["restart_s"] = round(time.monotonic() - t, 1)
+
+    async def pgbouncer_restart(self, fault: Fault) -> None:
+        assert self.stack.pgbouncer is not None
+        t = time.monotonic()
+        await asyncio.to_thread(self.stack.pgbouncer.restart)
         fault.notes["restart_s"] = round(time.monotonic() - t, 1)
 
     async def smtp_down(self, fault: Fault) -> None:

@@ -1,7 +1,8 @@
 """The real stack, as production runs it, on this machine: a PostgreSQL cluster of the soak's own,
 `python -m api.serve --workers 2`, `python -m api.worker` under a supervisor of ours, and the
 third parties' stand-ins (tests/) on loopback, configured through the environment as a deployment
-configures the real ones.
+configures the real ones. With `pgbouncer`, the API reaches PostgreSQL through Debian's PgBouncer
+in transaction pooling, as compose.yaml deploys it (its LISTEN, the worker and migrate directly).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import psycopg
 
 from tests.loopback import Outage, Server
 from tests.paypal_standin import PayPalStandIn
+from tests.pgbouncer import PgBouncer
 from tests.smtp_sink import SmtpSink
 from tests.stripe_standin import StripeStandIn
 
@@ -319,10 +321,11 @@ class FaultyPayPal(PayPalStandIn):  # type: ignore[misc]
 class Stack:
     """Everything, started in order and stopped in reverse."""
 
-    def __init__(self, bench_data: bool = False, api_workers: int = 2) -> None:
+    def __init__(self, bench_data: bool = False, api_workers: int = 2, pgbouncer: bool = False) -> None:
         self.bench_data = bench_data
         self.api_workers = api_workers
         self.cluster = Cluster()
+        self.pgbouncer = PgBouncer(self.cluster.owner_url) if pgbouncer else None
         self.stripe = FaultyStripe()
         self.paypal = FaultyPayPal()
         self.smtp = SmtpSink()
@@ -338,6 +341,9 @@ class Stack:
                 server.__enter__()
                 self.servers.append(server)
             self.smtp.__enter__()
+            if self.pgbouncer:
+                self.pgbouncer.__enter__()
+                log(f"PgBouncer (transaction pooling) on port {self.pgbouncer.port}")
             env = {
                 **os.environ,
                 "DATABASE_URL": self.cluster.owner_url,
@@ -366,6 +372,9 @@ class Stack:
                 "MEDIA_ROOT": str(self.cluster.folder / "media"),
             }
             env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+            if self.pgbouncer:  # as compose.yaml: the API through PgBouncer, its LISTEN straight to PostgreSQL
+                direct = self.cluster.owner_url.replace("//nexus@", "//authenticator@")
+                env |= {"APP_DATABASE_URL": self.pgbouncer.url, "LISTEN_DATABASE_URL": direct, "DB_PREPARE": "false"}
             self.env = env
             self.api = Api(env, self.api_workers)
             self.api.start()
@@ -385,4 +394,6 @@ class Stack:
             self.smtp.__exit__()
         for server in reversed(self.servers):
             server.__exit__()
+        if self.pgbouncer and hasattr(self.pgbouncer, "process"):
+            self.pgbouncer.__exit__()
         self.cluster.stop()
