@@ -53,7 +53,7 @@ def flow_table(flows: list[tuple[float, str, float]]) -> str:
 
 
 def fault_table(faults: list[Fault], samples: list[tuple[float, str, int, float]], grace: float) -> str:
-    lines = [f"{'fault':<15} {'at s':>6} {'lasted s':>8} {'5xx':>5} {'no answer':>9} {'recovered in s':>14}  notes"]
+    lines = [f"{'fault':<17} {'at s':>6} {'lasted s':>8} {'5xx':>5} {'no answer':>9} {'recovered in s':>14}  notes"]
     for f in faults:
         until = (f.recovered if f.recovered is not None else f.end) + grace
         inside = [s for s in samples if s[0] <= until and s[0] + s[3] >= f.start and not s[1].startswith("probe.")]
@@ -63,7 +63,7 @@ def fault_table(faults: list[Fault], samples: list[tuple[float, str, int, float]
         if failed:
             notes += ("; " if notes else "") + ", ".join(f"{k} x{n}" for k, n in failed.most_common(4))
         lines.append(
-            f"{f.name:<15} {f.start:>6.0f} {f.end - f.start:>8.1f} {sum(1 for s in inside if s[2] >= 500):>5}"
+            f"{f.name:<17} {f.start:>6.0f} {f.end - f.start:>8.1f} {sum(1 for s in inside if s[2] >= 500):>5}"
             f" {sum(1 for s in inside if s[2] == 0):>9} {recovery:>14}  {notes}"
         )
     return "\n".join(lines)
