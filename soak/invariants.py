@@ -15,6 +15,19 @@ import psycopg
 
 # Payment states in which money was taken (and perhaps given back in part or in full).
 TAKEN = "('succeeded', 'partially_refunded', 'refunded')"
+# A payout (o) whose sums are off: what is sent is not gross - fee - withheld, the fee not its
+# percent, or gross not what its payment kept when it was computed (refunds asked for and
+# disputes lost before it).
+PAYOUT_OFF = """o.amount <> o.gross - o.fee - o.withheld
+             or o.fee <> round(o.gross * o.fee_percent / 100, 2)
+             or o.gross <> (select sum(p.amount - coalesce((select sum(r.amount) from app.refunds r
+                                                              where r.payment_id = p.id and r.status <> 'failed'
+                                                                and r.created_at < o.created_at), 0)
+                                                - coalesce((select sum(d.amount) from app.disputes d
+                                                             where d.payment_id = p.id and d.status = 'lost'
+                                                               and d.closed_at < o.created_at), 0))
+                              from app.payments p
+                             where p.id = o.payment_id and p.currency = o.currency)"""
 
 SQL_CHECKS: dict[str, tuple[str, str]] = {
     "no two confirmed/pending bookings overlap": (
@@ -49,17 +62,7 @@ SQL_CHECKS: dict[str, tuple[str, str]] = {
         "select count(*) from app.payments where amount_refunded > 0",
     ),
     "every payout is gross minus the fee (and what the host owed), and gross is what was kept": (
-        """select count(*) from app.payouts o
-          where o.amount <> o.gross - o.fee - o.withheld
-             or o.fee <> round(o.gross * o.fee_percent / 100, 2)
-             or o.gross <> (select sum(p.amount - coalesce((select sum(r.amount) from app.refunds r
-                                                              where r.payment_id = p.id and r.status <> 'failed'
-                                                                and r.created_at < o.created_at), 0)
-                                                - coalesce((select sum(d.amount) from app.disputes d
-                                                             where d.payment_id = p.id and d.status = 'lost'
-                                                               and d.closed_at < o.created_at), 0))
-                              from app.payments p
-                             where p.id = o.payment_id and p.currency = o.currency)""",
+        f"select count(*) from app.payouts o where {PAYOUT_OFF}",
         "select count(*) from app.payouts",
     ),
     "the ledger balances to zero per booking and currency": (
@@ -101,17 +104,7 @@ DETAILS: dict[str, str] = {
           'disputes', (select jsonb_agg(jsonb_build_object('amount', d.amount, 'status', d.status,
                                                            'created_at', d.created_at, 'closed_at', d.closed_at))
                          from app.disputes d where d.booking_id = o.booking_id))::text
-          from app.payouts o
-         where o.amount <> o.gross - o.fee - o.withheld
-            or o.gross <> (select sum(p.amount - coalesce((select sum(r.amount) from app.refunds r
-                                                             where r.payment_id = p.id and r.status <> 'failed'
-                                                               and r.created_at < o.created_at), 0)
-                                               - coalesce((select sum(d.amount) from app.disputes d
-                                                            where d.payment_id = p.id and d.status = 'lost'
-                                                              and d.closed_at < o.created_at), 0))
-                             from app.payments p
-                            where p.id = o.payment_id and p.currency = o.currency)
-         limit 3""",
+          from app.payouts o where {PAYOUT_OFF} limit 3""",
 }
 CHEAP = ["no two confirmed/pending bookings overlap", "the ledger balances to zero per booking and currency"]
 
