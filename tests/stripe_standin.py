@@ -104,10 +104,21 @@ class StripeStandIn:
         if refused:
             return refused
         key = request.headers.get("idempotency-key")
-        with self.lock:
+        form = await request.form()
+        with self.lock:  # the key checked and its answer recorded at once: a concurrent retry gets this one
             if key and key in self.answered:
                 return JSONResponse(self.answered[key])
-        form = await request.form()
+            intent = self._new_intent(form)
+            if key:
+                self.answered[key] = intent
+            if self.lose_next_response:
+                self.lose_next_response = False
+                return stripe_error(500, "The connection was reset.")
+            delay, self.slow_next = self.slow_next, 0.0
+        await asyncio.sleep(delay)
+        return JSONResponse(intent)
+
+    def _new_intent(self, form: Any) -> dict[str, Any]:
         intent_id = "pi_" + secrets.token_hex(12)
         intent = {
             "id": intent_id,
@@ -121,16 +132,8 @@ class StripeStandIn:
             "amount_refunded": 0,
             "created": int(time.time()),
         }
-        with self.lock:
-            self.intents[intent_id] = intent
-            if key:
-                self.answered[key] = intent
-            if self.lose_next_response:
-                self.lose_next_response = False
-                return stripe_error(500, "The connection was reset.")
-            delay, self.slow_next = self.slow_next, 0.0
-        await asyncio.sleep(delay)
-        return JSONResponse(intent)
+        self.intents[intent_id] = intent
+        return intent
 
     async def retrieve(self, request: Request) -> Response:
         refused = await self._guard(request)
@@ -162,11 +165,10 @@ class StripeStandIn:
         if refused:
             return refused
         key = request.headers.get("idempotency-key")
-        with self.lock:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        with self.lock:  # the key checked and its answer recorded at once: a concurrent retry gets this one
             if key and key in self.answered:
                 return JSONResponse(self.answered[key])
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        with self.lock:
             made = make(form)
             if isinstance(made, Response):
                 return made

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from api import payments
+from api.settings import Settings
 from api.worker import RETRIES
 from tests.fix_api import assert_problem
 from tests.fix_data import day, new_listing
@@ -593,3 +597,17 @@ def test_a_new_refund_of_what_a_given_up_refund_already_returned_is_not_made_twi
     assert second["status"] == "failed" and "already refunded" in second["failure_reason"]
     assert len([r for r in stripe.refunds.values() if r["payment_intent"] == payment["provider_payment_id"]]) == 1
     assert ledger_balances(owner, booking["id"]) == {"USD": "0.00"}
+
+
+def test_the_api_and_the_worker_asking_stripe_for_a_hosts_account_at_once_get_one_account(
+    pay_settings: Settings, stripe: StripeStandIn
+) -> None:
+    """The API creates a host's Connect account at once, and the job it defers (payouts.create_account)
+    may run at the same moment: both send the one idempotency key, so there is one account. Found by
+    the soak: the stand-in made two when the calls overlapped, and the job's attach failed (409)."""
+    gateway = payments.gateway(pay_settings, "stripe")
+    host = {"id": str(uuid.uuid4())}
+    before = len(stripe.accounts)
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: gateway.account(host).id, range(16)))
+    assert len(ids) == 1 and len(stripe.accounts) == before + 1
