@@ -394,6 +394,6 @@ class Stack:
             self.smtp.__exit__()
         for server in reversed(self.servers):
             server.__exit__()
-        if self.pgbouncer and hasattr(self.pgbouncer, "process"):
+        if self.pgbouncer:
             self.pgbouncer.__exit__()
         self.cluster.stop()

@@ -96,7 +96,7 @@ logfile = {self.dir}/pgbouncer.log
         self.start()
 
     def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
+        if hasattr(self, "process") and self.process.poll() is None:  # started
             self.process.terminate()
             self.process.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
